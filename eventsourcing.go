@@ -1,0 +1,146 @@
+// Package eventsourcing is the contract of the framework: the records that recorders store and the
+// interfaces every recorder (memory, SQLite, PostgreSQL, or a third party's) implements.
+//
+// Everything else builds on these types: the mapper turns domain events into [StoredEvent] values, the
+// eventstore records them through an [AggregateRecorder], the repository loads aggregates from them, and
+// projections follow an [ApplicationRecorder]'s notification log. This package imports nothing else of
+// the module, so a recorder written elsewhere depends only on it.
+//
+// The rules every recorder honours are stated on the interfaces below and checked by the conformance
+// suite in package recordertest.
+package eventsourcing
+
+import (
+	"context"
+	"errors"
+	"iter"
+
+	"github.com/google/uuid"
+)
+
+// StoredEvent is one event as a recorder stores it: the position in its originator's sequence, a topic
+// naming its type, and state that is opaque to recorders (the mapper owns its format).
+type StoredEvent struct {
+	OriginatorID      uuid.UUID // the aggregate or stream the event belongs to
+	OriginatorVersion int64     // 1, 2, 3 … per originator
+	Topic             string    // names the event type; the mapper resolves it
+	State             []byte    // opaque to recorders
+}
+
+// Notification is a stored event at its position in the application sequence, the totally ordered log
+// of every event an application records.
+type Notification struct {
+	ID int64 // position in the application sequence, starting at 1
+	StoredEvent
+}
+
+// Tracking records that an upstream application's notification has been processed. Recorded in the
+// same transaction as the events (or read model changes) it caused, it makes processing exactly once.
+type Tracking struct {
+	ApplicationName string // the upstream application
+	NotificationID  int64  // the upstream notification processed
+}
+
+// EventQuery selects events of one originator.
+type EventQuery struct {
+	After int64 // versions > After (0: from the first)
+	UpTo  int64 // versions <= UpTo (0: no upper bound)
+	Desc  bool  // newest first
+	Limit int   // at most this many (0: all)
+}
+
+// NotificationQuery selects a page of the notification log.
+type NotificationQuery struct {
+	After  int64    // IDs > After
+	UpTo   int64    // IDs <= UpTo (0: no upper bound)
+	Limit  int      // at most this many; must be >= 1
+	Topics []string // only these topics (empty: all)
+}
+
+// AggregateRecorder stores events per originator. On its own (without an application sequence) it is
+// what snapshot stores use.
+type AggregateRecorder interface {
+	// InsertEvents records all events atomically: every one commits, or none does. A version that is
+	// already recorded for its originator, or that appears twice in events, fails the whole call with an
+	// error wrapping ErrConflict. It returns the notification IDs of the events in input order on
+	// recorders that keep an application sequence, and nil on those that do not. With WithTracking, the
+	// tracking record is inserted in the same transaction; events may then be empty.
+	InsertEvents(ctx context.Context, events []StoredEvent, opts ...InsertOption) ([]int64, error)
+	// SelectEvents returns the events of one originator matching q: ascending versions unless q.Desc,
+	// q.After exclusive, q.UpTo inclusive, q.Limit applied after filtering and ordering. An unknown
+	// originator gives an empty result, not an error.
+	SelectEvents(ctx context.Context, originatorID uuid.UUID, q EventQuery) ([]StoredEvent, error)
+}
+
+// ApplicationRecorder is an AggregateRecorder that also keeps the application sequence: every recorded
+// event gets a notification ID.
+//
+// Notification IDs are strictly increasing in input order, starting at 1 on a fresh store. Gaps are
+// allowed only where a transaction failed. There are no late fills: once any reader has seen ID n, no ID
+// below n ever appears. Two concurrent InsertEvents calls occupy disjoint, non-interleaved ranges.
+type ApplicationRecorder interface {
+	AggregateRecorder
+	// SelectNotifications returns notifications in ascending ID order: q.After exclusive, q.UpTo
+	// inclusive, the topic filter applied before q.Limit. q.Limit < 1 is an error.
+	SelectNotifications(ctx context.Context, q NotificationQuery) ([]Notification, error)
+	// MaxNotificationID returns the highest notification ID recorded, or 0 on an empty store.
+	MaxNotificationID(ctx context.Context) (int64, error)
+	// Subscribe yields every notification with ID > after (restricted to topics, when given) in ID
+	// order, exactly once: first the history, then live as new events commit, until ctx ends. It
+	// blocks while caught up and never skips. An error ends the sequence after it is yielded; the end of
+	// ctx ends it without an error.
+	Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[Notification, error]
+}
+
+// TrackingRecorder keeps, per upstream application, the high-water mark of processed notifications.
+type TrackingRecorder interface {
+	// InsertTracking raises the mark of t.ApplicationName to t.NotificationID. An ID at or below the
+	// current mark fails with an error wrapping ErrConflict: gaps are never filled.
+	InsertTracking(ctx context.Context, t Tracking) error
+	// MaxTrackingID returns the mark of applicationName, 0 when nothing is tracked.
+	MaxTrackingID(ctx context.Context, applicationName string) (int64, error)
+	// HasTrackingID reports whether notificationID has been processed: the mark is >= notificationID.
+	HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error)
+}
+
+// ProcessRecorder is the recorder of a process application: its own events and notification log, plus
+// the tracking of the upstream notifications it has processed.
+type ProcessRecorder interface {
+	ApplicationRecorder
+	TrackingRecorder
+}
+
+// InsertOptions are the options of InsertEvents, gathered from InsertOption values.
+type InsertOptions struct {
+	// Tracking, when not nil, is recorded in the same transaction as the events.
+	Tracking *Tracking
+}
+
+// InsertOption sets an option of InsertEvents.
+type InsertOption func(*InsertOptions)
+
+// WithTracking records t in the same transaction as the events, so that the events and the fact that
+// the upstream notification was processed commit together or not at all. Recorders that are not
+// TrackingRecorders fail the call.
+func WithTracking(t Tracking) InsertOption {
+	return func(o *InsertOptions) { o.Tracking = &t }
+}
+
+// ApplyInsertOptions gathers opts into InsertOptions, for recorder implementations.
+func ApplyInsertOptions(opts ...InsertOption) InsertOptions {
+	var o InsertOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+var (
+	// ErrConflict is wrapped by every error caused by a uniqueness violation: an originator version that
+	// is recorded already (a concurrent modification) or a tracking ID at or below the mark.
+	ErrConflict = errors.New("eventsourcing: conflict")
+	// ErrNotFound is wrapped by the error returned for an aggregate that does not exist.
+	ErrNotFound = errors.New("eventsourcing: not found")
+)
