@@ -1,0 +1,292 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"sync"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/google/uuid"
+)
+
+var (
+	_ eventsourcing.ProcessRecorder     = (*ProcessRecorder)(nil)
+	_ eventsourcing.ApplicationRecorder = (*ProcessRecorder)(nil)
+	_ eventsourcing.TrackingRecorder    = (*ProcessRecorder)(nil)
+)
+
+const (
+	// subscribePage is how many notifications a subscription copies out of the log at a time.
+	subscribePage = 500
+	// subscribeScan bounds how many log entries one page of a topic-filtered subscription examines while
+	// holding the lock.
+	subscribeScan = 8192
+)
+
+// ProcessRecorder keeps an application's events, its notification log and the tracking records of the
+// upstream notifications it has processed. It is the memory recorder of an application (an
+// [eventsourcing.ApplicationRecorder]) and of a process application (an [eventsourcing.ProcessRecorder]).
+//
+// Notification IDs are 1, 2, 3 … without gaps: a batch is checked completely before it takes any ID.
+// Every commit happens under one lock, so batches occupy contiguous ranges and no reader ever sees a late
+// fill. Subscriptions wait on a broadcast that each commit of events fires.
+//
+// The zero value is an empty recorder ready to use. A ProcessRecorder must not be copied after first use.
+type ProcessRecorder struct {
+	mu       sync.RWMutex
+	store    store // position i holds notification ID i+1
+	tracking map[string]int64
+	// wake is closed and replaced by every commit of events; nil until a subscription first waits.
+	wake chan struct{}
+}
+
+// NewProcessRecorder returns an empty ProcessRecorder.
+func NewProcessRecorder() *ProcessRecorder {
+	return new(ProcessRecorder)
+}
+
+// InsertEvents records events atomically, appends them to the notification log and returns their
+// notification IDs in input order. A version that is recorded already for its originator, or that
+// appears twice in events, fails the call with an error wrapping [eventsourcing.ErrConflict] and records
+// nothing. With [eventsourcing.WithTracking], the tracking record is inserted in the same transaction:
+// when its ID is at or below the application's mark the call fails with ErrConflict and records nothing.
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: insert events: %w", err)
+	}
+	o := eventsourcing.ApplyInsertOptions(opts...)
+	if err := validate(events); err != nil {
+		return nil, err
+	}
+	buf := concatStates(events)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := o.Tracking; t != nil {
+		if mark := r.tracking[t.ApplicationName]; t.NotificationID <= mark {
+			return nil, fmt.Errorf("memory: insert events: tracking application %q notification %d: not above mark %d: %w", t.ApplicationName, t.NotificationID, mark, eventsourcing.ErrConflict)
+		}
+	}
+	if err := r.store.conflict(events); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(events))
+	r.store.add(events, buf, func(i int, pos int64) { ids[i] = pos + 1 })
+	if t := o.Tracking; t != nil {
+		r.track(*t)
+	}
+	if len(events) > 0 && r.wake != nil {
+		close(r.wake)
+		r.wake = make(chan struct{})
+	}
+	return ids, nil
+}
+
+// SelectEvents returns the events of originatorID matching q (see [eventsourcing.EventQuery]). The
+// result is a copy; an unknown originator gives an empty result.
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: select events: %w", err)
+	}
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.store.selectEvents(originatorID, q), nil
+}
+
+// SelectNotifications returns a page of the notification log (see [eventsourcing.NotificationQuery]).
+// The result is a copy. q.Limit < 1 is an error.
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q eventsourcing.NotificationQuery) ([]eventsourcing.Notification, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: select notifications: %w", err)
+	}
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("memory: select notifications: limit %d: must be >= 1", q.Limit)
+	}
+	f := newTopicFilter(q.Topics)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out, _ := r.scan(q.After, q.UpTo, q.Limit, -1, f)
+	return out, nil
+}
+
+// MaxNotificationID returns the highest notification ID, 0 on an empty recorder.
+func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: max notification ID: %w", err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.store.len, nil
+}
+
+// Subscribe yields every notification with ID > after (only those of topics, when given) in ID order,
+// exactly once: first the history, copied out of the log in pages of 500, then each new event as it
+// commits. It blocks while caught up and ends, without an error, when ctx ends; breaking out of the loop
+// ends it too. It starts no goroutine and holds at most one page in memory.
+func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[eventsourcing.Notification, error] {
+	f := newTopicFilter(slices.Clone(topics))
+	return func(yield func(eventsourcing.Notification, error) bool) {
+		done := ctx.Done()
+		cursor := max(after, 0)
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			page, scanned, wake := r.page(cursor, f)
+			for _, n := range page {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !yield(n, nil) {
+					return
+				}
+			}
+			cursor = scanned
+			if wake != nil { // caught up when the page was read: wait for the next commit
+				select {
+				case <-done:
+					return
+				case <-wake:
+				}
+			}
+		}
+	}
+}
+
+// page returns the next page of a subscription after cursor, the last ID it examined, and, when it
+// examined the log up to its end, the channel that the next commit closes.
+func (r *ProcessRecorder) page(cursor int64, f topicFilter) ([]eventsourcing.Notification, int64, chan struct{}) {
+	r.mu.RLock()
+	if r.wake == nil {
+		r.mu.RUnlock()
+		r.mu.Lock()
+		if r.wake == nil {
+			r.wake = make(chan struct{})
+		}
+		r.mu.Unlock()
+		r.mu.RLock()
+	}
+	defer r.mu.RUnlock()
+	page, scanned := r.scan(cursor, 0, subscribePage, subscribeScan, f)
+	if scanned >= r.store.len {
+		return page, scanned, r.wake
+	}
+	return page, scanned, nil
+}
+
+// scan returns up to limit notifications with after < ID <= upTo (0: no bound) that pass f, with copies
+// of their states, examining at most maxScan of them (-1: no bound), and the last ID examined. r.mu must
+// be held.
+func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFilter) ([]eventsourcing.Notification, int64) {
+	end := r.store.len
+	if upTo != 0 && upTo < end {
+		end = upTo
+	}
+	after = max(after, 0)
+	if after >= end {
+		return nil, after
+	}
+	var out []eventsourcing.Notification
+	if f.all() {
+		out = make([]eventsourcing.Notification, 0, min(end-after, int64(limit)))
+	}
+	total := 0
+	id := after // positions after … end-1 hold IDs after+1 … end
+	for ; id < end && len(out) < limit && maxScan != 0; id++ {
+		e := r.store.at(id)
+		if f.match(e.Topic) {
+			out = append(out, eventsourcing.Notification{ID: id + 1, StoredEvent: *e})
+			total += len(e.State)
+		}
+		maxScan--
+	}
+	buf := make([]byte, total)
+	for i := range out {
+		if s := out[i].State; s != nil {
+			n := copy(buf, s)
+			out[i].State, buf = buf[:n:n], buf[n:]
+		}
+	}
+	return out, id
+}
+
+// InsertTracking raises the mark of t.ApplicationName to t.NotificationID. An ID at or below the mark
+// fails with an error wrapping [eventsourcing.ErrConflict].
+func (r *ProcessRecorder) InsertTracking(ctx context.Context, t eventsourcing.Tracking) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: insert tracking: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if mark := r.tracking[t.ApplicationName]; t.NotificationID <= mark {
+		return fmt.Errorf("memory: insert tracking: application %q notification %d: not above mark %d: %w", t.ApplicationName, t.NotificationID, mark, eventsourcing.ErrConflict)
+	}
+	r.track(t)
+	return nil
+}
+
+// track raises the mark of t.ApplicationName. r.mu must be held for writing.
+func (r *ProcessRecorder) track(t eventsourcing.Tracking) {
+	if r.tracking == nil {
+		r.tracking = make(map[string]int64)
+	}
+	r.tracking[t.ApplicationName] = t.NotificationID
+}
+
+// MaxTrackingID returns the mark of applicationName, 0 when nothing is tracked.
+func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, applicationName string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: max tracking ID: %w", err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tracking[applicationName], nil
+}
+
+// HasTrackingID reports whether the mark of applicationName is at or above notificationID.
+func (r *ProcessRecorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("memory: has tracking ID: %w", err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tracking[applicationName] >= notificationID, nil
+}
+
+// topicFilter matches the topics of a query or subscription; empty matches all.
+type topicFilter struct {
+	list []string
+	set  map[string]struct{} // for long lists
+}
+
+func newTopicFilter(topics []string) topicFilter {
+	f := topicFilter{list: topics}
+	if len(topics) > 8 {
+		f.set = make(map[string]struct{}, len(topics))
+		for _, t := range topics {
+			f.set[t] = struct{}{}
+		}
+	}
+	return f
+}
+
+func (f topicFilter) all() bool { return len(f.list) == 0 }
+
+func (f topicFilter) match(topic string) bool {
+	switch {
+	case len(f.list) == 0:
+		return true
+	case f.set != nil:
+		_, ok := f.set[topic]
+		return ok
+	default:
+		return slices.Contains(f.list, topic)
+	}
+}
