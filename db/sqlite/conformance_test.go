@@ -1,0 +1,30 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/recordertest"
+)
+
+// The conformance suite, unchanged, on a database file and on an in-memory database.
+
+func TestProcessRecorderConformance(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+				return newProcessRecorder(t, s.open(t))
+			})
+		})
+	}
+}
+
+func TestSnapshotRecorderConformance(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
+				return newSnapshotRecorder(t, s.open(t))
+			})
+		})
+	}
+}

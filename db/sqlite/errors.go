@@ -1,0 +1,50 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+var (
+	// ErrNotMigrated is wrapped by the error of an operation on a database whose tables do not exist:
+	// run schema.Migrate(ctx, db, schema.SQLite) first.
+	ErrNotMigrated = errors.New("sqlite: database not migrated (run schema.Migrate(ctx, db, schema.SQLite))")
+	// ErrClosed is wrapped by the error of a write through a recorder after its Close, and ends
+	// subscriptions that were waiting when it was closed.
+	ErrClosed = errors.New("sqlite: recorder closed")
+)
+
+// opError names the operation and wraps the cause; a missing table also wraps ErrNotMigrated, since
+// "no such table" alone does not tell the user what to do.
+func opError(op string, err error) error {
+	if isNoSuchTable(err) {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, ErrNotMigrated, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure. The ncruces
+// driver's extended error codes decide; for other SQLite drivers, whose error types this package does
+// not import, it falls back to SQLite's message, which every driver passes on.
+func isUniqueViolation(err error) bool {
+	var e *sqlite3.Error
+	if errors.As(err, &e) {
+		c := e.ExtendedCode()
+		return c == sqlite3.CONSTRAINT_UNIQUE || c == sqlite3.CONSTRAINT_PRIMARYKEY
+	}
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") ||
+		strings.Contains(msg, "PRIMARY KEY constraint failed")
+}
+
+// isNoSuchTable reports whether err says a table is missing. SQLite has no error code for it (it is
+// SQLITE_ERROR, like a syntax error), so the message decides, for every driver.
+func isNoSuchTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}

@@ -1,0 +1,154 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/schema"
+	"github.com/google/uuid"
+)
+
+func queued(w *writer) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type outcome struct {
+	ids []int64
+	err error
+}
+
+// Batches queued while the writer waits are committed in one transaction; a conflicting batch fails
+// alone; a caller whose ctx ends before its batch is written gets ctx's error at once and its batch is
+// not written, even when the writer has already taken it into a group.
+func TestGroupCommit(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "group.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewProcessRecorder(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	// Another connection holds the write lock: the writer waits for it in BEGIN IMMEDIATE.
+	blocker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	insert := func(ctx context.Context, evs []eventsourcing.StoredEvent, tr *eventsourcing.Tracking) chan outcome {
+		ch := make(chan outcome, 1)
+		go func() {
+			var opts []eventsourcing.InsertOption
+			if tr != nil {
+				opts = append(opts, eventsourcing.WithTracking(*tr))
+			}
+			ids, err := r.InsertEvents(ctx, evs, opts...)
+			ch <- outcome{ids, err}
+		}()
+		return ch
+	}
+	ev := func(id uuid.UUID, v int64) eventsourcing.StoredEvent {
+		return eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "T"}
+	}
+
+	// a finds the writer idle and writes on its own goroutine; its BEGIN waits for the lock, and its
+	// caller gives up.
+	actx, acancel := context.WithCancel(ctx)
+	a := insert(actx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}, nil)
+	waitFor(t, "a to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
+	time.Sleep(10 * time.Millisecond)
+	acancel()
+	select {
+	case o := <-a:
+		if !errors.Is(o.err, context.Canceled) {
+			t.Fatalf("a: %v, want context.Canceled", o.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller waiting for the file lock did not return when its ctx ended")
+	}
+
+	// b does the same, and waits for the lock. Queued behind it: d, c (conflicting with d), e
+	// (cancelled while queued), f (tracking only).
+	idB, idD := uuid.New(), uuid.New()
+	b := insert(ctx, []eventsourcing.StoredEvent{ev(idB, 1), ev(idB, 2)}, nil)
+	waitFor(t, "b to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
+	d := insert(ctx, []eventsourcing.StoredEvent{ev(idD, 1), ev(idD, 2), ev(idD, 3)}, nil)
+	waitFor(t, "d queued", func() bool { return queued(r.w) == 1 })
+	c := insert(ctx, []eventsourcing.StoredEvent{ev(uuid.New(), 1), ev(idD, 2)}, nil)
+	waitFor(t, "c queued", func() bool { return queued(r.w) == 2 })
+	ectx, ecancel := context.WithCancel(ctx)
+	e := insert(ectx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}, nil)
+	waitFor(t, "e queued", func() bool { return queued(r.w) == 3 })
+	f := insert(ctx, nil, &eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7})
+	waitFor(t, "f queued", func() bool { return queued(r.w) == 4 })
+	ecancel()
+	select {
+	case o := <-e:
+		if !errors.Is(o.err, context.Canceled) {
+			t.Fatalf("e: %v, want context.Canceled", o.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a queued caller did not return when its ctx ended")
+	}
+
+	before := r.w.commits.Load()
+	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	ob, oc, od, of := <-b, <-c, <-d, <-f
+	if ob.err != nil || len(ob.ids) != 2 || ob.ids[0] != 1 || ob.ids[1] != 2 {
+		t.Fatalf("b: %v %v, want IDs [1 2]", ob.ids, ob.err)
+	}
+	if od.err != nil || len(od.ids) != 3 || od.ids[0] != 3 || od.ids[2] != 5 {
+		t.Fatalf("d: %v %v, want IDs [3 4 5]", od.ids, od.err)
+	}
+	if !errors.Is(oc.err, eventsourcing.ErrConflict) || oc.ids != nil {
+		t.Fatalf("c: %v %v, want ErrConflict and no IDs", oc.ids, oc.err)
+	}
+	if of.err != nil {
+		t.Fatalf("f: %v", of.err)
+	}
+	// b commits alone, then d, c and f share one transaction.
+	if n := r.w.commits.Load() - before; n != 2 {
+		t.Fatalf("%d transactions, want 2: b's, and one for the queued batches", n)
+	}
+	// c's rolled-back ID is taken by the next insert: nobody ever saw it.
+	if ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}); err != nil || ids[0] != 6 {
+		t.Fatalf("next insert: %v %v, want ID 6", ids, err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 6 {
+		t.Fatalf("%d events recorded (%v), want 6 (b, d and the last)", n, err)
+	}
+	if m, _ := r.MaxTrackingID(ctx, "up"); m != 7 {
+		t.Fatalf("tracking mark %d, want 7", m)
+	}
+}

@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
+	"github.com/google/uuid"
+)
+
+// SnapshotRecorder is an [eventsourcing.AggregateRecorder] on the snapshots table: events per
+// originator and version, without an application sequence, so InsertEvents returns nil IDs. It is the
+// recorder of a snapshot store. It keeps no tracking records: InsertEvents fails when given
+// [eventsourcing.WithTracking].
+//
+// It writes like [ProcessRecorder] (one connection, group commit) and is safe for concurrent use. Close
+// it before closing the *sql.DB.
+type SnapshotRecorder struct {
+	reads     *stmtCache
+	q         *dbsqlc.Queries
+	w         *writer
+	closeOnce sync.Once
+}
+
+// NewSnapshotRecorder returns a snapshot recorder on db, which must have been migrated with
+// schema.Migrate(ctx, db, schema.SQLite). Like [NewProcessRecorder], it keeps one connection of the pool
+// for writing until Close.
+func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
+	const op = "new snapshot recorder"
+	if db == nil {
+		return nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := checkPool(db); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	reads := newStmtCache(db)
+	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads)}
+	if _, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0}); err != nil {
+		reads.close()
+		return nil, opError(op, err)
+	}
+	r.w, err = newWriter(ctx, db, cfg, insertSnapshots, nil)
+	if err != nil {
+		reads.close()
+		return nil, opError(op, err)
+	}
+	return r, nil
+}
+
+// Close stops the writer after the transaction in progress and gives its connection back to the pool.
+// It does not close db. Calling it again does nothing.
+func (r *SnapshotRecorder) Close() error {
+	r.closeOnce.Do(func() {
+		r.w.close()
+		r.reads.close()
+	})
+	return nil
+}
+
+// InsertEvents records snapshots atomically and returns nil IDs. A version recorded already for its
+// originator, or appearing twice in events, fails the call with an error wrapping
+// [eventsourcing.ErrConflict] and records nothing. Context handling is that of
+// [ProcessRecorder.InsertEvents].
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+	const op = "insert snapshots"
+	if err := ctx.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	if o := eventsourcing.ApplyInsertOptions(opts...); o.Tracking != nil {
+		return nil, fmt.Errorf("sqlite: %s: tracking (application %q, notification %d) given to a SnapshotRecorder, which keeps no tracking records", op, o.Tracking.ApplicationName, o.Tracking.NotificationID)
+	}
+	if err := validate(events); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if err := r.w.submit(ctx, newRequest(ctx, events, nil)); err != nil {
+		return nil, opError(op, err)
+	}
+	return nil, nil
+}
+
+// insertSnapshots is the SnapshotRecorder's insertFunc.
+func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
+	for i, e := range r.events {
+		err := q.InsertSnapshot(ctx, dbsqlc.InsertSnapshotParams{
+			OriginatorID:      e.OriginatorID[:],
+			OriginatorVersion: e.OriginatorVersion,
+			Topic:             e.Topic,
+			State:             e.State,
+		})
+		if err != nil {
+			return eventError(i, e, err)
+		}
+	}
+	return nil
+}
+
+// SelectEvents returns the snapshots of originatorID matching q (see [eventsourcing.EventQuery]): the
+// latest at or below version v is EventQuery{UpTo: v, Desc: true, Limit: 1}. An unknown originator
+// gives an empty result. A negative q.Limit is an error.
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+	const op = "select snapshots"
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 0 (0: all)", op, q.Limit)
+	}
+	after, upTo, limit := eventBounds(q)
+	if q.Desc {
+		rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		if err != nil {
+			return nil, opError(op, err)
+		}
+		return storedEvents(originatorID, rows), nil
+	}
+	rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	return storedEvents(originatorID, rows), nil
+}
