@@ -1,0 +1,33 @@
+// Package mapper turns domain events into stored events and back.
+//
+// Recorders store opaque bytes under a topic; this package decides what those bytes are. An event is
+// a plain Go struct registered in a [Registry] under a stable topic. [Mapper.Encode] writes its
+// timestamp and data as compact JSON, compresses the JSON with brotli when that makes it smaller
+// ([WithCompression]), and encrypts it with AES-GCM ([WithCipher]), bound to the event it belongs to.
+// [Mapper.Decode] reverses the steps, whatever the Mapper's own settings: a small header in front of
+// every stored state says which steps were taken, so an application can turn compression or encryption
+// on later and still read what it wrote before.
+//
+// # Topics
+//
+// Topics are explicit names, not Go type names, so that types can be renamed and moved freely. When a
+// topic itself must change, the old one stays readable through [Alias]. Aggregate snapshots are
+// registered and stored the same way as events.
+//
+// # Schema evolution
+//
+// JSON tolerates added and removed fields: an old event decodes into today's struct with the new
+// fields at their zero values. For anything else (a renamed, split or retyped field) raise the type's
+// [SchemaVersion] and register an [Registry.Upcaster] per step. Decoding an event stored at an older
+// version rewrites its JSON object step by step before unmarshalling it; events at the current version
+// skip all that and unmarshal directly.
+//
+// # Errors
+//
+// Decode never panics, on any input. Every failure is a [*DecodeError] naming the topic, originator and
+// version of the stored event and wrapping the cause, which errors.Is can test against the sentinels of
+// this package and cipher.ErrDecrypt. Stored state is protected against corruption and misplacement:
+// encrypted state by the GCM tag, plain state by a CRC-32C, both covering the originator, version,
+// topic and header, so that a damaged record, or one copied to another event, is reported rather than
+// decoded into wrong data.
+package mapper
