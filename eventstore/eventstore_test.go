@@ -1,0 +1,94 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
+)
+
+type Logged struct{ N int }
+type Unregistered struct{}
+
+func newStore() (*eventstore.EventStore, *memory.ProcessRecorder) {
+	r := mapper.NewRegistry()
+	mapper.Register[Logged](r, "test.Logged")
+	rec := memory.NewProcessRecorder()
+	return eventstore.New(mapper.New(r), rec), rec
+}
+
+func events(id [16]byte, from, n int) []aggregate.Event {
+	out := make([]aggregate.Event, n)
+	for i := range out {
+		out[i] = aggregate.Event{OriginatorID: id, OriginatorVersion: int64(from + i), Timestamp: time.Unix(int64(i), 7).UTC(), Data: Logged{N: from + i}}
+	}
+	return out
+}
+
+func TestPutGet(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore()
+	id := aggregate.NewID()
+	ids, err := s.Put(ctx, events(id, 1, 5))
+	if err != nil || len(ids) != 5 || ids[0] != 1 || ids[4] != 5 {
+		t.Fatalf("put: %v %v", ids, err)
+	}
+	got, err := s.Get(ctx, id, es.EventQuery{After: 1, UpTo: 4, Desc: true})
+	if err != nil || len(got) != 3 || got[0].OriginatorVersion != 4 || got[0].Data != (Logged{N: 4}) {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if !got[0].Timestamp.Equal(time.Unix(3, 7)) {
+		t.Fatalf("timestamp %v", got[0].Timestamp)
+	}
+}
+
+func TestPutEncodeFailureWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, rec := newStore()
+	id := aggregate.NewID()
+	batch := events(id, 1, 2)
+	batch = append(batch, aggregate.Event{OriginatorID: id, OriginatorVersion: 3, Data: Unregistered{}})
+	if _, err := s.Put(ctx, batch); err == nil {
+		t.Fatal("an unregistered event type must fail the put")
+	}
+	if n, _ := rec.MaxNotificationID(ctx); n != 0 {
+		t.Fatalf("%d events written by a failed put", n)
+	}
+	if _, err := s.Put(ctx, events(id, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, events(id, 1, 1)); !errors.Is(err, es.ErrConflict) {
+		t.Fatalf("got %v, want ErrConflict", err)
+	}
+}
+
+func TestAllPages(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore()
+	id := aggregate.NewID()
+	if _, err := s.Put(ctx, events(id, 1, 25)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for e, err := range s.All(ctx, id, 3, 7) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if e.OriginatorVersion != int64(3+n) {
+			t.Fatalf("event %d has version %d", n, e.OriginatorVersion)
+		}
+		if n == 20 {
+			break
+		}
+	}
+	if n != 20 {
+		t.Fatalf("read %d events", n)
+	}
+}

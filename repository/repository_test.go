@@ -1,0 +1,384 @@
+package repository_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
+	"github.com/eventsourcing-go/eventsourcing/repository"
+)
+
+type Started struct{ Name string }
+type Incremented struct{ By int }
+
+type Counter struct {
+	aggregate.Base
+	Name  string
+	Count int
+	Tags  []string
+}
+
+func (c *Counter) Apply(e any) {
+	switch e := e.(type) {
+	case Started:
+		c.Name = e.Name
+	case Incremented:
+		c.Count += e.By
+		c.Tags = append(c.Tags, fmt.Sprint(e.By))
+	}
+}
+
+func (c *Counter) Inc(by int) { aggregate.Trigger(c, Incremented{By: by}) }
+
+type Named struct{ Name string }
+
+type Label struct {
+	aggregate.Base
+	Text string
+}
+
+func (l *Label) Apply(e any) {
+	if e, ok := e.(Named); ok {
+		l.Text = e.Name
+	}
+}
+
+func registry() *mapper.Registry {
+	r := mapper.NewRegistry()
+	mapper.Register[Started](r, "test.Started")
+	mapper.Register[Incremented](r, "test.Incremented")
+	mapper.Register[Named](r, "test.Named")
+	mapper.Register[Counter](r, "test.Counter")
+	return r
+}
+
+// countingRecorder counts the events that loads read, to show how far snapshots bound replay.
+type countingRecorder struct {
+	es.AggregateRecorder
+	selected atomic.Int64
+}
+
+func (c *countingRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	events, err := c.AggregateRecorder.SelectEvents(ctx, id, q)
+	c.selected.Add(int64(len(events)))
+	return events, err
+}
+
+type fixture struct {
+	events    *eventstore.EventStore
+	snapshots *eventstore.EventStore
+	recorder  *countingRecorder
+	snapRec   *memory.AggregateRecorder
+}
+
+func newFixture() *fixture {
+	m := mapper.New(registry())
+	rec := &countingRecorder{AggregateRecorder: memory.NewProcessRecorder()}
+	snaps := memory.NewAggregateRecorder()
+	return &fixture{events: eventstore.New(m, rec), snapshots: eventstore.New(m, snaps), recorder: rec, snapRec: snaps}
+}
+
+func newCounter(name string, incs int) *Counter {
+	c := &Counter{}
+	aggregate.Trigger(c, Started{Name: name})
+	for i := 0; i < incs; i++ {
+		c.Inc(1)
+	}
+	return c
+}
+
+func TestSaveAndGet(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	repo := repository.New[Counter](f.events)
+	c := newCounter("a", 3)
+	if err := repo.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pending()) != 0 {
+		t.Fatal("save must collect pending events")
+	}
+	got, err := repo.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != c.ID || got.Version != 4 || got.Count != 3 || got.Name != "a" ||
+		!got.CreatedOn.Equal(c.CreatedOn) || !got.ModifiedOn.Equal(c.ModifiedOn) {
+		t.Fatalf("got %+v, want %+v", got, c)
+	}
+	if _, err := repo.Get(ctx, uuid.New()); !errors.Is(err, es.ErrNotFound) {
+		t.Fatalf("unknown aggregate: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestGetAt(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	repo := repository.New[Counter](f.events)
+	c := newCounter("a", 5)
+	if err := repo.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= 6; v++ {
+		got, err := repo.GetAt(ctx, c.ID, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != v || got.Count != int(v-1) {
+			t.Fatalf("at %d: version %d count %d", v, got.Version, got.Count)
+		}
+	}
+	if _, err := repo.GetAt(ctx, c.ID, 7); !errors.Is(err, es.ErrNotFound) {
+		t.Fatalf("beyond the latest version: got %v, want ErrNotFound", err)
+	}
+	if _, err := repo.GetAt(ctx, c.ID, 0); err == nil {
+		t.Fatal("version 0 must be refused")
+	}
+}
+
+func TestConcurrentModificationConflicts(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	repo := repository.New[Counter](f.events)
+	c := newCounter("a", 0)
+	if err := repo.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := repo.Get(ctx, c.ID)
+	y, _ := repo.Get(ctx, c.ID)
+	x.Inc(1)
+	y.Inc(10)
+	if err := repo.Save(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	err := repo.Save(ctx, y)
+	if !errors.Is(err, es.ErrConflict) {
+		t.Fatalf("got %v, want ErrConflict", err)
+	}
+	if len(y.Pending()) != 1 {
+		t.Fatal("a failed save must leave the pending events in place")
+	}
+	got, _ := repo.Get(ctx, c.ID)
+	if got.Count != 1 || got.Version != 2 {
+		t.Fatalf("got count %d version %d: the conflicting save wrote something", got.Count, got.Version)
+	}
+}
+
+func TestSaveSeveralAggregatesIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	repo := repository.New[Counter](f.events)
+	a, b := newCounter("a", 0), newCounter("b", 0)
+	if err := repo.Save(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := repo.Get(ctx, b.ID)
+	b.Inc(1)
+	if err := repo.Save(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	a.Inc(5)
+	stale.Inc(5)
+	if err := repo.Save(ctx, a, stale); !errors.Is(err, es.ErrConflict) {
+		t.Fatalf("got %v, want ErrConflict", err)
+	}
+	got, _ := repo.Get(ctx, a.ID)
+	if got.Version != 1 {
+		t.Fatalf("a is at version %d: half of an atomic save was written", got.Version)
+	}
+}
+
+func TestSaveAllMixesTypes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	c := newCounter("a", 1)
+	l := &Label{}
+	aggregate.Trigger(l, Named{Name: "hello"})
+	ids, err := repository.SaveAll(ctx, f.events, []aggregate.Root{c, l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 3 || ids[0] >= ids[1] || ids[1] >= ids[2] {
+		t.Fatalf("notification IDs %v", ids)
+	}
+	labels := repository.New[Label](f.events)
+	got, err := labels.Get(ctx, l.ID)
+	if err != nil || got.Text != "hello" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	if ids, err := repository.SaveAll(ctx, f.events, []aggregate.Root{c, l}); err != nil || ids != nil {
+		t.Fatalf("saving nothing: %v %v", ids, err)
+	}
+}
+
+func TestSnapshotsBoundReplay(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	repo := repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 100))
+	c := newCounter("a", 0)
+	for i := 0; i < 249; i++ {
+		c.Inc(1)
+		if i%10 == 0 {
+			if err := repo.Save(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := repo.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 2 || snaps[0].OriginatorVersion < 100 || snaps[1].OriginatorVersion < 200 {
+		t.Fatalf("snapshots %d", len(snaps))
+	}
+	f.recorder.selected.Store(0)
+	got, err := repo.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 250 || got.Count != 249 || len(got.Tags) != 249 {
+		t.Fatalf("version %d count %d", got.Version, got.Count)
+	}
+	if n := f.recorder.selected.Load(); n != 250-snaps[1].OriginatorVersion {
+		t.Fatalf("replayed %d events after the snapshot at %d", n, snaps[1].OriginatorVersion)
+	}
+	old, err := repo.GetAt(ctx, c.ID, 150)
+	if err != nil || old.Version != 150 || old.Count != 149 {
+		t.Fatalf("at 150: %+v %v", old, err)
+	}
+}
+
+func TestTakeSnapshot(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	repo := repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 0))
+	c := newCounter("a", 9)
+	if err := repo.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if snaps, _ := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{}); len(snaps) != 0 {
+		t.Fatal("every 0 must not take snapshots on save")
+	}
+	if err := repo.TakeSnapshot(ctx, c.ID, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.TakeSnapshot(ctx, c.ID, 5); err != nil {
+		t.Fatalf("taking the same snapshot again: %v", err)
+	}
+	if err := repo.TakeSnapshot(ctx, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	snaps, _ := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{})
+	if len(snaps) != 2 || snaps[0].OriginatorVersion != 5 || snaps[1].OriginatorVersion != 10 {
+		t.Fatalf("snapshots %+v", snaps)
+	}
+	f.recorder.selected.Store(0)
+	got, err := repo.Get(ctx, c.ID)
+	if err != nil || got.Count != 9 || f.recorder.selected.Load() != 0 {
+		t.Fatalf("got %+v %v after reading %d events", got, err, f.recorder.selected.Load())
+	}
+	if err := repository.New[Counter](f.events).TakeSnapshot(ctx, c.ID, 0); err == nil {
+		t.Fatal("a repository without a snapshot store must refuse TakeSnapshot")
+	}
+}
+
+func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	cached := repository.New[Counter](f.events, repository.WithCache(10))
+	plain := repository.New[Counter](f.events)
+	c := newCounter("a", 2)
+	if err := cached.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// A caller that changes what Get returned must not change what the next Get returns.
+	x, _ := cached.Get(ctx, c.ID)
+	x.Count = 1000
+	x.Tags[0] = "corrupted"
+	x.Inc(1) // pending, never saved
+	y, _ := cached.Get(ctx, c.ID)
+	if y.Count != 2 || y.Tags[0] != "1" || y.Version != 3 || len(y.Pending()) != 0 {
+		t.Fatalf("cache returned a corrupted copy: %+v", y)
+	}
+	// Another writer (without the cache) moves the aggregate on; the cached copy is fast-forwarded.
+	z, _ := plain.Get(ctx, c.ID)
+	z.Inc(5)
+	if err := plain.Save(ctx, z); err != nil {
+		t.Fatal(err)
+	}
+	f.recorder.selected.Store(0)
+	w, _ := cached.Get(ctx, c.ID)
+	if w.Count != 7 || w.Version != 4 {
+		t.Fatalf("cache not fast-forwarded: %+v", w)
+	}
+	if n := f.recorder.selected.Load(); n != 1 {
+		t.Fatalf("a cached load read %d events, want only the 1 recorded since", n)
+	}
+}
+
+func TestBadStoredEventIsAClearError(t *testing.T) {
+	ctx := context.Background()
+	rec := memory.NewProcessRecorder()
+	store := eventstore.New(mapper.New(registry()), rec)
+	id := aggregate.NewID()
+	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "test.Started", State: []byte("garbage")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := repository.New[Counter](store).Get(ctx, id)
+	if err == nil {
+		t.Fatal("a corrupt event must fail the load")
+	}
+	var de *mapper.DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("got %v, want a mapper.DecodeError", err)
+	}
+}
+
+func benchmarkGet(b *testing.B, events, every int) {
+	ctx := context.Background()
+	f := newFixture()
+	var opts []repository.Option
+	if every > 0 {
+		opts = append(opts, repository.WithSnapshots(f.snapshots, every))
+	}
+	repo := repository.New[Counter](f.events, opts...)
+	c := newCounter("bench", 0)
+	for i := 1; i < events; i++ {
+		c.Inc(1)
+		if i%10 == 0 {
+			if err := repo.Save(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := repo.Save(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := repo.Get(ctx, c.ID)
+		if err != nil || got.Version != int64(events) {
+			b.Fatalf("%v %d", err, got.Version)
+		}
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 10000} {
+		b.Run(fmt.Sprintf("events=%d/snapshots=none", n), func(b *testing.B) { benchmarkGet(b, n, 0) })
+		b.Run(fmt.Sprintf("events=%d/snapshots=100", n), func(b *testing.B) { benchmarkGet(b, n, 100) })
+	}
+}
