@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
 	"github.com/eventsourcing-go/eventsourcing/recordertest"
 )
 
@@ -24,6 +27,27 @@ func TestSnapshotRecorderConformance(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
 				return newSnapshotRecorder(t, s.open(t))
+			})
+		})
+	}
+}
+
+// The projection suites: ProcessTracked as a projection's tracking store, and a subscription started
+// while writers are active.
+
+var _ projection.SQLTracker = (*sqlite.ProcessRecorder)(nil)
+
+func TestProcessTracked(t *testing.T) {
+	projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
+		return newProcessRecorder(t, openFile(t))
+	})
+}
+
+func TestSubscribeDuringWrites(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			projectiontest.TestSubscribeDuringWrites(t, func(t *testing.T) eventsourcing.ApplicationRecorder {
+				return newProcessRecorder(t, s.open(t))
 			})
 		})
 	}

@@ -173,6 +173,11 @@ func insertEvents(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 			return fmt.Errorf("tracking application %q notification %d: not above the mark: %w", t.ApplicationName, t.NotificationID, eventsourcing.ErrConflict)
 		}
 	}
+	if r.run != nil {
+		if err := runTracked(r.ctx, r.run); err != nil {
+			return err
+		}
+	}
 	r.ids = ids
 	return nil
 }
@@ -328,6 +333,65 @@ func (r *ProcessRecorder) InsertTracking(ctx context.Context, t eventsourcing.Tr
 	}
 	if err := r.w.submit(ctx, newRequest(ctx, nil, &t)); err != nil {
 		return opError(op, err)
+	}
+	return nil
+}
+
+// Tx is what ProcessTracked's function writes through: the methods of *sql.Tx and *sql.Conn that
+// sqlc's generated code (and most hand-written code) uses. It is an alias of an interface literal, so
+// that functions written against projection.SQLTx, or any identical alias, fit.
+type Tx = interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ProcessTracked records t and runs fn in the same transaction, so that a projection's read-model
+// changes and the position it has reached commit together or not at all (see package projection). If
+// t is not above the application's mark, it fails with an error wrapping [eventsourcing.ErrConflict]
+// before fn runs. If fn fails or panics, nothing of it nor of t is written and the error (or the
+// panic, as an error) is returned.
+//
+// fn runs on the recorder's writer connection, inside a transaction that may also hold other callers'
+// appends (group commit): it must not begin, commit or roll back transactions itself, and while it
+// runs no other write of this recorder proceeds, so keep it short. The read model's tables belong in
+// the same database as the recorder's tracking table.
+func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t eventsourcing.Tracking, fn func(ctx context.Context, tx Tx) error) error {
+	const op = "process tracked"
+	if err := ctx.Err(); err != nil {
+		return opError(op, err)
+	}
+	if fn == nil {
+		return fmt.Errorf("sqlite: %s: nil function", op)
+	}
+	if t.NotificationID <= 0 {
+		return fmt.Errorf("sqlite: %s: application %q notification %d: not above the mark (at least 0): %w", op, t.ApplicationName, t.NotificationID, eventsourcing.ErrConflict)
+	}
+	req := newRequest(ctx, nil, &t)
+	conn := r.w.conn
+	req.run = func(ctx context.Context) error { return fn(ctx, conn) }
+	if err := r.w.submit(ctx, req); err != nil {
+		return opError(op, err)
+	}
+	return nil
+}
+
+// runTracked runs a ProcessTracked function, turning a panic into an error so that the writer rolls
+// its work back instead of dying with the transaction open.
+func runTracked(ctx context.Context, run func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("tracked function panicked: %v", p)
+		}
+	}()
+	if err := run(ctx); err != nil {
+		return fmt.Errorf("tracked function: %w", err)
+	}
+	// Like *sql.Tx, whose Commit fails once its context has ended: the caller has given up, so its
+	// work must not commit behind its back.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("tracked function: %w", err)
 	}
 	return nil
 }

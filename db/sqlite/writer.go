@@ -44,6 +44,7 @@ type request struct {
 	ctx      context.Context
 	events   []eventsourcing.StoredEvent
 	tracking *eventsourcing.Tracking
+	run      func(ctx context.Context) error // ProcessTracked's function, run after the tracking insert
 	state    atomic.Int32
 	ids      []int64       // set by the insert function on success
 	err      error         // the outcome, once done is closed

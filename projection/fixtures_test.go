@@ -1,0 +1,185 @@
+package projection_test
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+)
+
+// Events of the upstream "bank" of these tests.
+type (
+	Deposited struct {
+		Owner  string `json:"owner"`
+		Amount int64  `json:"amount"`
+	}
+	Noted struct {
+		Text string `json:"text"`
+	}
+)
+
+const (
+	topicDeposited = "test.Deposited"
+	topicNoted     = "test.Noted"
+)
+
+// Account is the upstream aggregate.
+type Account struct {
+	aggregate.Base
+	Owner string
+	Total int64
+}
+
+func (a *Account) Apply(e any) {
+	switch e := e.(type) {
+	case Deposited:
+		a.Owner = e.Owner
+		a.Total += e.Amount
+	}
+}
+
+var namespace = uuid.MustParse("0d1f4f5e-4a53-4fa5-9a2b-4a6b8a3f1c11")
+
+func registry() *mapper.Registry {
+	r := mapper.NewRegistry()
+	mapper.Register[Deposited](r, topicDeposited)
+	mapper.Register[Noted](r, topicNoted)
+	mapper.Register[OrderPlaced](r, "test.OrderPlaced")
+	mapper.Register[InvoiceIssued](r, "test.InvoiceIssued")
+	mapper.Register[EmailQueued](r, "test.EmailQueued")
+	mapper.Register[Audited](r, "test.Audited")
+	return r
+}
+
+// newUpstream returns an application on a fresh memory recorder.
+func newUpstream(t testing.TB, name string) projection.Application {
+	t.Helper()
+	return projection.Application{Name: name, Store: eventstore.New(mapper.New(registry()), memory.NewProcessRecorder())}
+}
+
+// deposit is the i-th deposit of the deterministic history: ten owners, varied amounts.
+func deposit(i int) (owner string, amount int64) {
+	return fmt.Sprintf("owner-%d", i%10), int64(i*7%50 + 1)
+}
+
+// deposits records the deposits 0..n-1 of the deterministic history, one InsertEvents each, so that
+// deposit i has notification ID i+1 on a fresh recorder.
+func deposits(t testing.TB, app projection.Application, n int) { depositRange(t, app, 0, n) }
+
+// depositRange records the deposits from..to-1 of the deterministic history.
+func depositRange(t testing.TB, app projection.Application, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		owner, amount := deposit(i)
+		e := aggregate.Event{
+			OriginatorID:      aggregate.NameID(namespace, owner),
+			OriginatorVersion: int64(i/10 + 1), // owners take turns
+			Timestamp:         time.Now().UTC(),
+			Data:              Deposited{Owner: owner, Amount: amount},
+		}
+		if _, err := app.Store.Put(context.Background(), []aggregate.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// balance is an owner's line in the read model.
+type balance struct{ Total, Count int64 }
+
+// singlePass is the read model of the first n deposits, computed without any projection.
+func singlePass(t testing.TB, n int) map[string]balance {
+	t.Helper()
+	m := map[string]balance{}
+	for i := range n {
+		owner, amount := deposit(i)
+		b := m[owner]
+		b.Total += amount
+		b.Count++
+		m[owner] = b
+	}
+	return m
+}
+
+func equalBalances(a, b map[string]balance) bool { return maps.Equal(a, b) }
+
+type memTx = projection.MemoryTx[string, balance]
+
+// balances is the projection of these tests on a MemoryStore: per owner a total and a count, and per
+// event an "applied" line counting how often it was applied.
+func balances(ctx context.Context, tx *memTx, e aggregate.Event) error {
+	switch d := e.Data.(type) {
+	case Deposited:
+		b, _ := tx.Get(d.Owner)
+		b.Total += d.Amount
+		b.Count++
+		tx.Put(d.Owner, b)
+	}
+	key := fmt.Sprintf("applied %s/%d", e.OriginatorID, e.OriginatorVersion)
+	n, _ := tx.Get(key)
+	n.Count++
+	tx.Put(key, n)
+	return nil
+}
+
+// readModel splits a balances store into the balances and the counts of applications per event.
+func readModel(s *projection.MemoryStore[string, balance]) (map[string]balance, map[string]int64) {
+	bal, applied := map[string]balance{}, map[string]int64{}
+	for k, v := range s.Snapshot() {
+		if len(k) > 8 && k[:8] == "applied " {
+			applied[k] = v.Count
+		} else {
+			bal[k] = v
+		}
+	}
+	return bal, applied
+}
+
+// replaying is an upstream recorder that delivers every notification twice and ignores where the
+// subscriber asked to start, as a faulty transport or an at-least-once relay might.
+type replaying struct{ es.ApplicationRecorder }
+
+func (r replaying) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
+	return func(yield func(es.Notification, error) bool) {
+		for n, err := range r.ApplicationRecorder.Subscribe(ctx, 0, topics...) {
+			if !yield(n, err) || err != nil || !yield(n, nil) {
+				return
+			}
+		}
+	}
+}
+
+func withRecorder(app projection.Application, wrap func(es.ApplicationRecorder) es.ApplicationRecorder) projection.Application {
+	rec := app.Store.Recorder().(es.ApplicationRecorder)
+	app.Store = eventstore.New(app.Store.Mapper(), wrap(rec))
+	return app
+}
+
+// start runs r in the background; the returned function stops it and returns Run's result.
+func start[Tx any](t testing.TB, r *projection.Runner[Tx]) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	var err error
+	stop = func() error {
+		if !stopped {
+			cancel()
+			err, stopped = <-done, true
+		}
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}

@@ -1,0 +1,578 @@
+package projection_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
+)
+
+// guard bounds every wait of these tests; reaching it is a failure, not a measurement.
+const guard = 30 * time.Second
+
+func guarded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newBalances() *projection.MemoryStore[string, balance] {
+	return projection.NewMemoryStore[string, balance]()
+}
+
+// stopAfter is a TrackingStore that cancels the run once it has committed the k-th event, so that
+// the runner is stopped between two events.
+type stopAfter struct {
+	*projection.MemoryStore[string, balance]
+	k, n   int
+	cancel context.CancelFunc
+}
+
+func (s *stopAfter) Process(ctx context.Context, t es.Tracking, fn func(context.Context, *memTx) error) error {
+	err := s.MemoryStore.Process(ctx, t, fn)
+	if err == nil {
+		if s.n++; s.n == s.k {
+			s.cancel()
+		}
+	}
+	return err
+}
+
+func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
+	const n = 300
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	deposits(t, up, n)
+
+	// One pass.
+	one := newBalances()
+	r, err := projection.NewRunner(up, one, balances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, r)
+	if err := r.Wait(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	oneBal, _ := readModel(one)
+	if want := singlePass(t, n); !equalBalances(oneBal, want) {
+		t.Fatalf("single pass built %v, want %v", oneBal, want)
+	}
+
+	// Many runs over one store, each cancelled at another point: between two events, or inside an
+	// event's transaction (which then does not commit).
+	store := newBalances()
+	for run, k := range []int{1, 37, 2, 90, 13, 64} {
+		runCtx, cancel := context.WithCancel(ctx)
+		var ts projection.TrackingStore[*memTx] = &stopAfter{MemoryStore: store, k: k, cancel: cancel}
+		project := balances
+		if run%2 == 1 {
+			ts = store
+			calls := 0
+			project = func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+				if err := balances(ctx, tx, e); err != nil {
+					return err
+				}
+				if calls++; calls == k {
+					cancel()
+				}
+				return nil
+			}
+		}
+		before, _ := store.MaxTrackingID(ctx, "bank")
+		r, err := projection.NewRunner(up, ts, project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Run(runCtx); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		cancel()
+		after, _ := store.MaxTrackingID(ctx, "bank")
+		want := before + int64(k)
+		if run%2 == 1 {
+			want-- // the k-th event was cancelled inside its transaction
+		}
+		if after != want {
+			t.Fatalf("run %d stopped at %d, want %d", run, after, want)
+		}
+		if err := r.Wait(ctx, after+1); !errors.Is(err, projection.ErrStopped) {
+			t.Fatalf("Wait on a stopped runner: %v, want ErrStopped", err)
+		}
+	}
+	r, err = projection.NewRunner(up, store, balances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = start(t, r)
+	if err := r.Wait(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	bal, applied := readModel(store)
+	if !equalBalances(bal, oneBal) {
+		t.Fatalf("after restarts: %v\nsingle pass: %v", bal, oneBal)
+	}
+	if len(applied) != n {
+		t.Fatalf("%d events applied, want %d", len(applied), n)
+	}
+	for k, c := range applied {
+		if c != 1 {
+			t.Fatalf("%s: applied %d times", k, c)
+		}
+	}
+}
+
+func TestReplayedNotificationsAreSkipped(t *testing.T) {
+	const n = 40
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	deposits(t, up, n)
+	store := newBalances()
+	// The first runner sees a clean log and stops after 25; the second sees everything twice, from
+	// the start.
+	runCtx, cancel := context.WithCancel(ctx)
+	first, _ := projection.NewRunner(up, projection.TrackingStore[*memTx](&stopAfter{MemoryStore: store, k: 25, cancel: cancel}), balances)
+	if err := first.Run(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	if mark, _ := store.MaxTrackingID(ctx, "bank"); mark != 25 {
+		t.Fatalf("first run stopped at %d", mark)
+	}
+	calls := 0
+	second, _ := projection.NewRunner(withRecorder(up, func(r es.ApplicationRecorder) es.ApplicationRecorder { return replaying{r} }), store,
+		func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+			calls++
+			return balances(ctx, tx, e)
+		})
+	stop := start(t, second)
+	if err := second.Wait(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("a replay stopped the runner: %v", err)
+	}
+	if calls != n-25 {
+		t.Fatalf("the projection ran %d times for %d new events", calls, n-25)
+	}
+	bal, applied := readModel(store)
+	if want := singlePass(t, n); !equalBalances(bal, want) {
+		t.Fatalf("read model %v, want %v", bal, want)
+	}
+	for k, c := range applied {
+		if c != 1 {
+			t.Fatalf("%s applied %d times", k, c)
+		}
+	}
+}
+
+func TestRunnersSharingAStoreProcessEachEventOnce(t *testing.T) {
+	const n = 200
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	store := newBalances()
+	var runners []*projection.Runner[*memTx]
+	for range 3 {
+		r, _ := projection.NewRunner(up, store, balances)
+		start(t, r)
+		runners = append(runners, r)
+	}
+	deposits(t, up, n)
+	for i, r := range runners {
+		if err := r.Wait(ctx, n); err != nil {
+			t.Fatalf("runner %d: %v", i, err)
+		}
+	}
+	bal, applied := readModel(store)
+	if want := singlePass(t, n); !equalBalances(bal, want) {
+		t.Fatalf("read model %v, want %v", bal, want)
+	}
+	for k, c := range applied {
+		if c != 1 {
+			t.Fatalf("%s applied %d times", k, c)
+		}
+	}
+}
+
+func TestProjectionErrorStopsTheRunner(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"plain error", errors.New("projection broke")},
+		// A conflict raised by the projection itself must not pass for an event processed already.
+		{"conflict of the projection's own", fmt.Errorf("unique key: %w", es.ErrConflict)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := guarded(t)
+			up := newUpstream(t, "bank")
+			deposits(t, up, 10)
+			store := newBalances()
+			r, _ := projection.NewRunner(up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+				if err := balances(ctx, tx, e); err != nil {
+					return err
+				}
+				if e.Data.(Deposited).Owner == "owner-6" {
+					return tc.err // after writing: the writes must be rolled back
+				}
+				return nil
+			})
+			waitErr := make(chan error, 1)
+			go func() { waitErr <- r.Wait(ctx, 9) }()
+			err := r.Run(ctx)
+			var perr *projection.Error
+			if !errors.As(err, &perr) || perr.NotificationID != 7 || perr.Topic != topicDeposited ||
+				perr.Upstream != "bank" || !errors.Is(err, tc.err) {
+				t.Fatalf("Run returned %v, want an *Error for notification 7 wrapping %v", err, tc.err)
+			}
+			if got := <-waitErr; got != err {
+				t.Fatalf("Wait(9) returned %v, want Run's error", got)
+			}
+			if err := r.Wait(ctx, 6); err != nil {
+				t.Fatalf("Wait(6), processed before the error: %v", err)
+			}
+			if err := r.Wait(ctx, 7); err != perr {
+				t.Fatalf("Wait(7): %v", err)
+			}
+			if mark, _ := store.MaxTrackingID(ctx, "bank"); mark != 6 {
+				t.Fatalf("mark %d, want 6: the runner must not pass the failed event", mark)
+			}
+			if bal, _ := readModel(store); !equalBalances(bal, singlePass(t, 6)) {
+				t.Fatalf("read model %v holds writes of the failed event", bal)
+			}
+			if err := r.Run(ctx); err == nil {
+				t.Fatal("a second Run was accepted")
+			}
+		})
+	}
+}
+
+func TestDecodeErrorStopsTheRunner(t *testing.T) {
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	deposits(t, up, 3)
+	rec := up.Store.Recorder().(es.ApplicationRecorder)
+	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: aggregate.NewID(), OriginatorVersion: 1, Topic: "test.Unknown", State: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := projection.NewRunner(up, newBalances(), balances)
+	err := r.Run(ctx)
+	var perr *projection.Error
+	if !errors.As(err, &perr) || perr.NotificationID != 4 || perr.Topic != "test.Unknown" {
+		t.Fatalf("Run: %v, want an *Error for notification 4", err)
+	}
+}
+
+// notes records n events of topic Noted, returning the ID of the last.
+func notes(t *testing.T, app projection.Application, n int) int64 {
+	t.Helper()
+	var last int64
+	for range n {
+		a := &Account{}
+		aggregate.Trigger(a, Noted{Text: "n"})
+		ids, err := app.Store.Put(context.Background(), a.Collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ids[0]
+	}
+	return last
+}
+
+func TestWaitWithATopicFilter(t *testing.T) {
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	deposits(t, up, 5)          // 1..5
+	lastNote := notes(t, up, 4) // 6..9, filtered out
+	store := newBalances()
+	var seen atomic.Int64
+	entered, gate := make(chan struct{}), make(chan struct{})
+	r, _ := projection.NewRunner(up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+		d, ok := e.Data.(Deposited)
+		if !ok {
+			return fmt.Errorf("the filter let %T through", e.Data)
+		}
+		if d.Owner == "gated" {
+			close(entered)
+			<-gate
+		}
+		seen.Add(1)
+		return balances(ctx, tx, e)
+	}, projection.WithTopics(topicDeposited))
+
+	// Waiting before Run starts is fine.
+	early := make(chan error, 1)
+	go func() { early <- r.Wait(ctx, 3) }()
+	stop := start(t, r)
+	if err := <-early; err != nil {
+		t.Fatal(err)
+	}
+	// The last notifications are filtered out: the runner never sees them, Wait must still return.
+	if err := r.Wait(ctx, lastNote); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Load() != 5 {
+		t.Fatalf("Wait(%d) returned with %d of the 5 deposits processed", lastNote, seen.Load())
+	}
+	// IDs not recorded yet: a future filtered-out one, then a future deposit.
+	futureNote := make(chan error, 1)
+	go func() { futureNote <- r.Wait(ctx, lastNote+2) }()
+	futureDeposit := make(chan error, 1)
+	go func() { futureDeposit <- r.Wait(ctx, lastNote+3) }()
+	notes(t, up, 2) // 10, 11
+	if err := <-futureNote; err != nil {
+		t.Fatal(err)
+	}
+	a := &Account{}
+	aggregate.Trigger(a, Deposited{Owner: "late", Amount: 5})
+	ids, err := up.Store.Put(ctx, a.Collect())
+	if err != nil || ids[0] != lastNote+3 {
+		t.Fatalf("deposit got IDs %v, %v", ids, err)
+	}
+	if err := <-futureDeposit; err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := store.Get("late"); !ok || b.Total != 5 {
+		t.Fatal("Wait returned before the deposit was processed")
+	}
+	// A filtered note after a deposit the runner is still busy with: Wait for the note waits for the
+	// deposit, and returns only once it is committed.
+	a = &Account{}
+	aggregate.Trigger(a, Deposited{Owner: "gated", Amount: 1})
+	if _, err := up.Store.Put(ctx, a.Collect()); err != nil { // 13
+		t.Fatal(err)
+	}
+	note := notes(t, up, 1) // 14
+	waited := make(chan error, 1)
+	go func() {
+		err := r.Wait(ctx, note)
+		if _, ok := store.Get("gated"); err == nil && !ok {
+			err = fmt.Errorf("Wait(%d) returned before deposit %d was committed", note, note-1)
+		}
+		waited <- err
+	}()
+	<-entered
+	close(gate)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if mark, _ := store.MaxTrackingID(ctx, "bank"); mark != 13 {
+		t.Fatalf("mark %d, want 13: only deposits are tracked", mark)
+	}
+}
+
+func TestWaitWithoutAFilter(t *testing.T) {
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	store := newBalances()
+	r, _ := projection.NewRunner(up, store, balances)
+	stop := start(t, r)
+	for i := range 20 {
+		a := &Account{}
+		aggregate.Trigger(a, Deposited{Owner: fmt.Sprint("o", i), Amount: 1})
+		ids, err := up.Store.Put(ctx, a.Collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Wait(ctx, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := store.Get(fmt.Sprint("o", i)); !ok {
+			t.Fatalf("Wait(%d) returned before its event was processed", ids[0])
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Wait(ctx, 21); !errors.Is(err, projection.ErrStopped) {
+		t.Fatalf("Wait after a clean stop: %v", err)
+	}
+	if err := r.Wait(ctx, 20); err != nil {
+		t.Fatalf("Wait for a processed ID after the stop: %v", err)
+	}
+}
+
+// counting is an upstream recorder that counts the notifications its subscriptions have yielded.
+type counting struct {
+	es.ApplicationRecorder
+	yielded atomic.Int64
+}
+
+func (r *counting) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
+	return func(yield func(es.Notification, error) bool) {
+		for n, err := range r.ApplicationRecorder.Subscribe(ctx, after, topics...) {
+			r.yielded.Add(1)
+			if !yield(n, err) {
+				return
+			}
+		}
+	}
+}
+
+func TestRunnerPullsOneNotificationAtATime(t *testing.T) {
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	deposits(t, up, 1200) // more than a page of the memory recorder
+	var rec *counting
+	up = withRecorder(up, func(r es.ApplicationRecorder) es.ApplicationRecorder {
+		rec = &counting{ApplicationRecorder: r}
+		return rec
+	})
+	var processed int64
+	r, _ := projection.NewRunner(up, newBalances(), func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+		processed++
+		if ahead := rec.yielded.Load() - processed; ahead != 0 {
+			return fmt.Errorf("%d notifications pulled ahead of the projection", ahead)
+		}
+		return balances(ctx, tx, e)
+	})
+	stop := start(t, r)
+	if err := r.Wait(ctx, 1200); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewRunnerRefusesMisconfiguration(t *testing.T) {
+	store := newBalances()
+	if _, err := projection.NewRunner(projection.Application{Name: "x"}, store, balances); err == nil {
+		t.Error("an application without a store was accepted")
+	}
+	snap := newUpstream(t, "")
+	if _, err := projection.NewRunner(snap, store, balances); err == nil {
+		t.Error("an application without a name was accepted")
+	}
+	noLog := projection.Application{Name: "snapshots", Store: eventstore.New(mapper.New(registry()), memory.NewAggregateRecorder())}
+	if _, err := projection.NewRunner(noLog, store, balances); err == nil {
+		t.Error("an application without a notification log was accepted")
+	}
+	if _, err := projection.NewRunner[*memTx](newUpstream(t, "bank"), store, nil); err == nil {
+		t.Error("a nil projection was accepted")
+	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	ctx := guarded(t)
+	s := newBalances()
+	tr := func(id int64) es.Tracking { return es.Tracking{ApplicationName: "a", NotificationID: id} }
+	if err := s.Process(ctx, tr(2), func(ctx context.Context, tx *memTx) error {
+		tx.Put("x", balance{Total: 1})
+		tx.Put("y", balance{Total: 2})
+		if v, ok := tx.Get("x"); !ok || v.Total != 1 {
+			t.Error("a transaction does not read its own write")
+		}
+		if _, ok := s.Get("x"); ok {
+			t.Error("an uncommitted write is visible")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if err := s.Process(ctx, tr(3), func(ctx context.Context, tx *memTx) error {
+		tx.Delete("x")
+		tx.Put("z", balance{})
+		if _, ok := tx.Get("x"); ok {
+			t.Error("a transaction reads a key it deleted")
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("Process: %v", err)
+	}
+	if err := s.Process(ctx, tr(2), func(context.Context, *memTx) error {
+		t.Error("fn ran for a tracked notification")
+		return nil
+	}); !errors.Is(err, es.ErrConflict) {
+		t.Fatalf("Process at the mark: %v", err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.Process(ctx, tr(3), func(ctx context.Context, tx *memTx) error {
+			tx.Put("p", balance{})
+			panic("boom")
+		})
+	}()
+	if err := s.Process(ctx, tr(4), func(ctx context.Context, tx *memTx) error { tx.Delete("y"); return nil }); err != nil {
+		t.Fatalf("Process after a panic: %v", err)
+	}
+	if got := s.Snapshot(); len(got) != 1 || got["x"].Total != 1 || s.Len() != 1 {
+		t.Fatalf("store holds %v", got)
+	}
+	if mark, _ := s.MaxTrackingID(ctx, "a"); mark != 4 {
+		t.Fatalf("mark %d", mark)
+	}
+}
+
+func TestSubscribeDuringWritesOnMemory(t *testing.T) {
+	projectiontest.TestSubscribeDuringWrites(t, func(t *testing.T) es.ApplicationRecorder { return memory.NewProcessRecorder() })
+}
+
+func TestMeasureLatencyOnMemory(t *testing.T) {
+	r := memory.NewProcessRecorder()
+	l, err := projectiontest.MeasureLatency(guarded(t), r, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Samples != 200 || l.P50 > l.P99 || l.P99 > l.Max {
+		t.Fatalf("latency %v", l)
+	}
+	t.Logf("memory recorder, commit to delivery: %v", l)
+}
+
+func BenchmarkSubscriptionLatencyMemory(b *testing.B) {
+	projectiontest.BenchmarkLatency(b, memory.NewProcessRecorder())
+}
+
+// TestConcurrentWaiters checks that many waiters on one runner all return, each once its ID is done.
+func TestConcurrentWaiters(t *testing.T) {
+	const n = 100
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	store := newBalances()
+	r, _ := projection.NewRunner(up, store, balances, projection.WithTopics(topicDeposited))
+	start(t, r)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for id := int64(1); id <= 2*n; id++ {
+		wg.Go(func() {
+			if err := r.Wait(ctx, id); err != nil {
+				errs <- fmt.Errorf("Wait(%d): %w", id, err)
+			}
+		})
+	}
+	for i := range n {
+		a := &Account{}
+		aggregate.Trigger(a, Deposited{Owner: "w", Amount: int64(i)})
+		if _, err := up.Store.Put(ctx, a.Collect()); err != nil {
+			t.Fatal(err)
+		}
+		notes(t, up, 1)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
