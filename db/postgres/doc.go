@@ -1,0 +1,57 @@
+// Package postgres implements the recorders of package eventsourcing on PostgreSQL (13 or later),
+// over database/sql with pgx's stdlib driver (github.com/jackc/pgx/v5/stdlib).
+//
+// The schema comes from schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema(name)); give the
+// recorders the same name with [WithSchema], so that several applications can share one database, each
+// in its own schema. [NewProcessRecorder] returns the recorder of an application (events, notification
+// log, tracking); [NewSnapshotRecorder] the store of its snapshots. Both check, when made, that the
+// database answers and that the schema has been migrated.
+//
+// # One round trip per append
+//
+// An append is one call of the SQL function events_append, outside any explicit transaction, so it is
+// its own transaction: the events go in as arrays (unnest), together with the optional tracking record,
+// and the function returns the first notification ID of the batch. Conflicts (a version recorded
+// already, or a tracking ID at or below the mark) are errors wrapping eventsourcing.ErrConflict.
+//
+// # The notification log and its ordering
+//
+// A notification ID is taken when its row is inserted but becomes visible when its transaction
+// commits, and transactions commit in any order: a reader that has seen ID 11 might later find 10
+// appear, and a subscription that moved past it would never deliver it. The recorders guarantee that
+// this never happens (no late fills), in one of two ways, chosen per schema with [WithOrdering]:
+//
+//   - [OrderingXID] (the default) lets appends commit concurrently. Inside the append function, a
+//     critical section of a few microseconds (a session-level advisory lock, released before the rows
+//     are written, and released on any error) allocates the transaction's xid and then its IDs, so xid
+//     order and ID order agree between appends; readers return only rows whose xid is below their
+//     snapshot's xmin. When no append of the schema is in flight, readers see everything committed
+//     at once (they can tell, and then need no xid filter), so an application reads its own appends
+//     immediately. While appends are in flight, a writing transaction that is older than them,
+//     anywhere in the cluster, holds back what readers see until it ends.
+//   - [OrderingTableLock] serialises appends with LOCK TABLE … IN EXCLUSIVE MODE until they commit,
+//     as the Python eventsourcing library does. Readers are never held back, but appends to one schema
+//     wait for each other's commit flush: with 16 concurrent writers it recorded about 2.2 times fewer
+//     events per second than OrderingXID in this package's benchmarks, on a two-core machine with a
+//     fast disk (the slower the server's flush, the wider the gap).
+//
+// Both are proven by the package's torture test (concurrent writers whose commits are delayed at
+// random, some rolled back, against a reader tailing the log) and by its controls, which show that the
+// test catches late fills when the ordering is missing or misused.
+//
+// # Subscriptions
+//
+// [ProcessRecorder.Subscribe] reads the log page by page and then follows it. Appends wake the
+// subscriptions of their own recorder directly, and those of other processes through a NOTIFY sent
+// after the commit by a background goroutine (never inside the append's transaction: NOTIFY takes a
+// database-wide lock at commit, which would serialise the appends). Each recorder LISTENs on a
+// connection of its own once something subscribes, and reopens it when it fails. Because a
+// notification can be lost, and because other drivers cannot LISTEN, a caught-up subscription also
+// polls every [WithPollInterval] (100 ms by default).
+//
+// # Connection pool
+//
+// database/sql keeps two idle connections by default. An application with many concurrent appends
+// should raise that (db.SetMaxIdleConns), or connections will be opened and closed all the time. A
+// recorder with subscriptions holds one more connection for its listener.
+package postgres

@@ -1,0 +1,56 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/schema"
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// The application "bank" keeps its tables in the schema of the same name. The example needs a server,
+// so it has no Output comment: it is compiled, not run, by go test.
+func Example() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(16)
+
+	if err := schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema("bank")); err != nil {
+		log.Fatal(err)
+	}
+	r, err := postgres.NewProcessRecorder(ctx, db, postgres.WithSchema("bank"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	account := uuid.New()
+	ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{
+		{OriginatorID: account, OriginatorVersion: 1, Topic: "AccountOpened", State: []byte(`{}`)},
+		{OriginatorID: account, OriginatorVersion: 2, Topic: "Deposited", State: []byte(`{"amount":100}`)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("recorded as notifications", ids)
+
+	// Follow the log from the start for a second.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for n, err := range r.Subscribe(ctx, 0) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(n.ID, n.Topic)
+	}
+}

@@ -1,0 +1,56 @@
+package postgres_test
+
+import (
+	"database/sql"
+	"sync"
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/google/uuid"
+)
+
+var orderings = []postgres.Ordering{postgres.OrderingXID, postgres.OrderingTableLock}
+
+func pgtestSchema(t testing.TB) (*sql.DB, string) { return pgtest.Schema(t) }
+
+type recorderEnv struct {
+	db     *sql.DB
+	schema string
+}
+
+var envs sync.Map // *postgres.ProcessRecorder → recorderEnv
+
+// newProcess returns a process recorder on a fresh schema, closed when the test ends.
+func newProcess(t testing.TB, opts ...postgres.Option) *postgres.ProcessRecorder {
+	t.Helper()
+	db, name := pgtest.Schema(t)
+	r := mustProcess(t, db, name, opts...)
+	envs.Store(r, recorderEnv{db, name})
+	return r
+}
+
+// dbOf returns the database and schema of a recorder made by newProcess.
+func dbOf(t testing.TB, r *postgres.ProcessRecorder) (*sql.DB, string) {
+	t.Helper()
+	e, ok := envs.Load(r)
+	if !ok {
+		t.Fatal("dbOf: recorder not made by newProcess")
+	}
+	return e.(recorderEnv).db, e.(recorderEnv).schema
+}
+
+func mustProcess(t testing.TB, db *sql.DB, name string, opts ...postgres.Option) *postgres.ProcessRecorder {
+	t.Helper()
+	r, err := postgres.NewProcessRecorder(t.Context(), db, append([]postgres.Option{postgres.WithSchema(name)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func oneEvent(id uuid.UUID, v int64) []eventsourcing.StoredEvent {
+	return []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "bench", State: payload}}
+}

@@ -1,0 +1,31 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/recordertest"
+)
+
+func TestProcessRecorderConformance(t *testing.T) {
+	for _, o := range orderings {
+		t.Run(o.String(), func(t *testing.T) {
+			recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+				return newProcess(t, postgres.WithOrdering(o))
+			})
+		})
+	}
+}
+
+func TestSnapshotRecorderConformance(t *testing.T) {
+	recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
+		db, name := pgtest.Schema(t)
+		r, err := postgres.NewSnapshotRecorder(t.Context(), db, postgres.WithSchema(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	})
+}

@@ -1,0 +1,409 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/google/uuid"
+)
+
+// The torture test of rule 3 (no late fills). Writers append in explicit transactions that they hold
+// open for a random while before committing or rolling back, so IDs are taken in one order and become
+// visible in another; a reader tails the log with SelectNotifications from the last ID it has seen, and
+// a subscription follows it. At the end both must have seen every committed event exactly once, in
+// increasing ID order, and nothing that was rolled back. A late fill (an ID appearing below one already
+// seen) shows up as a committed event the tailing reader never saw.
+
+const (
+	tortureWriters = 8
+	tortureTxs     = 5 // transactions per writer per round
+)
+
+// tortureWriter is one way of appending: it returns the IDs of the events it appended and whether its
+// transaction committed.
+type tortureWriter func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) (ids []int64, committed bool, err error)
+
+func TestTorture(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 5
+	}
+	cases := []struct {
+		name      string
+		ordering  postgres.Ordering
+		unrelated bool // a transaction elsewhere holds an xid all along
+	}{
+		{"xid", postgres.OrderingXID, false},
+		{"table_lock", postgres.OrderingTableLock, false},
+		// With the xmin held back all along, the xid ordering's readers see only what the horizon
+		// (no append in flight) lets them: this tests that path on its own.
+		{"xid_held_back", postgres.OrderingXID, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			db, name := pgtestSchema(t)
+			r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(c.ordering))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			if c.unrelated {
+				unrelatedWriter(t, pgtest.Open(t))
+			}
+			// Half the writers use the test hook (events_append in their own transaction, delayed,
+			// sometimes rolled back); the others use the recorder as applications do.
+			hook := delayedAppend(db, name, c.ordering)
+			viaRecorder := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+				ids, err := r.InsertEvents(ctx, events)
+				return ids, err == nil, err
+			}
+			writers := []tortureWriter{hook, viaRecorder}
+			var cursor int64
+			for round := range rounds {
+				var problems []string
+				cursor, problems = tortureRound(t, round, r, writers, cursor)
+				if len(problems) > 0 {
+					t.Fatalf("round %d:\n%s", round, strings.Join(problems, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// delayedAppend calls events_append inside an explicit transaction, sleeps up to 4 ms, and then
+// commits or (one time in four) rolls back.
+func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWriter {
+	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL), 0)`, schemaName)
+	return func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		defer tx.Rollback()
+		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
+		for i, e := range events {
+			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
+		}
+		var first int64
+		if err := tx.QueryRowContext(ctx, q, o.String(), ids, vs, topics, states).Scan(&first); err != nil {
+			return nil, false, err
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
+			return nil, false, err
+		}
+		out := make([]int64, len(events))
+		for i := range out {
+			out[i] = first + int64(i)
+		}
+		if rng.IntN(4) == 0 {
+			return out, false, tx.Rollback()
+		}
+		return out, true, tx.Commit()
+	}
+}
+
+// tortureRound runs one round from cursor (the last ID seen so far) and returns the new last ID and
+// the violations of rule 3 it found. Failures of the harness itself fail t.
+func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64) (int64, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	// The subscription runs for the whole round and is checked at the end.
+	subCtx, stopSub := context.WithCancel(ctx)
+	defer stopSub()
+	var (
+		subMu   sync.Mutex
+		subSeen []eventsourcing.Notification
+		subErr  error
+	)
+	subDone := make(chan struct{})
+	go func() {
+		defer close(subDone)
+		for n, err := range r.Subscribe(subCtx, cursor) {
+			subMu.Lock()
+			if err != nil {
+				subErr = err
+				subMu.Unlock()
+				return
+			}
+			subSeen = append(subSeen, n)
+			subMu.Unlock()
+		}
+	}()
+
+	var (
+		mu        sync.Mutex
+		committed = map[int64]eventsourcing.StoredEvent{}
+		rolled    = map[int64]bool{}
+		writerErr error
+	)
+	writersDone := make(chan struct{})
+	go func() {
+		defer close(writersDone)
+		var wg sync.WaitGroup
+		for w := range tortureWriters {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+				write := writers[w%len(writers)]
+				id := uuid.New()
+				var version int64
+				for range tortureTxs {
+					time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
+					n := 1 + rng.IntN(3)
+					events := make([]eventsourcing.StoredEvent, n)
+					for i := range events {
+						version++
+						events[i] = eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: "torture", State: fmt.Appendf(nil, "r%d w%d v%d", round, w, version)}
+					}
+					ids, ok, err := write(ctx, rng, events)
+					mu.Lock()
+					if err != nil && writerErr == nil {
+						writerErr = fmt.Errorf("writer %d: %w", w, err)
+					}
+					for i, nid := range ids {
+						if ok {
+							committed[nid] = events[i]
+						} else {
+							rolled[nid] = true
+						}
+					}
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+					if !ok {
+						version -= int64(n) // those versions were not recorded: reuse them
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}()
+
+	// The tailing reader: small pages, from the last ID seen, as fast as it can.
+	var seen []eventsourcing.Notification
+	last := cursor
+	rng := rand.New(rand.NewPCG(uint64(round), 99))
+	maxCommitted := int64(-1) // known once the writers are done
+	for {
+		select {
+		case <-writersDone:
+			if maxCommitted < 0 {
+				mu.Lock()
+				maxCommitted = cursor
+				for id := range committed {
+					maxCommitted = max(maxCommitted, id)
+				}
+				mu.Unlock()
+			}
+		default:
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("round %d: the tailing reader did not reach the last committed ID %d (at %d)", round, maxCommitted, last)
+		}
+		page, err := r.SelectNotifications(ctx, eventsourcing.NotificationQuery{After: last, Limit: 1 + rng.IntN(8)})
+		if err != nil {
+			t.Fatalf("round %d: tailing reader: %v", round, err)
+		}
+		for _, n := range page {
+			if n.ID <= last {
+				t.Fatalf("round %d: tailing reader: ID %d after %d", round, n.ID, last)
+			}
+			last = n.ID
+		}
+		seen = append(seen, page...)
+		if maxCommitted >= 0 && last >= maxCommitted {
+			break
+		}
+	}
+	if writerErr != nil {
+		t.Fatalf("round %d: %v", round, writerErr)
+	}
+
+	want := slices.Sorted(mapsKeys(committed))
+	var problems []string
+	check := func(who string, got []eventsourcing.Notification) {
+		gotIDs := make([]int64, len(got))
+		for i, n := range got {
+			gotIDs[i] = n.ID
+			if rolled[n.ID] {
+				problems = append(problems, fmt.Sprintf("%s saw ID %d, which was rolled back", who, n.ID))
+			}
+			if e, ok := committed[n.ID]; ok && (e.OriginatorID != n.OriginatorID || e.OriginatorVersion != n.OriginatorVersion || string(e.State) != string(n.State)) {
+				problems = append(problems, fmt.Sprintf("%s saw ID %d as %v v%d, want %v v%d", who, n.ID, n.OriginatorID, n.OriginatorVersion, e.OriginatorID, e.OriginatorVersion))
+			}
+		}
+		if !slices.Equal(gotIDs, want) {
+			missing := []int64{}
+			for _, id := range want {
+				if !slices.Contains(gotIDs, id) {
+					missing = append(missing, id)
+				}
+			}
+			problems = append(problems, fmt.Sprintf("%s saw %d notifications, want the %d committed; missing (late fills) %v; saw %v; want %v",
+				who, len(gotIDs), len(want), missing, gotIDs, want))
+		}
+	}
+	check("tailing reader", seen)
+
+	// The subscription must reach the same point (it is not timed: 10 s is a generous bound).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		subMu.Lock()
+		reached := subErr != nil || (len(subSeen) > 0 && subSeen[len(subSeen)-1].ID >= last) || last == cursor
+		subMu.Unlock()
+		if reached {
+			break
+		}
+	}
+	stopSub()
+	<-subDone
+	if subErr != nil {
+		t.Fatalf("round %d: subscription: %v", round, subErr)
+	}
+	check("subscription", subSeen)
+	return last, problems
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TestTortureDetectsLateFills is the torture test's control: writers that take IDs without any
+// ordering (a plain insert with nextval, held open, then committed or rolled back), read without a
+// filter, must produce late fills, and the harness must see them. Otherwise a passing TestTorture would
+// prove nothing.
+func TestTortureDetectsLateFills(t *testing.T) {
+	db, name := pgtestSchema(t)
+	// The table-lock ordering's readers apply no filter; these writers bypass its lock.
+	r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(postgres.OrderingTableLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	q := fmt.Sprintf(`INSERT INTO %[1]s.events (notification_id, originator_id, originator_version, xid, topic, state)
+SELECT nextval('%[1]s.events_notification_id_seq'), u.o, u.v, pg_current_xact_id(), u.t, u.s
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u (o, v, t, s, ord)
+ORDER BY u.ord
+RETURNING notification_id`, name)
+	naive := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		defer tx.Rollback()
+		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
+		for i, e := range events {
+			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
+		}
+		rows, err := tx.QueryContext(ctx, q, ids, vs, topics, states)
+		if err != nil {
+			return nil, false, err
+		}
+		var out []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, false, err
+			}
+			out = append(out, id)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, false, err
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
+			return nil, false, err
+		}
+		if rng.IntN(4) == 0 {
+			return out, false, tx.Rollback()
+		}
+		return out, true, tx.Commit()
+	}
+	var cursor int64
+	for round := range 20 {
+		var problems []string
+		cursor, problems = tortureRound(t, round, r, []tortureWriter{naive}, cursor)
+		if len(problems) > 0 {
+			t.Logf("round %d: late fills detected, as they should be: %s", round, problems[0])
+			return
+		}
+	}
+	t.Fatal("20 rounds of unordered writers produced no late fill the harness could see: the torture test is not sensitive")
+}
+
+// TestTortureDetectsXIDMisuse is the control of the xid ordering: writers whose xid is assigned before
+// they take their IDs (so xid order and ID order disagree, which events_append prevents by requiring
+// the append to be the first write of its transaction), read through the xid ordering's filter, must
+// produce late fills the harness sees.
+func TestTortureDetectsXIDMisuse(t *testing.T) {
+	db, name := pgtestSchema(t)
+	r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(postgres.OrderingXID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	q := fmt.Sprintf(`INSERT INTO %[1]s.events (notification_id, originator_id, originator_version, xid, topic, state)
+SELECT nextval('%[1]s.events_notification_id_seq'), u.o, u.v, pg_current_xact_id(), u.t, u.s
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u (o, v, t, s, ord)
+ORDER BY u.ord
+RETURNING notification_id`, name)
+	early := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `SELECT pg_current_xact_id(), pg_sleep($1)`, rng.Float64()*0.004); err != nil {
+			return nil, false, err
+		}
+		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
+		for i, e := range events {
+			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
+		}
+		rows, err := tx.QueryContext(ctx, q, ids, vs, topics, states)
+		if err != nil {
+			return nil, false, err
+		}
+		var out []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, false, err
+			}
+			out = append(out, id)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, false, err
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.002); err != nil {
+			return nil, false, err
+		}
+		return out, true, tx.Commit()
+	}
+	var cursor int64
+	for round := range 20 {
+		var problems []string
+		cursor, problems = tortureRound(t, round, r, []tortureWriter{early}, cursor)
+		if len(problems) > 0 {
+			t.Logf("round %d: late fills detected, as they should be: %.200s", round, problems[0])
+			return
+		}
+	}
+	t.Fatal("20 rounds of writers with early xids produced no late fill the harness could see")
+}
