@@ -1,0 +1,42 @@
+package bank_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing/aggregate/aggregatetest"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/examples/bank/bank"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
+)
+
+func TestWithdraw(t *testing.T) {
+	acc := aggregatetest.Given[bank.Account](t, bank.AccountOpened{Owner: "ada"}, bank.MoneyDeposited{Amount: 100})
+	aggregatetest.Then(t, acc, acc.Withdraw(30), bank.MoneyWithdrawn{Amount: 30})
+	aggregatetest.ThenError(t, acc, acc.Withdraw(71), bank.ErrInsufficientFunds)
+	aggregatetest.ThenError(t, acc, acc.Deposit(-1), bank.ErrInvalidAmount)
+}
+
+func TestServiceTransferIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	m := mapper.New(bank.Registry())
+	svc := bank.NewService(eventstore.New(m, memory.NewProcessRecorder()), eventstore.New(m, memory.NewAggregateRecorder()), 10)
+	a, _ := svc.OpenAccount(ctx, "ada")
+	b, _ := svc.OpenAccount(ctx, "bob")
+	if err := svc.Deposit(ctx, a, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Transfer(ctx, a, b, 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Transfer(ctx, a, b, 60); !errors.Is(err, bank.ErrInsufficientFunds) {
+		t.Fatalf("got %v, want ErrInsufficientFunds", err)
+	}
+	ba, _ := svc.Balance(ctx, a)
+	bb, _ := svc.Balance(ctx, b)
+	if ba != 40 || bb != 60 {
+		t.Fatalf("balances %d %d", ba, bb)
+	}
+}

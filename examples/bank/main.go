@@ -1,0 +1,362 @@
+// Command bank is the runnable example: a small bank whose accounts are event-sourced aggregates.
+//
+// It opens accounts, deposits, withdraws (a withdrawal the balance does not cover fails and records
+// nothing), and transfers money between accounts (both accounts' events saved atomically). Events are
+// compressed and encrypted; accounts are snapshotted every few events. A projection keeps the balances
+// per owner in a SQL table, and a process application, "compliance", flags large transfers by recording
+// events of its own together with the tracking of the bank events it has processed.
+//
+// By default it runs on a new SQLite file in a temporary directory (-db keeps a file of your choice).
+// With -postgres DSN, or ES_POSTGRES_DSN set, it runs on PostgreSQL, in the schemas "bank" and
+// "compliance".
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/examples/bank/bank"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/repository"
+	"github.com/eventsourcing-go/eventsourcing/schema"
+)
+
+func main() {
+	dbPath := flag.String("db", "", "SQLite database file (default: a new file in a temporary directory)")
+	dsn := flag.String("postgres", os.Getenv("ES_POSTGRES_DSN"), "PostgreSQL DSN; when set, the example runs on PostgreSQL (default $ES_POSTGRES_DSN)")
+	key := flag.String("key", os.Getenv("ES_CIPHER_KEY"), "AES key, base64 (default $ES_CIPHER_KEY, else a new random key)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := runExample(ctx, *dbPath, *dsn, *key); err != nil {
+		fmt.Fprintln(os.Stderr, "bank:", err)
+		os.Exit(1)
+	}
+}
+
+// recorder is what the example needs of a recorder: the application's events and notification log,
+// tracking, and transactions for the projection's read model.
+type recorder interface {
+	es.ProcessRecorder
+	projection.SQLTracker
+}
+
+// storage is the example's databases: the bank application's, with its snapshots and the read model,
+// and the compliance application's own.
+type storage struct {
+	db         *sql.DB // the bank's database, where the read model lives too
+	bank       recorder
+	snapshots  es.AggregateRecorder
+	compliance es.ProcessRecorder
+	describe   string
+	close      func()
+}
+
+func runExample(ctx context.Context, dbPath, dsn, key string) error {
+	var st *storage
+	var err error
+	if dsn != "" {
+		st, err = openPostgres(ctx, dsn)
+	} else {
+		st, err = openSQLite(ctx, dbPath)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	fmt.Println("storage:", st.describe)
+
+	if key == "" {
+		if key, err = cipher.GenerateKey(256); err != nil {
+			return err
+		}
+		fmt.Println("cipher key (new, pass -key to reuse the database):", key)
+	}
+	aes, err := cipher.NewFromBase64(key)
+	if err != nil {
+		return err
+	}
+	m := mapper.New(bank.Registry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(aes))
+
+	bankApp := projection.Application{Name: "bank", Store: eventstore.New(m, st.bank)}
+	complianceApp := projection.Application{
+		Name:   "compliance",
+		Store:  eventstore.New(mapper.New(bank.ComplianceRegistry(), mapper.WithCipher(aes)), st.compliance),
+		Policy: bank.CompliancePolicy(1000_00),
+	}
+	svc := bank.NewService(bankApp.Store, eventstore.New(m, st.snapshots), 5)
+
+	// Downstream: the balances projection and the compliance process follow the bank's log.
+	if _, err := st.db.ExecContext(ctx, bank.BalancesTable); err != nil {
+		return fmt.Errorf("create read model: %w", err)
+	}
+	balances, err := projection.NewRunner(bankApp, projection.SQL(st.bank), bank.Balances)
+	if err != nil {
+		return err
+	}
+	system := projection.NewSystem()
+	if err := system.Add(bankApp, complianceApp); err != nil {
+		return err
+	}
+	if err := system.Follow("compliance", "bank"); err != nil {
+		return err
+	}
+	downstream, stopDownstream := context.WithCancel(ctx)
+	defer stopDownstream()
+	errs := make(chan error, 2)
+	go func() { errs <- balances.Run(downstream) }()
+	go func() { errs <- system.Run(downstream) }()
+
+	// What earlier runs on the same database recorded is left alone: their events may be encrypted with
+	// another key.
+	complianceBefore, err := st.compliance.MaxNotificationID(ctx)
+	if err != nil {
+		return err
+	}
+
+	// Upstream: the bank's commands.
+	step := func(what string, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		fmt.Println("  ", what)
+		return nil
+	}
+	fmt.Println("commands:")
+	ada, err := svc.OpenAccount(ctx, "ada")
+	if err := step("open account of ada", err); err != nil {
+		return err
+	}
+	bob, err := svc.OpenAccount(ctx, "bob")
+	if err := step("open account of bob", err); err != nil {
+		return err
+	}
+	ada2, err := svc.OpenAccount(ctx, "ada")
+	if err := step("open a second account of ada", err); err != nil {
+		return err
+	}
+	if err := step("deposit 2,500.00 to ada", svc.Deposit(ctx, ada, 2500_00)); err != nil {
+		return err
+	}
+	if err := step("withdraw 200.00 from ada", svc.Withdraw(ctx, ada, 200_00)); err != nil {
+		return err
+	}
+	err = svc.Withdraw(ctx, bob, 50_00)
+	if !errors.Is(err, bank.ErrInsufficientFunds) {
+		return fmt.Errorf("withdraw from an empty account: got %v, want insufficient funds", err)
+	}
+	fmt.Println("   withdraw 50.00 from bob: refused, nothing recorded:", err)
+	if err := step("transfer 300.00 from ada to bob (both accounts saved atomically)", svc.Transfer(ctx, ada, bob, 300_00)); err != nil {
+		return err
+	}
+	if err := step("transfer 1,500.00 from ada to bob (large: compliance flags it)", svc.Transfer(ctx, ada, bob, 1500_00)); err != nil {
+		return err
+	}
+	for i := 1; i <= 6; i++ {
+		if err := svc.Deposit(ctx, ada2, int64(i)*10_00); err != nil {
+			return err
+		}
+	}
+	fmt.Println("   deposit 6 times to ada's second account (a snapshot is taken every 5 events)")
+
+	fmt.Println("accounts (loaded from snapshots and events):")
+	names := map[uuid.UUID]string{ada: "ada", bob: "bob", ada2: "ada (2nd)"}
+	for _, id := range []uuid.UUID{ada, bob, ada2} {
+		a, err := svc.Accounts.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		snaps, err := st.snapshots.SelectEvents(ctx, id, es.EventQuery{})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   %-10s version %2d  balance %9.2f  snapshots %d\n", names[id], a.Version, float64(a.Balance)/100, len(snaps))
+	}
+	first, err := svc.Accounts.GetAt(ctx, ada, 2)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   ada at version 2: balance %.2f\n", float64(first.Balance)/100)
+
+	stored, err := st.bank.SelectEvents(ctx, ada, es.EventQuery{Limit: 1})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("stored state of ada's first event (%s): %d bytes, encrypted: %x…\n",
+		stored[0].Topic, len(stored[0].State), stored[0].State[:min(16, len(stored[0].State))])
+
+	// Read-your-writes downstream: wait until both followers have processed the last notification.
+	last, err := st.bank.MaxNotificationID(ctx)
+	if err != nil {
+		return err
+	}
+	if err := balances.Wait(ctx, last); err != nil {
+		return fmt.Errorf("balances projection: %w", err)
+	}
+	if err := system.Wait(ctx, "compliance", "bank", last); err != nil {
+		return fmt.Errorf("compliance process: %w", err)
+	}
+	fmt.Printf("projection (balances by owner, up to notification %d, including earlier runs on this database):\n", last)
+	rows, err := st.db.QueryContext(ctx, bank.BalancesByOwner)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var owner string
+		var total int64
+		if err := rows.Scan(&owner, &total); err != nil {
+			rows.Close()
+			return err
+		}
+		fmt.Printf("   %-5s %9.2f\n", owner, float64(total)/100)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	fmt.Println("compliance (process application):")
+	reviews := repository.New[bank.Review](complianceApp.Store)
+	notes, err := st.compliance.SelectNotifications(ctx, es.NotificationQuery{After: complianceBefore, Limit: 100})
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		r, err := reviews.Get(ctx, n.OriginatorID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   flagged transfer of %.2f from %s to %s\n", float64(r.Transfer.Amount)/100, names[r.Transfer.From], names[r.Transfer.To])
+	}
+	tracked, err := st.compliance.MaxTrackingID(ctx, "bank")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   has processed the bank's notifications up to %d\n", tracked)
+
+	stopDownstream()
+	for range 2 {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func openSQLite(ctx context.Context, path string) (*storage, error) {
+	var cleanup []func()
+	closeAll := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	if path == "" {
+		dir, err := os.MkdirTemp("", "bank-example-")
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { os.RemoveAll(dir) })
+		path = filepath.Join(dir, "bank.db")
+	}
+	open := func(path string) (*sql.DB, error) {
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { db.Close() })
+		return db, schema.Migrate(ctx, db, schema.SQLite)
+	}
+	st := &storage{describe: "SQLite " + path, close: closeAll}
+	db, err := open(path)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	st.db = db
+	bankRec, err := sqlite.NewProcessRecorder(ctx, db)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { bankRec.Close() })
+	snaps, err := sqlite.NewSnapshotRecorder(ctx, db)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { snaps.Close() })
+	// Each application has a database of its own.
+	cdb, err := open(path + "-compliance.db")
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	compliance, err := sqlite.NewProcessRecorder(ctx, cdb)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { compliance.Close() })
+	st.bank, st.snapshots, st.compliance = bankRec, snaps, compliance
+	return st, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*storage, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres DSN: %w", err)
+	}
+	// The recorders name their schemas explicitly; the read model's table, which the projection's SQL
+	// names plainly, goes to the bank's schema through the connections' search_path.
+	cfg.RuntimeParams["search_path"] = "bank"
+	db := stdlib.OpenDB(*cfg)
+	var cleanup []func()
+	cleanup = append(cleanup, func() { db.Close() })
+	closeAll := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	fail := func(err error) (*storage, error) {
+		closeAll()
+		return nil, err
+	}
+	for _, s := range []string{"bank", "compliance"} {
+		if err := schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema(s)); err != nil {
+			return fail(err)
+		}
+	}
+	bankRec, err := postgres.NewProcessRecorder(ctx, db, postgres.WithSchema("bank"))
+	if err != nil {
+		return fail(err)
+	}
+	cleanup = append(cleanup, func() { bankRec.Close() })
+	snaps, err := postgres.NewSnapshotRecorder(ctx, db, postgres.WithSchema("bank"))
+	if err != nil {
+		return fail(err)
+	}
+	compliance, err := postgres.NewProcessRecorder(ctx, db, postgres.WithSchema("compliance"))
+	if err != nil {
+		return fail(err)
+	}
+	cleanup = append(cleanup, func() { compliance.Close() })
+	return &storage{db: db, bank: bankRec, snapshots: snaps, compliance: compliance,
+		describe: "PostgreSQL, schemas bank and compliance", close: closeAll}, nil
+}

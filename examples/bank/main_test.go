@@ -1,0 +1,19 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// The example runs end to end on a SQLite file, twice on the same file with the same key, as a user
+// keeping -db and -key would.
+func TestExampleRunsOnSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bank.db")
+	const key = "Sj6THKQnjKg5AE+RbNIq8L/LgD/WAuopnOF/vRauU+Y="
+	for run := 1; run <= 2; run++ {
+		if err := runExample(context.Background(), path, "", key); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+}
