@@ -1,0 +1,82 @@
+package repository_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
+	"github.com/eventsourcing-go/eventsourcing/repository"
+)
+
+// Save a new aggregate, load it, change it, and see a concurrent change fail with ErrConflict.
+func ExampleRepository() {
+	ctx := context.Background()
+	reg := mapper.NewRegistry()
+	mapper.Register[Started](reg, "example.Started")
+	mapper.Register[Incremented](reg, "example.Incremented")
+	store := eventstore.New(mapper.New(reg), memory.NewProcessRecorder())
+	counters := repository.New[Counter](store)
+
+	c := &Counter{}
+	aggregate.Trigger(c, Started{Name: "visits"})
+	c.Inc(2)
+	if err := counters.Save(ctx, c); err != nil {
+		panic(err)
+	}
+
+	a, _ := counters.Get(ctx, c.ID)
+	b, _ := counters.Get(ctx, c.ID)
+	a.Inc(1)
+	b.Inc(5)
+	fmt.Println("first save:", counters.Save(ctx, a))
+	fmt.Println("second save conflicts:", errors.Is(counters.Save(ctx, b), es.ErrConflict))
+
+	latest, _ := counters.Get(ctx, c.ID)
+	fmt.Println(latest.Name, latest.Count, "at version", latest.Version)
+	// Output:
+	// first save: <nil>
+	// second save conflicts: true
+	// visits 3 at version 3
+}
+
+// Snapshots every 100 events bound how many events a load replays; GetAt loads any past version.
+func ExampleWithSnapshots() {
+	ctx := context.Background()
+	reg := mapper.NewRegistry()
+	mapper.Register[Started](reg, "example.Started")
+	mapper.Register[Incremented](reg, "example.Incremented")
+	mapper.Register[Counter](reg, "example.Counter") // the snapshot's topic
+	m := mapper.New(reg)
+	snapshots := memory.NewAggregateRecorder()
+	counters := repository.New[Counter](eventstore.New(m, memory.NewProcessRecorder()),
+		repository.WithSnapshots(eventstore.New(m, snapshots), 100))
+
+	c := &Counter{}
+	aggregate.Trigger(c, Started{Name: "clicks"})
+	for range 250 {
+		c.Inc(1)
+		if c.Version%50 == 0 {
+			if err := counters.Save(ctx, c); err != nil {
+				panic(err)
+			}
+		}
+	}
+	if err := counters.Save(ctx, c); err != nil {
+		panic(err)
+	}
+	stored, _ := snapshots.SelectEvents(ctx, c.ID, es.EventQuery{})
+	for _, s := range stored {
+		fmt.Println("snapshot at version", s.OriginatorVersion)
+	}
+	old, _ := counters.GetAt(ctx, c.ID, 120)
+	fmt.Println("count at version 120:", old.Count)
+	// Output:
+	// snapshot at version 100
+	// snapshot at version 200
+	// count at version 120: 119
+}
