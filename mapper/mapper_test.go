@@ -141,9 +141,41 @@ func TestHeader(t *testing.T) {
 	type Ping struct{ N int }
 	mapper.Register[Ping](r, "ping")
 	a, _ := mapper.New(r).Encode(event(Ping{N: 1}))
-	b, _ := mapper.New(r, mapper.WithCompression(mapper.DefaultCompressionQuality)).Encode(event(Ping{N: 1}))
+	b, _ := mapper.New(r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCompressionMinSize(0)).Encode(event(Ping{N: 1}))
 	if b.State[1]&compressed != 0 || !bytes.Equal(a.State, b.State) {
 		t.Errorf("tiny payload stored compressed (flags %02x, %d vs %d bytes)", b.State[1], len(b.State), len(a.State))
+	}
+}
+
+// Below the minimum size compression is not even tried: a 200-byte event, which brotli shrinks a
+// little for several times the cost, is stored plain unless the minimum is lowered.
+func TestCompressionMinSize(t *testing.T) {
+	const compressed = 0x01
+	def, err := mustMapper(t, "brotli").Encode(event(deposit()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.State[1]&compressed != 0 {
+		t.Errorf("a %d-byte event was compressed below DefaultCompressionMinSize", len(def.State))
+	}
+	all, err := mustMapper(t, "brotli", mapper.WithCompressionMinSize(0)).Encode(event(deposit()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.State[1]&compressed == 0 || len(all.State) >= len(def.State) {
+		t.Errorf("with no minimum the event was not compressed (flags %02x, %d vs %d bytes)", all.State[1], len(all.State), len(def.State))
+	}
+	big, _ := mustMapper(t, "brotli", mapper.WithCompressionMinSize(1<<20)).Encode(event(order()))
+	if big.State[1]&compressed != 0 {
+		t.Error("an event below a raised minimum was compressed")
+	}
+	for _, s := range []aggregate.Event{event(deposit()), event(order())} {
+		for _, m := range []*mapper.Mapper{mustMapper(t, "plain"), mustMapper(t, "brotli", mapper.WithCompressionMinSize(0))} {
+			st, _ := mustMapper(t, "brotli").Encode(s)
+			if _, err := m.Decode(st); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
