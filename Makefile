@@ -28,6 +28,9 @@ check-generated: generate
 demo:
 	$(GO) run ./examples/bank
 
+bench:
+	$(GO) run ./cmd/esbench -out BENCHMARKS.md
+
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
