@@ -45,7 +45,9 @@
 // subscriptions of their own recorder directly, and those of other processes through a NOTIFY sent
 // after the commit by a background goroutine (never inside the append's transaction: NOTIFY takes a
 // database-wide lock at commit, which would serialise the appends). Each recorder LISTENs on a
-// connection of its own once something subscribes, and reopens it when it fails. Because a
+// connection of its own once something subscribes (opened with the settings of the pool's
+// connections, but outside the pool, so it takes nothing from the application and holds up no
+// clean-up of the *sql.DB), and reopens it when it fails. Because a
 // notification can be lost, and because other drivers cannot LISTEN, a caught-up subscription also
 // polls every [WithPollInterval] (100 ms by default).
 //
@@ -53,5 +55,6 @@
 //
 // database/sql keeps two idle connections by default. An application with many concurrent appends
 // should raise that (db.SetMaxIdleConns), or connections will be opened and closed all the time. A
-// recorder with subscriptions holds one more connection for its listener.
+// recorder with subscriptions has one more connection to the server, for its listener, outside the
+// pool.
 package postgres

@@ -216,8 +216,8 @@ func (w wrappedConn) Ping(ctx context.Context) error             { return w.c.Pi
 func (w wrappedConn) CheckNamedValue(v *driver.NamedValue) error { return w.c.CheckNamedValue(v) }
 func (w wrappedConn) ResetSession(ctx context.Context) error     { return w.c.ResetSession(ctx) }
 
-// A pool of one connection has none to spare for a listener: subscriptions poll, and appends and
-// reads are not starved.
+// A pool of one connection: the listener has a connection of its own, outside the pool, so appends and
+// reads are not starved and live subscriptions still hear of them.
 func TestSubscribeWithOneConnectionPool(t *testing.T) {
 	db, name := pgtest.Schema(t)
 	db.SetMaxOpenConns(1)
@@ -289,4 +289,40 @@ func TestSubscribeSurvivesTerminatedPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitFor(t, append(want, ids...), 10*time.Second)
+}
+
+// The listener's connection is not the pool's: while a subscription waits, closing a statement
+// prepared on the pool (which database/sql does on every connection that has it) and closing the
+// pool itself do not wait for the recorder.
+func TestListenerHoldsNoPoolConnection(t *testing.T) {
+	db, name := pgtest.Schema(t)
+	r := mustProcess(t, db, name)
+	c := collect(t.Context(), r, 0)
+	ids, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, ids, 5*time.Second)
+	done := make(chan error, 1)
+	go func() {
+		stmt, err := db.PrepareContext(t.Context(), "SELECT 1")
+		if err != nil {
+			done <- err
+			return
+		}
+		var one int
+		if err := stmt.QueryRowContext(t.Context()).Scan(&one); err != nil {
+			done <- err
+			return
+		}
+		done <- stmt.Close()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing a prepared statement waited for the listener")
+	}
 }

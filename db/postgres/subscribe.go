@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
+	"fmt"
 	"iter"
 	"strings"
 	"sync"
@@ -206,7 +206,7 @@ func (r *ProcessRecorder) notifier() {
 }
 
 // startListener starts the listener goroutine on the first subscription, unless the recorder is
-// closed or the pool is limited to one connection, which the listener would take from everyone else.
+// closed.
 func (r *ProcessRecorder) startListener() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,10 +214,6 @@ func (r *ProcessRecorder) startListener() {
 		return
 	}
 	r.listening = true
-	if n := r.db.Stats().MaxOpenConnections; n == 1 {
-		r.logger.Info("postgres recorder: the pool allows one connection only; subscriptions poll", "schema", r.schema)
-		return
-	}
 	r.wg.Go(r.listener)
 }
 
@@ -225,7 +221,7 @@ func (r *ProcessRecorder) startListener() {
 var errNotPgx = errors.New("the driver is not pgx/v5/stdlib")
 
 // listener relays PostgreSQL notifications to this recorder's subscriptions, over a connection of its
-// own, reopened (with backoff) whenever it fails. Each time it starts listening it wakes the
+// own (outside the pool), reopened (with backoff) whenever it fails. Each time it starts listening it wakes the
 // subscriptions, since notifications may have been missed while it was away.
 func (r *ProcessRecorder) listener() {
 	backoff := 50 * time.Millisecond
@@ -257,40 +253,61 @@ func (r *ProcessRecorder) listener() {
 const listenCheck = 30 * time.Second
 
 func (r *ProcessRecorder) listenOnce(ctx context.Context) error {
-	conn, err := r.db.Conn(ctx)
+	cfg, err := r.listenerConfig(ctx)
 	if err != nil {
 		return err
 	}
+	// The listener has a connection of its own, outside the *sql.DB's pool: a pooled connection held
+	// for as long as subscriptions last would be taken from the application, and database/sql would
+	// make closing the *sql.DB (and other clean-ups that need every connection) wait for it.
+	pc, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect the listener: %w", err)
+	}
+	defer pc.Close(context.Background())
+	if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{r.channel}.Sanitize()); err != nil {
+		return err
+	}
+	r.wake.broadcast()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenCheck)
+		n, err := pc.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			if n.Payload == r.payload {
+				r.wake.broadcast()
+			}
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !pc.IsClosed():
+			// Quiet for a while: make sure the connection is still there.
+			if err := pc.Ping(ctx); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// listenerConfig returns the connection settings of the *sql.DB's connections (as pgx's stdlib
+// driver made them), for the listener's own connection; errNotPgx for other drivers.
+func (r *ProcessRecorder) listenerConfig(ctx context.Context) (*pgx.ConnConfig, error) {
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error {
+	var cfg *pgx.ConnConfig
+	err = conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return errNotPgx
 		}
-		pc := sc.Conn()
-		// Whatever ends this function, the connection is LISTENing (or broken): discard it rather than
-		// return it to the pool.
-		if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{r.channel}.Sanitize()); err != nil {
-			return errors.Join(driver.ErrBadConn, err)
-		}
-		r.wake.broadcast()
-		for {
-			wctx, cancel := context.WithTimeout(ctx, listenCheck)
-			n, err := pc.WaitForNotification(wctx)
-			cancel()
-			switch {
-			case err == nil:
-				if n.Payload == r.payload {
-					r.wake.broadcast()
-				}
-			case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !pc.IsClosed():
-				// Quiet for a while: make sure the connection is still there.
-				if err := pc.Ping(ctx); err != nil {
-					return errors.Join(driver.ErrBadConn, err)
-				}
-			default:
-				return errors.Join(driver.ErrBadConn, err)
-			}
-		}
+		cfg = sc.Conn().Config().Copy()
+		// pgx fills in the handler that queues a connection's notifications when it connects; the copy
+		// carries the pooled connection's, which would queue ours there.
+		cfg.OnNotification = nil
+		return nil
 	})
+	return cfg, err
 }
