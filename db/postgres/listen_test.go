@@ -291,11 +291,11 @@ func TestSubscribeSurvivesTerminatedPool(t *testing.T) {
 	c.waitFor(t, append(want, ids...), 10*time.Second)
 }
 
-// The listener's connection is not the pool's: while a subscription waits, closing a statement
-// prepared on the pool (which database/sql does on every connection that has it) and closing the
-// pool itself do not wait for the recorder.
+// The listener's connection is not the pool's: while a subscription listens, every connection the
+// pool allows is still the application's.
 func TestListenerHoldsNoPoolConnection(t *testing.T) {
 	db, name := pgtest.Schema(t)
+	db.SetMaxOpenConns(2)
 	r := mustProcess(t, db, name)
 	c := collect(t.Context(), r, 0)
 	ids, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1))
@@ -303,26 +303,21 @@ func TestListenerHoldsNoPoolConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitFor(t, ids, 5*time.Second)
-	done := make(chan error, 1)
-	go func() {
-		stmt, err := db.PrepareContext(t.Context(), "SELECT 1")
+	// Hold both connections of the pool at once; with the listener in the pool, the second would wait.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var txs []*sql.Tx
+	for range 2 {
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			done <- err
-			return
+			t.Fatalf("the pool's connections are not all available while a subscription listens: %v", err)
 		}
-		var one int
-		if err := stmt.QueryRowContext(t.Context()).Scan(&one); err != nil {
-			done <- err
-			return
+		if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil {
+			t.Fatalf("the pool's connections are not all available while a subscription listens: %v", err)
 		}
-		done <- stmt.Close()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("closing a prepared statement waited for the listener")
+		txs = append(txs, tx)
+	}
+	for _, tx := range txs {
+		tx.Rollback()
 	}
 }
