@@ -97,13 +97,14 @@ func (r *Repository[T, P]) GetAt(ctx context.Context, id uuid.UUID, version int6
 
 func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P, error) {
 	var a P
+	fromCache := false
 	if upTo == 0 && r.cache != nil {
 		if cached, ok := r.cache.get(id); ok {
 			c, err := r.clone(cached)
 			if err != nil {
 				return nil, fmt.Errorf("repository: get %s: clone cached aggregate: %w", id, err)
 			}
-			a = c
+			a, fromCache = c, true
 		}
 	}
 	if a == nil && r.snapshots != nil {
@@ -130,7 +131,8 @@ func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P
 		return nil, fmt.Errorf("repository: get %s at version %d: latest version is %d: %w",
 			id, upTo, a.AggregateBase().Version, es.ErrNotFound)
 	}
-	if upTo == 0 && r.cache != nil {
+	// A cache hit with nothing new leaves the cached copy as it is: no second clone.
+	if upTo == 0 && r.cache != nil && (!fromCache || len(events) > 0) {
 		r.remember(a)
 	}
 	return a, nil
@@ -167,21 +169,20 @@ func (r *Repository[T, P]) latestSnapshot(ctx context.Context, id uuid.UUID, upT
 // aggregates that crossed a multiple of the policy's interval.
 func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) error {
 	roots := make([]aggregate.Root, len(aggs))
-	before := make([]int64, len(aggs))
 	for i, a := range aggs {
 		if a == nil {
 			return fmt.Errorf("repository: save: aggregate %d is nil", i)
 		}
 		roots[i] = a
-		b := a.AggregateBase()
-		before[i] = b.Version - int64(len(b.Pending()))
 	}
-	if _, err := SaveAll(ctx, r.events, roots); err != nil {
+	saved, _, err := save(ctx, r.events, roots)
+	if err != nil {
 		return err
 	}
 	for i, a := range aggs {
 		v := a.AggregateBase().Version
-		if r.snapshots != nil && r.every > 0 && v/r.every > before[i]/r.every {
+		before := v - int64(saved[i])
+		if r.snapshots != nil && r.every > 0 && v/r.every > before/r.every {
 			if err := r.putSnapshot(ctx, a); err != nil {
 				r.logger.WarnContext(ctx, "repository: automatic snapshot failed; loads replay more events until the next one",
 					"aggregate", a.AggregateBase().ID, "version", v, "error", err)
@@ -200,24 +201,37 @@ func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) error {
 // upstream notification it processed together. It returns the notification IDs of the events. On error
 // nothing is recorded and the pending events stay in place.
 func SaveAll(ctx context.Context, store *eventstore.EventStore, aggs []aggregate.Root, opts ...es.InsertOption) ([]int64, error) {
+	_, ids, err := save(ctx, store, aggs, opts...)
+	return ids, err
+}
+
+// save records the pending events of aggs and collects them; it returns how many each aggregate had.
+func save(ctx context.Context, store *eventstore.EventStore, aggs []aggregate.Root, opts ...es.InsertOption) ([]int, []int64, error) {
+	counts := make([]int, len(aggs))
 	var events []aggregate.Event
 	for i, a := range aggs {
 		if a == nil {
-			return nil, fmt.Errorf("repository: save: aggregate %d is nil", i)
+			return nil, nil, fmt.Errorf("repository: save: aggregate %d is nil", i)
 		}
-		events = append(events, a.AggregateBase().Pending()...)
+		p := a.AggregateBase().Pending()
+		counts[i] = len(p)
+		if events == nil {
+			events = p // the usual single aggregate: no second copy
+		} else {
+			events = append(events, p...)
+		}
 	}
 	if len(events) == 0 && es.ApplyInsertOptions(opts...).Tracking == nil {
-		return nil, nil
+		return counts, nil, nil
 	}
 	ids, err := store.Put(ctx, events, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("repository: save: %w", err)
+		return nil, nil, fmt.Errorf("repository: save: %w", err)
 	}
 	for _, a := range aggs {
 		a.AggregateBase().Collect()
 	}
-	return ids, nil
+	return counts, ids, nil
 }
 
 // TakeSnapshot stores a snapshot of aggregate id at version (0: the latest), so that later loads replay

@@ -407,3 +407,26 @@ func BenchmarkGet(b *testing.B) {
 		b.Run(fmt.Sprintf("events=%d/snapshots=100", n), func(b *testing.B) { benchmarkGet(b, n, 100) })
 	}
 }
+
+// BenchmarkGetCached loads an aggregate that is in the cache and has no new events: the cost of the
+// clone and of the query for events recorded since.
+func BenchmarkGetCached(b *testing.B) {
+	ctx := context.Background()
+	reg := registry()
+	mapper.Register[Tally](reg, "test.Tally")
+	repo := repository.New[Tally](eventstore.New(mapper.New(reg), memory.NewProcessRecorder()), repository.WithCache(10))
+	c := &Tally{}
+	aggregate.Trigger(c, Started{Name: "bench"})
+	for range 99 {
+		aggregate.Trigger(c, Incremented{By: 1})
+	}
+	if err := repo.Save(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, err := repo.Get(ctx, c.ID); err != nil || got.Version != 100 {
+			b.Fatal(err)
+		}
+	}
+}
