@@ -155,7 +155,7 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []eventsourci
 	if err != nil {
 		return nil, err
 	}
-	first, err := r.append(ctx, cols, o.Tracking)
+	first, err := r.append(ctx, r.q, cols, o.Tracking)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -169,7 +169,8 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []eventsourci
 	return ids, nil
 }
 
-func (r *ProcessRecorder) append(ctx context.Context, cols columns, t *eventsourcing.Tracking) (int64, error) {
+// append calls events_append through q: the recorder's queries, or a transaction's (ProcessTracked).
+func (r *ProcessRecorder) append(ctx context.Context, q *dbsqlc.Queries, cols columns, t *eventsourcing.Tracking) (int64, error) {
 	p := dbsqlc.AppendEventsParams{
 		Ordering:      r.ordering.String(),
 		LockTimeout:   r.lockTimeout,
@@ -182,7 +183,7 @@ func (r *ProcessRecorder) append(ctx context.Context, cols columns, t *eventsour
 		p.TrackingApp = sql.NullString{String: t.ApplicationName, Valid: true}
 		p.TrackingID = sql.NullInt64{Int64: t.NotificationID, Valid: true}
 	}
-	return r.q.AppendEvents(ctx, p)
+	return q.AppendEvents(ctx, p)
 }
 
 // SelectEvents returns events of one originator.
@@ -285,10 +286,13 @@ func (r *ProcessRecorder) maxNotificationID(ctx context.Context) (int64, error) 
 	return r.q.MaxNotificationID(ctx)
 }
 
+// noEvents is an append of tracking only (the arrays are empty, not NULL).
+var noEvents = columns{ids: [][16]byte{}, versions: []int64{}, topics: []string{}, states: [][]byte{}}
+
 // InsertTracking raises the mark of t.ApplicationName to t.NotificationID; an ID at or below the mark
 // fails with an error wrapping eventsourcing.ErrConflict.
 func (r *ProcessRecorder) InsertTracking(ctx context.Context, t eventsourcing.Tracking) error {
-	if _, err := r.append(ctx, columns{ids: [][16]byte{}, versions: []int64{}, topics: []string{}, states: [][]byte{}}, &t); err != nil {
+	if _, err := r.append(ctx, r.q, noEvents, &t); err != nil {
 		return wrap("insert tracking", err)
 	}
 	return nil

@@ -49,7 +49,7 @@ func newBase(ctx context.Context, db *sql.DB, op string, cfg config) (base, erro
 			return base{}, fmt.Errorf("postgres: %s: %w", op, err)
 		}
 	}
-	qual := &qualifier{db: db, schema: cfg.schema}
+	qual := newQualifier(db, cfg.schema)
 	b := base{db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema}
 	if err := db.PingContext(ctx); err != nil {
 		return base{}, fmt.Errorf("postgres: %s: connect to the database: %w", op, err)
@@ -87,9 +87,18 @@ func (b *base) schemaOption() string {
 // keeps the result, so every query after the first costs one map look-up and the driver sees the same
 // text each time (and reuses its prepared statement).
 type qualifier struct {
-	db     *sql.DB
+	db     dbsqlc.DBTX // the pool, or a transaction (see inTx)
 	schema string
-	texts  sync.Map // query text → qualified query text
+	texts  *sync.Map // query text → qualified query text, shared with inTx's qualifiers
+}
+
+func newQualifier(db *sql.DB, schemaName string) *qualifier {
+	return &qualifier{db: db, schema: schemaName, texts: new(sync.Map)}
+}
+
+// inTx returns a qualifier that runs the queries in tx, with the same qualified texts.
+func (q *qualifier) inTx(tx *sql.Tx) *qualifier {
+	return &qualifier{db: tx, schema: q.schema, texts: q.texts}
 }
 
 func (q *qualifier) qualify(query string) string {

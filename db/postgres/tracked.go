@@ -43,17 +43,8 @@ func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t eventsourcing.Tr
 			tx.Rollback()
 		}
 	}()
-	q := dbsqlc.New(&txQualifier{tx: tx, q: r.qualifier})
-	if _, err := q.AppendEvents(ctx, dbsqlc.AppendEventsParams{
-		Ordering:      r.ordering.String(),
-		LockTimeout:   r.lockTimeout,
-		OriginatorIds: [][16]byte{},
-		Versions:      []int64{},
-		Topics:        []string{},
-		States:        [][]byte{},
-		TrackingApp:   sql.NullString{String: t.ApplicationName, Valid: true},
-		TrackingID:    sql.NullInt64{Int64: t.NotificationID, Valid: true},
-	}); err != nil {
+	q := dbsqlc.New(r.qualifier.inTx(tx))
+	if _, err := r.append(ctx, q, noEvents, &t); err != nil {
 		return wrap(op, err)
 	}
 	if err := runTracked(ctx, tx, fn); err != nil {
@@ -79,26 +70,4 @@ func runTracked(ctx context.Context, tx *sql.Tx, fn func(ctx context.Context, tx
 		return fmt.Errorf("tracked function: %w", err)
 	}
 	return nil
-}
-
-// txQualifier runs the generated queries in a transaction, with the recorder's qualified texts.
-type txQualifier struct {
-	tx *sql.Tx
-	q  *qualifier
-}
-
-func (t *txQualifier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.q.qualify(query), args...)
-}
-
-func (t *txQualifier) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return t.tx.PrepareContext(ctx, t.q.qualify(query))
-}
-
-func (t *txQualifier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.q.qualify(query), args...)
-}
-
-func (t *txQualifier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.q.qualify(query), args...)
 }
