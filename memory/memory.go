@@ -73,13 +73,21 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []eventsour
 // SelectEvents returns the events of originatorID matching q (see [eventsourcing.EventQuery]). The
 // result is a copy; an unknown originator gives an empty result.
 func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memory: select events: %w", err)
-	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
+	if err := checkEventQuery(ctx, q); err != nil {
+		return nil, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.store.selectEvents(originatorID, q), nil
+}
+
+// checkEventQuery refuses a select whose context has ended or whose limit is negative.
+func checkEventQuery(ctx context.Context, q eventsourcing.EventQuery) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: select events: %w", err)
+	}
+	if q.Limit < 0 {
+		return fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
+	}
+	return nil
 }

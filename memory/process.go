@@ -87,11 +87,8 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []eventsourci
 // SelectEvents returns the events of originatorID matching q (see [eventsourcing.EventQuery]). The
 // result is a copy; an unknown originator gives an empty result.
 func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memory: select events: %w", err)
-	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
+	if err := checkEventQuery(ctx, q); err != nil {
+		return nil, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
