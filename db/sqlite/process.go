@@ -66,17 +66,10 @@ type ProcessRecorder struct {
 // for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
 	const op = "new process recorder"
-	if db == nil {
-		return nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
-	}
-	cfg, err := newConfig(opts)
+	cfg, reads, err := prepare(op, db, opts)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		return nil, err
 	}
-	if err := checkPool(db); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	reads := newStmtCache(db)
 	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg, closed: make(chan struct{})}
 	if _, err := r.q.MaxNotificationID(ctx); err != nil {
 		reads.close()
@@ -92,6 +85,22 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		return nil, opError(op, err)
 	}
 	return r, nil
+}
+
+// prepare is what both constructors do first: check db and the options, and make the read side's
+// statement cache.
+func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
+	if db == nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := checkPool(db); err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return cfg, newStmtCache(db), nil
 }
 
 // checkPool refuses a pool of one connection: the writer would hold it and every read would wait for

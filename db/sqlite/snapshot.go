@@ -30,17 +30,10 @@ type SnapshotRecorder struct {
 // for writing until Close.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
 	const op = "new snapshot recorder"
-	if db == nil {
-		return nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
-	}
-	cfg, err := newConfig(opts)
+	cfg, reads, err := prepare(op, db, opts)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		return nil, err
 	}
-	if err := checkPool(db); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	reads := newStmtCache(db)
 	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads)}
 	if _, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0}); err != nil {
 		reads.close()
