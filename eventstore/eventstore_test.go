@@ -20,7 +20,7 @@ func newStore() (*eventstore.EventStore, *memory.ProcessRecorder) {
 	r := mapper.NewRegistry()
 	mapper.Register[Logged](r, "test.Logged")
 	rec := memory.NewProcessRecorder()
-	return eventstore.New(mapper.New(r), rec), rec
+	return eventstore.New(must(mapper.New(r)), rec), rec
 }
 
 func events(id [16]byte, from, n int) []aggregate.Event {
@@ -91,4 +91,12 @@ func TestAllPages(t *testing.T) {
 	if n != 20 {
 		t.Fatalf("read %d events", n)
 	}
+}
+
+// must returns v and panics on err: for constructors whose arguments the test controls.
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -19,7 +19,11 @@ func ExampleEventStore() {
 	ctx := context.Background()
 	reg := mapper.NewRegistry()
 	mapper.Register[AccountListed](reg, "example.AccountListed")
-	store := eventstore.New(mapper.New(reg), memory.NewProcessRecorder())
+	m, err := mapper.New(reg)
+	if err != nil {
+		panic(err)
+	}
+	store := eventstore.New(m, memory.NewProcessRecorder())
 
 	log := aggregate.NameID(uuid.NameSpaceOID, "accounts-log")
 	for v := int64(1); v <= 3; v++ {

@@ -15,7 +15,7 @@ import (
 func BenchmarkEncode(b *testing.B) {
 	for _, s := range settings() {
 		b.Run(s.name, func(b *testing.B) {
-			m := mapper.New(newRegistry(), s.opts(b)...)
+			m := newMapper(b, newRegistry(), s.opts(b)...)
 			e := event(deposit())
 			var stored eventsourcing.StoredEvent
 			b.ReportAllocs()
@@ -33,7 +33,7 @@ func BenchmarkEncode(b *testing.B) {
 func BenchmarkDecode(b *testing.B) {
 	for _, s := range settings() {
 		b.Run(s.name, func(b *testing.B) {
-			m := mapper.New(newRegistry(), s.opts(b)...)
+			m := newMapper(b, newRegistry(), s.opts(b)...)
 			stored := mustEncode(b, m, event(deposit()))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -68,7 +68,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 	for _, s := range settings() {
 		b.Run(s.name, func(b *testing.B) {
-			m := mapper.New(newRegistry(), s.opts(b)...)
+			m := newMapper(b, newRegistry(), s.opts(b)...)
 			e := event(deposit())
 			var size int
 			b.ReportAllocs()
@@ -89,7 +89,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // BenchmarkRoundTripParallel shows that the mapper does not serialise goroutines.
 func BenchmarkRoundTripParallel(b *testing.B) {
-	m := mapper.New(newRegistry(), mapper.WithCipher(mustCipher(b, testKey)))
+	m := newMapper(b, newRegistry(), mapper.WithCipher(mustCipher(b, testKey)))
 	e := event(deposit())
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -110,8 +110,8 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 func BenchmarkUpcast(b *testing.B) {
 	v1 := mapper.NewRegistry()
 	mapper.Register[CustomerRegisteredV1](v1, topicCustomer)
-	stored := mustEncode(b, mapper.New(v1), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: 42}))
-	m := mapper.New(fuzzRegistry())
+	stored := mustEncode(b, newMapper(b, v1), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: 42}))
+	m := newMapper(b, fuzzRegistry())
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := m.Decode(stored); err != nil {
@@ -136,7 +136,7 @@ func BenchmarkCompressionQuality(b *testing.B) {
 				name, opts = fmt.Sprintf("q%d", q), []mapper.Option{mapper.WithCompression(q)}
 			}
 			b.Run(ev.name+"/"+name, func(b *testing.B) {
-				m := mapper.New(newRegistry(), opts...)
+				m := newMapper(b, newRegistry(), opts...)
 				e := event(ev.data)
 				var stored eventsourcing.StoredEvent
 				b.ReportAllocs()

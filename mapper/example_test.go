@@ -28,7 +28,10 @@ func ExampleMapper() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m := mapper.New(r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(c))
+	m, err := mapper.New(r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(c))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	stored, err := m.Encode(aggregate.Event{
 		OriginatorID:      uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
@@ -67,7 +70,11 @@ func ExampleRegistry_Upcaster() {
 	// What the first release of the program wrote.
 	old := mapper.NewRegistry()
 	mapper.Register[AccountOpenedV1](old, "AccountOpened")
-	stored, err := mapper.New(old).Encode(aggregate.Event{
+	writer, err := mapper.New(old)
+	if err != nil {
+		log.Fatal(err)
+	}
+	stored, err := writer.Encode(aggregate.Event{
 		OriginatorID: uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"), OriginatorVersion: 1,
 		Timestamp: time.Now(), Data: AccountOpenedV1{Name: "Ada"},
 	})
@@ -85,7 +92,11 @@ func ExampleRegistry_Upcaster() {
 		return nil
 	})
 
-	e, err := mapper.New(r).Decode(stored)
+	m, err := mapper.New(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := m.Decode(stored)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -98,7 +109,10 @@ func ExampleRegistry_Upcaster() {
 func ExampleDecodeError() {
 	r := mapper.NewRegistry()
 	mapper.Register[AccountOpened](r, "bank.AccountOpened")
-	m := mapper.New(r)
+	m, err := mapper.New(r)
+	if err != nil {
+		log.Fatal(err)
+	}
 	stored, err := m.Encode(aggregate.Event{
 		OriginatorID: uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"), OriginatorVersion: 3,
 		Timestamp: time.Now(), Data: AccountOpened{Owner: "Ada"},

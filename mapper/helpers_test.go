@@ -184,3 +184,13 @@ func mustNameEvent(t *testing.T, err error, topic string, id uuid.UUID, version 
 		t.Error("DecodeError without a cause")
 	}
 }
+
+// newMapper returns mapper.New's Mapper, failing the test on an error.
+func newMapper(t testing.TB, r *mapper.Registry, opts ...mapper.Option) *mapper.Mapper {
+	t.Helper()
+	m, err := mapper.New(r, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -39,55 +39,45 @@ type appendCipher interface {
 }
 
 // DefaultCompressionQuality is the brotli quality recommended for events, chosen by measurement
-// (BenchmarkCompressionQuality; figures in WithCompression). Quality 1 takes most of what brotli can
-// save on an event for a fraction of the cost of the higher qualities.
+// (BenchmarkCompressionQuality): quality 1 takes most of what brotli can save on an event for a
+// fraction of the cost of the higher qualities.
 const DefaultCompressionQuality = 1
 
 // DefaultCompressionMinSize is the payload size below which WithCompression does not try to
-// compress. Measured (BENCHMARKS.md, scenario 7): on a 200-byte event brotli at quality 1 saves about
-// 15% of the bytes for 3 to 4 times the cost of the whole encode and decode; on a 2 KB event it saves
-// about 77% for twice the cost. Below about half a kilobyte the saving does not pay for the time.
+// compress: below about half a kilobyte, what brotli saves on an event does not pay for the time it
+// takes (BENCHMARKS.md, scenario 7, measures both sides).
 const DefaultCompressionMinSize = 512
 
-// Option configures a Mapper.
+// Option configures a Mapper. Options only record their values; New checks them, so that an invalid
+// value is an error from New rather than a panic.
 type Option func(*Mapper)
 
 // WithCompression compresses payloads of at least DefaultCompressionMinSize bytes (see
 // WithCompressionMinSize) with brotli at quality (0 to 11; DefaultCompressionQuality suits events) and
 // keeps the result only where it is smaller than the plain payload, so compression never makes stored
-// state larger. Reading does not depend on quality.
+// state larger. Reading does not depend on quality. New fails if quality is outside 0 to 11.
 //
 // Per event, brotli's fixed costs (building Huffman codes for every stream) dominate, so quality is
-// much dearer than its reputation from large files suggests. Measured with this package's
-// BenchmarkCompressionQuality (whole Encode, on a loaded 2-core machine): a 2 KB JSON event shrinks to
-// 25% at quality 1 (about 4 times the cost of a plain Encode), to 22% at qualities 3 to 9 (2 to 6 times
-// the cost of quality 1), and to 20% at qualities 10 and 11, which take milliseconds per event, more
-// than a database append. A 200-byte event shrinks by 13% at quality 1 and by 26% at quality 5 (2 to 3
-// times the cost of quality 1). Quality 0 is slower than 1 on inputs this small and compresses less.
+// much dearer than its reputation from large files suggests: quality 1 takes most of what brotli can
+// save on an event, the higher qualities cost several times more for a few percent, and qualities 10
+// and 11 take longer per event than a database append (BENCHMARKS.md, scenario 7, and this package's
+// BenchmarkCompressionQuality). Quality 0 is slower than 1 on inputs this small and compresses less.
 //
 // Snapshots are written rarely, read often and can be large; a separate Mapper with a higher quality
 // (5 or so) pays off for them.
-//
-// WithCompression panics if quality is outside 0 to 11.
 func WithCompression(quality int) Option {
-	if quality < brotli.BestSpeed || quality > brotli.BestCompression {
-		panic(fmt.Sprintf("mapper: WithCompression(%d): brotli quality must be between %d and %d",
-			quality, brotli.BestSpeed, brotli.BestCompression))
-	}
 	return func(m *Mapper) {
 		m.compress = true
 		m.quality = quality
-		if !m.minSizeSet {
-			m.minSize = DefaultCompressionMinSize
-		}
 	}
 }
 
 // WithCompressionMinSize sets the payload size (in bytes of JSON) below which WithCompression does not
-// try to compress; DefaultCompressionMinSize by default. 0 tries every payload.
+// try to compress; DefaultCompressionMinSize by default. 0 tries every payload; New fails on a
+// negative size.
 func WithCompressionMinSize(n int) Option {
 	return func(m *Mapper) {
-		m.minSize = max(n, 0)
+		m.minSize = n
 		m.minSizeSet = true
 	}
 }
@@ -97,19 +87,12 @@ func WithCompressionMinSize(n int) Option {
 // changed header, fails to decode. A Mapper with a cipher still reads events stored without encryption,
 // so encryption can be turned on for an existing application.
 //
-// WithCipher panics if c is nil (or a nil pointer): a Mapper that silently stored plaintext when its
-// key was missing would be worse than one that does not start. Leave the option out to store
-// plaintext.
+// New fails if c is nil (or a nil pointer): a Mapper that silently stored plaintext when its key was
+// missing would be worse than one that does not start. Leave the option out to store plaintext.
 func WithCipher(c Cipher) Option {
-	if c == nil {
-		panic("mapper: WithCipher(nil): leave the option out to store events unencrypted")
-	}
-	if v := reflect.ValueOf(c); v.Kind() == reflect.Pointer && v.IsNil() {
-		panic(fmt.Sprintf("mapper: WithCipher((%T)(nil)): leave the option out to store events unencrypted", c))
-	}
 	return func(m *Mapper) {
 		m.cipher = c
-		m.appender, _ = c.(appendCipher)
+		m.cipherSet = true
 	}
 }
 
@@ -142,6 +125,7 @@ type Mapper struct {
 	quality    int
 	minSize    int // payloads shorter than this are not compressed
 	minSizeSet bool
+	cipherSet  bool // WithCipher was given, perhaps with nil
 	crcTable   *crc32.Table
 
 	buffers sync.Pool // *encodeBuffer
@@ -151,16 +135,19 @@ type Mapper struct {
 }
 
 // New returns a Mapper for the types registered in r. Types may still be registered in r afterwards.
-// It panics if r is nil.
-func New(r *Registry, opts ...Option) *Mapper {
+// It fails if r is nil or an option has an invalid value.
+func New(r *Registry, opts ...Option) (*Mapper, error) {
 	if r == nil {
-		panic("mapper: New(nil registry)")
+		return nil, errors.New("mapper: new: nil registry")
 	}
 	m := &Mapper{reg: r, crcTable: crc32.MakeTable(crc32.Castagnoli)}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(m)
 		}
+	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("mapper: new: %w", err)
 	}
 	m.buffers.New = func() any {
 		b := new(encodeBuffer)
@@ -180,7 +167,30 @@ func New(r *Registry, opts ...Option) *Mapper {
 		d.r = brotli.NewReader(&d.src)
 		return d
 	}
-	return m
+	return m, nil
+}
+
+// check validates the options' values and fills in the defaults that depend on them.
+func (m *Mapper) check() error {
+	if m.compress && (m.quality < brotli.BestSpeed || m.quality > brotli.BestCompression) {
+		return fmt.Errorf("WithCompression(%d): brotli quality must be between %d and %d", m.quality, brotli.BestSpeed, brotli.BestCompression)
+	}
+	if m.minSize < 0 {
+		return fmt.Errorf("WithCompressionMinSize(%d): must not be negative", m.minSize)
+	}
+	if m.compress && !m.minSizeSet {
+		m.minSize = DefaultCompressionMinSize
+	}
+	if m.cipherSet {
+		if m.cipher == nil {
+			return errors.New("WithCipher(nil): leave the option out to store events unencrypted")
+		}
+		if v := reflect.ValueOf(m.cipher); v.Kind() == reflect.Pointer && v.IsNil() {
+			return fmt.Errorf("WithCipher((%T)(nil)): leave the option out to store events unencrypted", m.cipher)
+		}
+		m.appender, _ = m.cipher.(appendCipher)
+	}
+	return nil
 }
 
 // compressionWindow is the log2 of brotli's window. 16 (64 KiB) covers any event whole, so nothing is

@@ -41,7 +41,7 @@ func TestRoundTrip(t *testing.T) {
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), // last
 	}
 	for _, s := range settings() {
-		m := mapper.New(newRegistry(), s.opts(t)...)
+		m := newMapper(t, newRegistry(), s.opts(t)...)
 		for _, p := range payloads {
 			for _, ts := range timestamps {
 				t.Run(s.name+"/"+p.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestRoundTrip(t *testing.T) {
 
 // Pointers to registered values encode like the values, and decode as values.
 func TestEncodePointer(t *testing.T) {
-	m := mapper.New(newRegistry())
+	m := newMapper(t, newRegistry())
 	d := deposit()
 	stored, err := m.Encode(event(&d))
 	if err != nil {
@@ -140,8 +140,8 @@ func TestHeader(t *testing.T) {
 	r := mapper.NewRegistry()
 	type Ping struct{ N int }
 	mapper.Register[Ping](r, "ping")
-	a, _ := mapper.New(r).Encode(event(Ping{N: 1}))
-	b, _ := mapper.New(r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCompressionMinSize(0)).Encode(event(Ping{N: 1}))
+	a, _ := newMapper(t, r).Encode(event(Ping{N: 1}))
+	b, _ := newMapper(t, r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCompressionMinSize(0)).Encode(event(Ping{N: 1}))
 	if b.State[1]&compressed != 0 || !bytes.Equal(a.State, b.State) {
 		t.Errorf("tiny payload stored compressed (flags %02x, %d vs %d bytes)", b.State[1], len(b.State), len(a.State))
 	}
@@ -183,7 +183,7 @@ func mustMapper(t testing.TB, name string, extra ...mapper.Option) *mapper.Mappe
 	t.Helper()
 	for _, s := range settings() {
 		if s.name == name {
-			return mapper.New(newRegistry(), append(s.opts(t), extra...)...)
+			return newMapper(t, newRegistry(), append(s.opts(t), extra...)...)
 		}
 	}
 	t.Fatalf("no setting %q", name)
@@ -195,8 +195,8 @@ func TestReadAcrossSettings(t *testing.T) {
 	for _, writer := range settings() {
 		for _, reader := range settings() {
 			t.Run(writer.name+" read by "+reader.name, func(t *testing.T) {
-				w := mapper.New(newRegistry(), writer.opts(t)...)
-				r := mapper.New(newRegistry(), reader.opts(t)...)
+				w := newMapper(t, newRegistry(), writer.opts(t)...)
+				r := newMapper(t, newRegistry(), reader.opts(t)...)
 				for _, data := range []any{deposit(), order()} {
 					stored, err := w.Encode(event(data))
 					if err != nil {
@@ -233,14 +233,14 @@ func TestAlias(t *testing.T) {
 
 	for _, s := range settings() {
 		t.Run(s.name, func(t *testing.T) {
-			stored, err := mapper.New(old, s.opts(t)...).Encode(event(deposit()))
+			stored, err := newMapper(t, old, s.opts(t)...).Encode(event(deposit()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if stored.Topic != "bank.Deposited" {
 				t.Fatalf("topic %q", stored.Topic)
 			}
-			m := mapper.New(now, s.opts(t)...)
+			m := newMapper(t, now, s.opts(t)...)
 			out, err := m.Decode(stored)
 			if err != nil {
 				t.Fatal(err)
@@ -369,10 +369,10 @@ func TestUpcasting(t *testing.T) {
 	want := CustomerRegistered{GivenName: "Ada", FamilyName: "Lovelace", Ref: bigRef, Source: "legacy"}
 	for _, s := range settings() {
 		t.Run(s.name, func(t *testing.T) {
-			reader := mapper.New(v3, s.opts(t)...)
+			reader := newMapper(t, v3, s.opts(t)...)
 			stored := []eventsourcing.StoredEvent{
-				mustEncode(t, mapper.New(v1, s.opts(t)...), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: bigRef})),
-				mustEncode(t, mapper.New(v2, s.opts(t)...), event(CustomerRegisteredV2{First: "Ada", Last: "Lovelace", Ref: bigRef})),
+				mustEncode(t, newMapper(t, v1, s.opts(t)...), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: bigRef})),
+				mustEncode(t, newMapper(t, v2, s.opts(t)...), event(CustomerRegisteredV2{First: "Ada", Last: "Lovelace", Ref: bigRef})),
 			}
 			for i, st := range stored {
 				out, err := reader.Decode(st)
@@ -394,7 +394,7 @@ func TestUpcasting(t *testing.T) {
 			v2b := mapper.NewRegistry()
 			mapper.Register[CustomerRegisteredV2](v2b, topicCustomer, mapper.SchemaVersion(2))
 			v2b.Upcaster(topicCustomer, 1, splitName)
-			older := mapper.New(v2b, s.opts(t)...)
+			older := newMapper(t, v2b, s.opts(t)...)
 			if out, err := older.Decode(stored[0]); err != nil || out.Data != (CustomerRegisteredV2{"Ada", "Lovelace", bigRef}) {
 				t.Errorf("v2 reader, v1 event: %+v, %v", out.Data, err)
 			}
@@ -410,16 +410,16 @@ func TestUpcasting(t *testing.T) {
 func TestUpcastingErrors(t *testing.T) {
 	v1 := mapper.NewRegistry()
 	mapper.Register[CustomerRegisteredV1](v1, topicCustomer)
-	v1Event := mustEncode(t, mapper.New(v1), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: 1}))
+	v1Event := mustEncode(t, newMapper(t, v1), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: 1}))
 	v2 := mapper.NewRegistry()
 	mapper.Register[CustomerRegisteredV2](v2, topicCustomer, mapper.SchemaVersion(2))
-	v2Event := mustEncode(t, mapper.New(v2), event(CustomerRegisteredV2{First: "Ada", Last: "Lovelace", Ref: 1}))
+	v2Event := mustEncode(t, newMapper(t, v2), event(CustomerRegisteredV2{First: "Ada", Last: "Lovelace", Ref: 1}))
 
 	// Only the step from 2 to 3 is registered.
 	missing := mapper.NewRegistry()
 	mapper.Register[CustomerRegistered](missing, topicCustomer, mapper.SchemaVersion(3))
 	missing.Upcaster(topicCustomer, 2, renameNames)
-	m := mapper.New(missing)
+	m := newMapper(t, missing)
 	_, err := m.Decode(v1Event)
 	mustNameEvent(t, err, topicCustomer, testID, 7)
 	if !errors.Is(err, mapper.ErrMissingUpcaster) || !strings.Contains(err.Error(), "from version 1 to 2") {
@@ -434,7 +434,7 @@ func TestUpcastingErrors(t *testing.T) {
 	failing := mapper.NewRegistry()
 	mapper.Register[CustomerRegisteredV2](failing, topicCustomer, mapper.SchemaVersion(2))
 	failing.Upcaster(topicCustomer, 1, func(map[string]any) error { return errBroken })
-	_, err = mapper.New(failing).Decode(v1Event)
+	_, err = newMapper(t, failing).Decode(v1Event)
 	mustNameEvent(t, err, topicCustomer, testID, 7)
 	if !errors.Is(err, errBroken) {
 		t.Errorf("err = %v, want the upcaster's error", err)
@@ -479,9 +479,6 @@ func TestRegisterPanics(t *testing.T) {
 			mapper.Register[CustomerRegistered](r, "x", mapper.SchemaVersion(3))
 			r.Upcaster("x", 1, nil)
 		}},
-		{"compression quality", func(*mapper.Registry) { mapper.WithCompression(12) }},
-		{"nil cipher", func(*mapper.Registry) { mapper.WithCipher(nil) }},
-		{"nil cipher pointer", func(*mapper.Registry) { mapper.WithCipher((*cipher.AESGCM)(nil)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -505,6 +502,34 @@ func TestRegisterPanics(t *testing.T) {
 	r := mapper.NewRegistry()
 	mapper.Register[CustomerRegistered](r, "new", mapper.Alias("old"), mapper.SchemaVersion(2))
 	r.Upcaster("old", 1, splitName)
+}
+
+func TestNewRefusesInvalidOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		reg  *mapper.Registry
+		opts []mapper.Option
+		want string
+	}{
+		{"nil registry", nil, nil, "nil registry"},
+		{"compression quality above 11", newRegistry(), []mapper.Option{mapper.WithCompression(12)}, "WithCompression(12)"},
+		{"compression quality below 0", newRegistry(), []mapper.Option{mapper.WithCompression(-1)}, "WithCompression(-1)"},
+		{"negative minimum size", newRegistry(), []mapper.Option{mapper.WithCompressionMinSize(-1)}, "WithCompressionMinSize(-1)"},
+		{"nil cipher", newRegistry(), []mapper.Option{mapper.WithCipher(nil)}, "WithCipher(nil)"},
+		{"nil cipher pointer", newRegistry(), []mapper.Option{mapper.WithCipher((*cipher.AESGCM)(nil))}, "WithCipher((*cipher.AESGCM)(nil))"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := mapper.New(tt.reg, tt.opts...)
+			if err == nil || m != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, %v; want nil and an error naming %q", m, err, tt.want)
+			}
+		})
+	}
+	// Nil options are skipped.
+	if _, err := mapper.New(newRegistry(), nil, mapper.WithCompression(mapper.DefaultCompressionQuality), nil); err != nil {
+		t.Fatalf("New with nil options: %v", err)
+	}
 }
 
 // stateFor builds stored state by hand, following the format documented on Mapper, so that the tests
@@ -546,9 +571,9 @@ func frame(c *cipher.AESGCM, topic string, version int64, compressed bool, schem
 func TestDocumentedFormat(t *testing.T) {
 	payload := []byte(`{"t":"2026-03-14T15:09:26.535897932Z","d":{"amount":5,"currency":"EUR"}}`)
 	for _, c := range []*cipher.AESGCM{nil, mustCipher(t, testKey)} {
-		m := mapper.New(newRegistry())
+		m := newMapper(t, newRegistry())
 		if c != nil {
-			m = mapper.New(newRegistry(), mapper.WithCipher(c))
+			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
 		}
 		out, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
 			State: stateFor(t, c, topicDeposited, 1, payload)})
@@ -580,9 +605,9 @@ func TestDecodeBadContent(t *testing.T) {
 		{"binary", "\x00\xff\xfe", mapper.ErrMalformed},
 	}
 	for _, c := range []*cipher.AESGCM{nil, mustCipher(t, testKey)} {
-		m := mapper.New(newRegistry())
+		m := newMapper(t, newRegistry())
 		if c != nil {
-			m = mapper.New(newRegistry(), mapper.WithCipher(c))
+			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
 		}
 		for _, p := range payloads {
 			_, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
@@ -598,7 +623,7 @@ func TestDecodeBadContent(t *testing.T) {
 	r := mapper.NewRegistry()
 	mapper.Register[CustomerRegistered](r, topicCustomer, mapper.SchemaVersion(2))
 	r.Upcaster(topicCustomer, 1, func(obj map[string]any) error { obj["given_name"] = obj["name"]; return nil })
-	m := mapper.New(r)
+	m := newMapper(t, r)
 	for _, d := range []string{`null`, `[]`, `"text"`, `{"name":}`, `{} {}`, `{"name":"x"} x`, `{"ref":1e400}`, `{"ref":"x"}`} {
 		_, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicCustomer,
 			State: stateFor(t, nil, topicCustomer, 1, []byte(`{"t":"2026-03-14T15:09:26Z","d":`+d+`}`))})
@@ -609,7 +634,7 @@ func TestDecodeBadContent(t *testing.T) {
 func TestDecodeBadState(t *testing.T) {
 	for _, s := range settings() {
 		t.Run(s.name, func(t *testing.T) {
-			m := mapper.New(newRegistry(), s.opts(t)...)
+			m := newMapper(t, newRegistry(), s.opts(t)...)
 			for _, data := range []any{deposit(), order()} {
 				good := mustEncode(t, m, event(data))
 				decodeFails := func(what string, st eventsourcing.StoredEvent) {
@@ -681,7 +706,7 @@ func TestWrongKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = mapper.New(newRegistry(), mapper.WithCipher(mustCipher(t, key))).Decode(stored)
+		_, err = newMapper(t, newRegistry(), mapper.WithCipher(mustCipher(t, key))).Decode(stored)
 		mustNameEvent(t, err, topicOrder, testID, 7)
 		if !errors.Is(err, cipher.ErrDecrypt) {
 			t.Errorf("%s: err = %v, want cipher.ErrDecrypt", name, err)
@@ -716,7 +741,7 @@ func TestDecompressedLengthMustMatch(t *testing.T) {
 // Registration may go on while other goroutines encode and decode.
 func TestConcurrentUse(t *testing.T) {
 	r := newRegistry()
-	m := mapper.New(r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(mustCipher(t, testKey)))
+	m := newMapper(t, r, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(mustCipher(t, testKey)))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -762,8 +787,8 @@ func (b basicCipher) Decrypt(c, ad []byte) ([]byte, error) { return b.c.Decrypt(
 // A Cipher without the append methods of *cipher.AESGCM works the same, and the states agree.
 func TestBasicCipher(t *testing.T) {
 	c := mustCipher(t, testKey)
-	basic := mapper.New(newRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(basicCipher{c}))
-	fast := mapper.New(newRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(c))
+	basic := newMapper(t, newRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(basicCipher{c}))
+	fast := newMapper(t, newRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(c))
 	for _, data := range []any{deposit(), order(), account()} {
 		for _, pair := range [][2]*mapper.Mapper{{basic, fast}, {fast, basic}, {basic, basic}} {
 			stored := mustEncode(t, pair[0], event(data))
@@ -800,7 +825,7 @@ func TestErrorMessages(t *testing.T) {
 	t.Log(err)
 	_, err = m.Encode(event(struct{}{}))
 	t.Log(err)
-	_, err = mapper.New(newRegistry()).Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
+	_, err = newMapper(t, newRegistry()).Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
 		State: stateFor(t, nil, topicDeposited, 1, []byte(`{"t":"2026-03-14T15:09:26Z","d":{"amount":"five"}}`))})
 	t.Log(err)
 }

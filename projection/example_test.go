@@ -51,6 +51,15 @@ func exampleRegistry() *mapper.Registry {
 	return r
 }
 
+// exampleStore returns an event store of the examples' events in memory.
+func exampleStore() *eventstore.EventStore {
+	m, err := mapper.New(exampleRegistry())
+	if err != nil {
+		panic(err)
+	}
+	return eventstore.New(m, memory.NewProcessRecorder())
+}
+
 func pay(ctx context.Context, app projection.Application, owner string, amount int64) int64 {
 	p := &Payment{}
 	aggregate.Trigger(p, PaymentReceived{Owner: owner, Amount: amount})
@@ -68,7 +77,7 @@ func ExampleNewRunner() {
 	defer cancel()
 	payments := projection.Application{
 		Name:  "payments",
-		Store: eventstore.New(mapper.New(exampleRegistry()), memory.NewProcessRecorder()),
+		Store: exampleStore(),
 	}
 	totals := projection.NewMemoryStore[string, int64]()
 
@@ -112,11 +121,11 @@ func ExampleNewProcess() {
 	defer cancel()
 	payments := projection.Application{
 		Name:  "payments",
-		Store: eventstore.New(mapper.New(exampleRegistry()), memory.NewProcessRecorder()),
+		Store: exampleStore(),
 	}
 	receipts := projection.Application{
 		Name:  "receipts",
-		Store: eventstore.New(mapper.New(exampleRegistry()), memory.NewProcessRecorder()),
+		Store: exampleStore(),
 		Policy: func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 			paid := e.Data.(PaymentReceived)
 			r := &Receipt{}
@@ -145,7 +154,10 @@ func ExampleNewProcess() {
 		n, _ := receipts.Store.Recorder().(es.ApplicationRecorder).MaxNotificationID(ctx)
 		fmt.Printf("run %d: %d receipts\n", run, n)
 	}
-	byPayment := repository.New[Receipt](receipts.Store)
+	byPayment, err := repository.New[Receipt](receipts.Store)
+	if err != nil {
+		panic(err)
+	}
 	for _, e := range mustLog(ctx, payments) {
 		r, err := byPayment.Get(ctx, aggregate.NameID(uuid.NameSpaceOID, e.OriginatorID.String()))
 		if err != nil {
@@ -165,11 +177,11 @@ func ExampleSystem() {
 	ctx, cancel := context.WithCancel(context.Background())
 	payments := projection.Application{
 		Name:  "payments",
-		Store: eventstore.New(mapper.New(exampleRegistry()), memory.NewProcessRecorder()),
+		Store: exampleStore(),
 	}
 	receipts := projection.Application{
 		Name:  "receipts",
-		Store: eventstore.New(mapper.New(exampleRegistry()), memory.NewProcessRecorder()),
+		Store: exampleStore(),
 		Policy: func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 			r := &Receipt{}
 			aggregate.Trigger(r, ReceiptIssued{Payment: e.OriginatorID, Amount: e.Data.(PaymentReceived).Amount})

@@ -65,7 +65,7 @@ func registry() *mapper.Registry {
 // newUpstream returns an application on a fresh memory recorder.
 func newUpstream(t testing.TB, name string) projection.Application {
 	t.Helper()
-	return projection.Application{Name: name, Store: eventstore.New(mapper.New(registry()), memory.NewProcessRecorder())}
+	return projection.Application{Name: name, Store: eventstore.New(must(mapper.New(registry())), memory.NewProcessRecorder())}
 }
 
 // deposit is the i-th deposit of the deterministic history: ten owners, varied amounts.
@@ -182,4 +182,12 @@ func start[Tx any](t testing.TB, r *projection.Runner[Tx]) (stop func() error) {
 	}
 	t.Cleanup(func() { stop() })
 	return stop
+}
+
+// must returns v and panics on err: for constructors whose arguments the test controls.
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

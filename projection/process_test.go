@@ -78,7 +78,7 @@ func (a *Audit) Apply(e any) {
 var auditID = aggregate.NameID(namespace, "audit")
 
 func newApp(name string, policy projection.Policy) projection.Application {
-	return projection.Application{Name: name, Store: eventstore.New(mapper.New(registry()), memory.NewProcessRecorder()), Policy: policy}
+	return projection.Application{Name: name, Store: eventstore.New(must(mapper.New(registry())), memory.NewProcessRecorder()), Policy: policy}
 }
 
 // invoicing issues an invoice, with a random ID, for each order: only tracking prevents a second
@@ -273,7 +273,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	var attempts atomic.Int64
 	policy := func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 		attempts.Add(1)
-		audits := repository.New[Audit](audit.Store)
+		audits := must(repository.New[Audit](audit.Store))
 		a, err := audits.Get(ctx, auditID)
 		if errors.Is(err, es.ErrNotFound) {
 			a = &Audit{}
@@ -307,7 +307,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := repository.New[Audit](app.Store).Get(ctx, auditID)
+	a, err := must(repository.New[Audit](app.Store)).Get(ctx, auditID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -464,7 +464,7 @@ func TestNewRunnerRefusesMisconfiguration(t *testing.T) {
 	if _, err := projection.NewRunner(snap, store, balances); err == nil {
 		t.Error("an application without a name was accepted")
 	}
-	noLog := projection.Application{Name: "snapshots", Store: eventstore.New(mapper.New(registry()), memory.NewAggregateRecorder())}
+	noLog := projection.Application{Name: "snapshots", Store: eventstore.New(must(mapper.New(registry())), memory.NewAggregateRecorder())}
 	if _, err := projection.NewRunner(noLog, store, balances); err == nil {
 		t.Error("an application without a notification log was accepted")
 	}

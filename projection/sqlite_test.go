@@ -88,7 +88,7 @@ func openUpstream(t testing.TB, path string) projection.Application {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rec.Close() })
-	return projection.Application{Name: "bank", Store: eventstore.New(mapper.New(registry()), rec)}
+	return projection.Application{Name: "bank", Store: eventstore.New(must(mapper.New(registry())), rec)}
 }
 
 // childProjection writes the balances of owners and a log of applied events, which has no key, so

@@ -19,8 +19,14 @@ func ExampleRepository() {
 	reg := mapper.NewRegistry()
 	mapper.Register[Started](reg, "example.Started")
 	mapper.Register[Incremented](reg, "example.Incremented")
-	store := eventstore.New(mapper.New(reg), memory.NewProcessRecorder())
-	counters := repository.New[Counter](store)
+	m, err := mapper.New(reg)
+	if err != nil {
+		panic(err)
+	}
+	counters, err := repository.New[Counter](eventstore.New(m, memory.NewProcessRecorder()))
+	if err != nil {
+		panic(err)
+	}
 
 	c := &Counter{}
 	aggregate.Trigger(c, Started{Name: "visits"})
@@ -51,10 +57,16 @@ func ExampleWithSnapshots() {
 	mapper.Register[Started](reg, "example.Started")
 	mapper.Register[Incremented](reg, "example.Incremented")
 	mapper.Register[Counter](reg, "example.Counter") // the snapshot's topic
-	m := mapper.New(reg)
+	m, err := mapper.New(reg)
+	if err != nil {
+		panic(err)
+	}
 	snapshots := memory.NewAggregateRecorder()
-	counters := repository.New[Counter](eventstore.New(m, memory.NewProcessRecorder()),
+	counters, err := repository.New[Counter](eventstore.New(m, memory.NewProcessRecorder()),
 		repository.WithSnapshots(eventstore.New(m, snapshots), 100))
+	if err != nil {
+		panic(err)
+	}
 
 	c := &Counter{}
 	aggregate.Trigger(c, Started{Name: "clicks"})

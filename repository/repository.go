@@ -36,39 +36,56 @@ type Repository[T any, P Aggregate[T]] struct {
 	logger    *slog.Logger
 }
 
-// Option configures a Repository.
+// Option configures a Repository. Options record their values; New checks them.
 type Option func(*options)
 
 type options struct {
-	snapshots *eventstore.EventStore
-	every     int
-	cacheSize int
-	logger    *slog.Logger
+	snapshots    *eventstore.EventStore
+	snapshotsSet bool
+	every        int
+	cacheSize    int
+	logger       *slog.Logger
 }
 
 // WithSnapshots stores snapshots in store (usually over a snapshot recorder, with a mapper in whose
 // registry the aggregate type is registered) and takes one whenever a save crosses a multiple of every
-// events. With every 0, snapshots are taken only by TakeSnapshot. The aggregate's state must survive a
-// JSON round trip: exported fields only, or custom JSON methods.
+// events. With every 0, snapshots are taken only by TakeSnapshot; New fails when every is negative or
+// store is nil. The aggregate's state must survive a JSON round trip: exported fields only, or custom
+// JSON methods.
 func WithSnapshots(store *eventstore.EventStore, every int) Option {
-	return func(o *options) { o.snapshots, o.every = store, every }
+	return func(o *options) { o.snapshots, o.snapshotsSet, o.every = store, true, every }
 }
 
-// WithCache keeps up to size recently used aggregates in memory. A cached aggregate is cloned and
-// fast-forwarded with the events recorded after it on every Get, so the cache never returns stale state,
-// even when other processes write; it saves the replay of the history, not the query. The clone is made
-// by the aggregate's Clone() method when *T has one that returns *T, and by a JSON round trip otherwise.
+// WithCache keeps up to size recently used aggregates in memory (0, the default: no cache; New fails
+// when size is negative). A cached aggregate is cloned and fast-forwarded with the events recorded
+// after it on every Get, so the cache never returns stale state, even when other processes write; it
+// saves the replay of the history, not the query. The clone is made by the aggregate's Clone() method
+// when *T has one that returns *T, and by a JSON round trip otherwise.
 func WithCache(size int) Option { return func(o *options) { o.cacheSize = size } }
 
-// WithLogger reports failures to take automatic snapshots (which do not fail the save that caused them)
-// to l instead of slog.Default().
+// WithLogger reports failures to take automatic snapshots (which do not fail the save that caused
+// them) to l. Without it, or with nil, they go to slog.Default() as it is when New is called.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// New returns a repository of aggregates of type T whose events are kept in events.
-func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) *Repository[T, P] {
+// New returns a repository of aggregates of type T whose events are kept in events. It fails when
+// events is nil or an option has an invalid value.
+func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) (*Repository[T, P], error) {
 	var o options
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	var zero T
+	switch {
+	case events == nil:
+		return nil, fmt.Errorf("repository: new %T: nil event store", zero)
+	case o.snapshotsSet && o.snapshots == nil:
+		return nil, fmt.Errorf("repository: new %T: WithSnapshots: nil snapshot store", zero)
+	case o.every < 0:
+		return nil, fmt.Errorf("repository: new %T: WithSnapshots: every %d events: must not be negative", zero, o.every)
+	case o.cacheSize < 0:
+		return nil, fmt.Errorf("repository: new %T: WithCache(%d): must not be negative", zero, o.cacheSize)
 	}
 	r := &Repository[T, P]{events: events, snapshots: o.snapshots, every: int64(o.every), logger: o.logger}
 	if r.logger == nil {
@@ -77,7 +94,7 @@ func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) *
 	if o.cacheSize > 0 {
 		r.cache = newLRU[uuid.UUID, P](o.cacheSize)
 	}
-	return r
+	return r, nil
 }
 
 // Get returns the aggregate with the given ID at its latest version. It fails with an error wrapping

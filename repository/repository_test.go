@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -81,7 +82,7 @@ type fixture struct {
 }
 
 func newFixture() *fixture {
-	m := mapper.New(registry())
+	m := must(mapper.New(registry()))
 	rec := &countingRecorder{AggregateRecorder: memory.NewProcessRecorder()}
 	snaps := memory.NewAggregateRecorder()
 	return &fixture{events: eventstore.New(m, rec), snapshots: eventstore.New(m, snaps), recorder: rec, snapRec: snaps}
@@ -99,7 +100,7 @@ func newCounter(name string, incs int) *Counter {
 func TestSaveAndGet(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := repository.New[Counter](f.events)
+	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 3)
 	if err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
@@ -123,7 +124,7 @@ func TestSaveAndGet(t *testing.T) {
 func TestGetAt(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := repository.New[Counter](f.events)
+	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 5)
 	if err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestGetAt(t *testing.T) {
 func TestConcurrentModificationConflicts(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := repository.New[Counter](f.events)
+	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 0)
 	if err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestConcurrentModificationConflicts(t *testing.T) {
 func TestSaveSeveralAggregatesIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := repository.New[Counter](f.events)
+	repo := must(repository.New[Counter](f.events))
 	a, b := newCounter("a", 0), newCounter("b", 0)
 	if err := repo.Save(ctx, a, b); err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestSaveAllMixesTypes(t *testing.T) {
 	if len(ids) != 3 || ids[0] >= ids[1] || ids[1] >= ids[2] {
 		t.Fatalf("notification IDs %v", ids)
 	}
-	labels := repository.New[Label](f.events)
+	labels := must(repository.New[Label](f.events))
 	got, err := labels.Get(ctx, l.ID)
 	if err != nil || got.Text != "hello" {
 		t.Fatalf("got %+v, %v", got, err)
@@ -223,7 +224,7 @@ func TestSaveAllMixesTypes(t *testing.T) {
 func TestSnapshotsBoundReplay(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 100))
+	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 100)))
 	c := newCounter("a", 0)
 	for i := 0; i < 249; i++ {
 		c.Inc(1)
@@ -263,7 +264,7 @@ func TestSnapshotsBoundReplay(t *testing.T) {
 func TestTakeSnapshot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 0))
+	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 0)))
 	c := newCounter("a", 9)
 	if err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
@@ -289,7 +290,7 @@ func TestTakeSnapshot(t *testing.T) {
 	if err != nil || got.Count != 9 || f.recorder.selected.Load() != 0 {
 		t.Fatalf("got %+v %v after reading %d events", got, err, f.recorder.selected.Load())
 	}
-	if err := repository.New[Counter](f.events).TakeSnapshot(ctx, c.ID, 0); err == nil {
+	if err := must(repository.New[Counter](f.events)).TakeSnapshot(ctx, c.ID, 0); err == nil {
 		t.Fatal("a repository without a snapshot store must refuse TakeSnapshot")
 	}
 }
@@ -297,8 +298,8 @@ func TestTakeSnapshot(t *testing.T) {
 func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	cached := repository.New[Counter](f.events, repository.WithCache(10))
-	plain := repository.New[Counter](f.events)
+	cached := must(repository.New[Counter](f.events, repository.WithCache(10)))
+	plain := must(repository.New[Counter](f.events))
 	c := newCounter("a", 2)
 	if err := cached.Save(ctx, c); err != nil {
 		t.Fatal(err)
@@ -331,12 +332,12 @@ func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 func TestBadStoredEventIsAClearError(t *testing.T) {
 	ctx := context.Background()
 	rec := memory.NewProcessRecorder()
-	store := eventstore.New(mapper.New(registry()), rec)
+	store := eventstore.New(must(mapper.New(registry())), rec)
 	id := aggregate.NewID()
 	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "test.Started", State: []byte("garbage")}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := repository.New[Counter](store).Get(ctx, id)
+	_, err := must(repository.New[Counter](store)).Get(ctx, id)
 	if err == nil {
 		t.Fatal("a corrupt event must fail the load")
 	}
@@ -367,14 +368,14 @@ func benchmarkGet(b *testing.B, events, every int) {
 	ctx := context.Background()
 	reg := registry()
 	mapper.Register[Tally](reg, "test.Tally")
-	m := mapper.New(reg)
+	m := must(mapper.New(reg))
 	f := &fixture{events: eventstore.New(m, memory.NewProcessRecorder()), snapshots: eventstore.New(m, memory.NewAggregateRecorder())}
 	var opts []repository.Option
 	if every > 0 {
 		opts = append(opts, repository.WithSnapshots(f.snapshots, every))
 	}
-	repo := repository.New[Tally](f.events, opts...)
-	plain := repository.New[Tally](f.events)
+	repo := must(repository.New[Tally](f.events, opts...))
+	plain := must(repository.New[Tally](f.events))
 	c := &Tally{}
 	aggregate.Trigger(c, Started{Name: "bench"})
 	// The worst case for snapshots: the last 99 events are saved without taking one, so a load replays
@@ -414,7 +415,7 @@ func BenchmarkGetCached(b *testing.B) {
 	ctx := context.Background()
 	reg := registry()
 	mapper.Register[Tally](reg, "test.Tally")
-	repo := repository.New[Tally](eventstore.New(mapper.New(reg), memory.NewProcessRecorder()), repository.WithCache(10))
+	repo := must(repository.New[Tally](eventstore.New(must(mapper.New(reg)), memory.NewProcessRecorder()), repository.WithCache(10)))
 	c := &Tally{}
 	aggregate.Trigger(c, Started{Name: "bench"})
 	for range 99 {
@@ -428,5 +429,39 @@ func BenchmarkGetCached(b *testing.B) {
 		if got, err := repo.Get(ctx, c.ID); err != nil || got.Version != 100 {
 			b.Fatal(err)
 		}
+	}
+}
+
+// must returns v and panics on err: for constructors whose arguments the test controls.
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestNewRefusesInvalidOptions(t *testing.T) {
+	f := newFixture()
+	tests := []struct {
+		name   string
+		events *eventstore.EventStore
+		opts   []repository.Option
+		want   string
+	}{
+		{"nil event store", nil, nil, "nil event store"},
+		{"nil snapshot store", f.events, []repository.Option{repository.WithSnapshots(nil, 10)}, "nil snapshot store"},
+		{"negative snapshot interval", f.events, []repository.Option{repository.WithSnapshots(f.snapshots, -1)}, "every -1 events"},
+		{"negative cache size", f.events, []repository.Option{repository.WithCache(-1)}, "WithCache(-1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := repository.New[Counter](tt.events, tt.opts...)
+			if err == nil || r != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, %v; want nil and an error naming %q", r, err, tt.want)
+			}
+		})
+	}
+	if _, err := repository.New[Counter](f.events, nil, repository.WithCache(1), nil); err != nil {
+		t.Fatalf("New with nil options: %v", err)
 	}
 }

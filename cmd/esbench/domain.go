@@ -154,7 +154,10 @@ func sampleState() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := mapper.New(newRegistry(), opts...)
+	m, err := mapper.New(newRegistry(), opts...)
+	if err != nil {
+		return nil, err
+	}
 	se, err := m.Encode(aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Timestamp: time.Now(), Data: deposit(1)})
 	if err != nil {
 		return nil, err

@@ -36,11 +36,16 @@ type loadStore struct {
 }
 
 func newLoadStores(ctx context.Context, e *env) ([]*loadStore, error) {
-	m := mapper.New(newRegistry())
+	m, err := mapper.New(newRegistry())
+	if err != nil {
+		return nil, err
+	}
 	mk := func(rec es.AggregateRecorder, snaps es.AggregateRecorder) (*repo, *repo) {
 		events := eventstore.New(m, rec)
-		return repository.New[Account](events, repository.WithSnapshots(eventstore.New(m, snaps), snapshotEvery)),
-			repository.New[Account](events)
+		// The options are valid constants: New cannot fail.
+		withSnaps, _ := repository.New[Account](events, repository.WithSnapshots(eventstore.New(m, snaps), snapshotEvery))
+		noSnaps, _ := repository.New[Account](events)
+		return withSnaps, noSnaps
 	}
 
 	mem := &loadStore{name: "memory", baseLabel: "map + slice, json.Unmarshal, Apply"}

@@ -51,7 +51,10 @@ func runMapper(ctx context.Context, e *env, s *section, tg *targets) error {
 			if err != nil {
 				return err
 			}
-			m := mapper.New(newRegistry(), opts...)
+			m, err := mapper.New(newRegistry(), opts...)
+			if err != nil {
+				return err
+			}
 			a := aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 42, Timestamp: time.Now().UTC(), Data: ev.data}
 			stored, err := m.Encode(a)
 			if err != nil {

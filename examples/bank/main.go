@@ -93,15 +93,25 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 	if err != nil {
 		return err
 	}
-	m := mapper.New(bank.Registry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(aes))
+	m, err := mapper.New(bank.Registry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(aes))
+	if err != nil {
+		return err
+	}
+	cm, err := mapper.New(bank.ComplianceRegistry(), mapper.WithCipher(aes))
+	if err != nil {
+		return err
+	}
 
 	bankApp := projection.Application{Name: "bank", Store: eventstore.New(m, st.bank)}
 	complianceApp := projection.Application{
 		Name:   "compliance",
-		Store:  eventstore.New(mapper.New(bank.ComplianceRegistry(), mapper.WithCipher(aes)), st.compliance),
+		Store:  eventstore.New(cm, st.compliance),
 		Policy: bank.CompliancePolicy(1000_00),
 	}
-	svc := bank.NewService(bankApp.Store, eventstore.New(m, st.snapshots), 5)
+	svc, err := bank.NewService(bankApp.Store, eventstore.New(m, st.snapshots), 5)
+	if err != nil {
+		return err
+	}
 
 	// Downstream: the balances projection and the compliance process follow the bank's log.
 	if _, err := st.db.ExecContext(ctx, bank.BalancesTable); err != nil {
@@ -233,7 +243,10 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 	}
 
 	fmt.Println("compliance (process application):")
-	reviews := repository.New[bank.Review](complianceApp.Store)
+	reviews, err := repository.New[bank.Review](complianceApp.Store)
+	if err != nil {
+		return err
+	}
 	notes, err := st.compliance.SelectNotifications(ctx, es.NotificationQuery{After: complianceBefore, Limit: 100})
 	if err != nil {
 		return err

@@ -172,7 +172,11 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	run("runner restarted mid-transaction processes each event once", func(t *testing.T, s *sqlSuite) {
 		reg := mapper.NewRegistry()
 		mapper.Register[rowAdded](reg, "projectiontest.RowAdded")
-		upstream := projection.Application{Name: app, Store: eventstore.New(mapper.New(reg), memory.NewProcessRecorder())}
+		m, err := mapper.New(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upstream := projection.Application{Name: app, Store: eventstore.New(m, memory.NewProcessRecorder())}
 		want := map[int64]int64{}
 		for i := range 5 {
 			a := &row{}

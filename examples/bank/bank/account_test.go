@@ -21,8 +21,8 @@ func TestWithdraw(t *testing.T) {
 
 func TestServiceTransferIsAtomic(t *testing.T) {
 	ctx := context.Background()
-	m := mapper.New(bank.Registry())
-	svc := bank.NewService(eventstore.New(m, memory.NewProcessRecorder()), eventstore.New(m, memory.NewAggregateRecorder()), 10)
+	m := must(mapper.New(bank.Registry()))
+	svc := must(bank.NewService(eventstore.New(m, memory.NewProcessRecorder()), eventstore.New(m, memory.NewAggregateRecorder()), 10))
 	a, _ := svc.OpenAccount(ctx, "ada")
 	b, _ := svc.OpenAccount(ctx, "bob")
 	if err := svc.Deposit(ctx, a, 100); err != nil {
@@ -39,4 +39,12 @@ func TestServiceTransferIsAtomic(t *testing.T) {
 	if ba != 40 || bb != 60 {
 		t.Fatalf("balances %d %d", ba, bb)
 	}
+}
+
+// must returns v and panics on err: for constructors whose arguments the test controls.
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -19,9 +19,12 @@ type Service struct {
 
 // NewService returns a service keeping events in events and snapshots (every snapshotEvery events) in
 // snapshots.
-func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int) *Service {
-	return &Service{Accounts: repository.New[Account](events,
-		repository.WithSnapshots(snapshots, snapshotEvery), repository.WithCache(1000))}
+func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int) (*Service, error) {
+	accounts, err := repository.New[Account](events, repository.WithSnapshots(snapshots, snapshotEvery), repository.WithCache(1000))
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Accounts: accounts}, nil
 }
 
 // OpenAccount opens an account and returns its ID.
