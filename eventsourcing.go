@@ -8,6 +8,21 @@
 //
 // The rules every recorder honours are stated on the interfaces below and checked by the conformance
 // suite in package recordertest.
+//
+// # Options and lifecycles
+//
+// Every package of the module is configured the same way. Constructors take functional options that
+// only record values; the constructor checks them and returns an error for an invalid one (panics are
+// kept for programmer errors at registration time, such as registering an event type twice). Nil
+// options are skipped. Every default is an exported constant of the package that applies it. What
+// logs does so through the *slog.Logger of its WithLogger option, or slog.Default() as it is when the
+// constructor runs, with routine messages at debug level and problems at warn or error, so that by
+// default only problems show.
+//
+// Every recorder is an io.Closer with the same semantics on every backend: Close stops the recorder's
+// background work and returns nil (again when called twice); every later call fails with an error
+// wrapping ErrClosed, and subscriptions waiting at Close end with such an error. Closing a SQL
+// recorder does not close its *sql.DB.
 package eventsourcing
 
 import (
@@ -143,4 +158,7 @@ var (
 	ErrConflict = errors.New("eventsourcing: conflict")
 	// ErrNotFound is wrapped by the error returned for an aggregate that does not exist.
 	ErrNotFound = errors.New("eventsourcing: not found")
+	// ErrClosed is wrapped by the error of every call of a recorder after its Close (and ends the
+	// subscriptions that were waiting when it was closed), whatever the backend.
+	ErrClosed = errors.New("eventsourcing: recorder closed")
 )

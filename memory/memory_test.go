@@ -97,7 +97,7 @@ func TestErrorMessages(t *testing.T) {
 			`memory: insert events: tracking application "up" notification 6: not above mark 7: eventsourcing: conflict`},
 		{second(r.SelectNotifications(ctx, eventsourcing.NotificationQuery{})), "memory: select notifications: limit 0: must be >= 1"},
 		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "up", NotificationID: 1}))),
-			`memory: insert events: tracking (application "up", notification 1) given to an AggregateRecorder, which keeps no tracking records`},
+			`memory: insert events: tracking (application "up", notification 1) given to an AggregateRecorder, which keeps no tracking records: unsupported operation`},
 	} {
 		if c.err == nil || c.err.Error() != c.want {
 			t.Errorf("error %v, want %q", c.err, c.want)

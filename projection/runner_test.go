@@ -525,10 +525,6 @@ func TestMemoryStore(t *testing.T) {
 	}
 }
 
-func TestSubscribeDuringWritesOnMemory(t *testing.T) {
-	projectiontest.TestSubscribeDuringWrites(t, func(t *testing.T) es.ApplicationRecorder { return memory.NewProcessRecorder() })
-}
-
 func TestMeasureLatencyOnMemory(t *testing.T) {
 	r := memory.NewProcessRecorder()
 	l, err := projectiontest.MeasureLatency(guarded(t), r, 200)

@@ -21,7 +21,6 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -51,12 +50,6 @@ func openSQLite(t testing.TB, path string) *sqliteTracker {
 	}
 	t.Cleanup(func() { rec.Close() })
 	return &sqliteTracker{db: db, ProcessRecorder: rec}
-}
-
-func TestSQLTrackerSuite(t *testing.T) {
-	projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
-		return openSQLite(t, filepath.Join(t.TempDir(), "tracker.db"))
-	})
 }
 
 // The subprocess test: a child process runs a projection of an upstream application on the SQLite

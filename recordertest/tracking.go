@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 )
 
-// runTracking runs the TrackingRecorder rules (DESIGN rules 5 and 7).
-func runTracking(t *testing.T, newRecorder func(t *testing.T) eventsourcing.TrackingRecorder) {
+// runTracking runs the rules of an eventsourcing.TrackingRecorder.
+func runTracking(t *testing.T, newRecorder func(t *testing.T) es.TrackingRecorder) {
 	t.Helper()
 	t.Run("Tracking", func(t *testing.T) {
 		t.Run("NothingTracked", func(t *testing.T) {
@@ -33,7 +34,7 @@ func runTracking(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Trac
 			insertTracking(t, r, "upstream", 10)
 			requireMark(t, r, "upstream", 10)
 			requireHas(t, r, "upstream", 5, true) // below the mark counts as processed
-			err := r.InsertTracking(t.Context(), eventsourcing.Tracking{ApplicationName: "upstream", NotificationID: 5})
+			err := r.InsertTracking(t.Context(), es.Tracking{ApplicationName: "upstream", NotificationID: 5})
 			requireConflict(t, err, "InsertTracking(upstream, 5) in the gap below the mark 10")
 			requireMark(t, r, "upstream", 10)
 		})
@@ -41,7 +42,7 @@ func runTracking(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Trac
 			r := newRecorder(t)
 			insertTracking(t, r, "upstream", 5)
 			for _, n := range []int64{5, 4, 1} {
-				err := r.InsertTracking(t.Context(), eventsourcing.Tracking{ApplicationName: "upstream", NotificationID: n})
+				err := r.InsertTracking(t.Context(), es.Tracking{ApplicationName: "upstream", NotificationID: n})
 				requireConflict(t, err, fmt.Sprintf("InsertTracking(upstream, %d) with the mark at 5", n))
 			}
 			requireMark(t, r, "upstream", 5)
@@ -66,14 +67,14 @@ func runTracking(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Trac
 			const n = 8
 			var o outcomes
 			concurrently(n, func(i int) {
-				o.add(i, r.InsertTracking(t.Context(), eventsourcing.Tracking{ApplicationName: "upstream", NotificationID: 1}))
+				o.add(i, r.InsertTracking(t.Context(), es.Tracking{ApplicationName: "upstream", NotificationID: 1}))
 			})
 			o.winner(t, n, "InsertTracking(upstream, 1)")
 			requireMark(t, r, "upstream", 1)
 		})
 		t.Run("CancelledContext", func(t *testing.T) {
 			r := newRecorder(t)
-			requireCanceled(t, r.InsertTracking(cancelled(t), eventsourcing.Tracking{ApplicationName: "upstream", NotificationID: 1}), "InsertTracking")
+			requireCanceled(t, r.InsertTracking(cancelled(t), es.Tracking{ApplicationName: "upstream", NotificationID: 1}), "InsertTracking")
 			_, err := r.MaxTrackingID(cancelled(t), "upstream")
 			requireCanceled(t, err, "MaxTrackingID")
 			_, err = r.HasTrackingID(cancelled(t), "upstream", 1)
@@ -83,12 +84,12 @@ func runTracking(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Trac
 	})
 }
 
-// runProcess runs the rules of events and tracking recorded together (DESIGN rule 5, WithTracking).
-func runProcess(t *testing.T, newRecorder func(t *testing.T) eventsourcing.ProcessRecorder) {
+// runProcess runs the rules of events and tracking recorded together (eventsourcing.WithTracking).
+func runProcess(t *testing.T, newRecorder func(t *testing.T) es.ProcessRecorder) {
 	t.Helper()
 	t.Run("WithTracking", func(t *testing.T) {
-		upstream := func(n int64) eventsourcing.InsertOption {
-			return eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "upstream", NotificationID: n})
+		upstream := func(n int64) es.InsertOption {
+			return es.WithTracking(es.Tracking{ApplicationName: "upstream", NotificationID: n})
 		}
 		t.Run("EventsAndTracking", func(t *testing.T) {
 			r := newRecorder(t)
@@ -99,7 +100,7 @@ func runProcess(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Proce
 				t.Fatalf("InsertEvents(%s, WithTracking(upstream, 4)): %v", describe(events), err)
 			}
 			checkIDs(t, r, events, ids)
-			requireEvents(t, "SelectEvents", selectEvents(t, r, id, eventsourcing.EventQuery{}), events)
+			requireEvents(t, "SelectEvents", selectEvents(t, r, id, es.EventQuery{}), events)
 			requireNotifications(t, "SelectNotifications", readAll(t, r, 0), notifications(ids, events))
 			requireMark(t, r, "upstream", 4)
 			requireHas(t, r, "upstream", 4, true)
@@ -125,7 +126,7 @@ func runProcess(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Proce
 			requireConflict(t, err, "InsertEvents(version 1 recorded already, WithTracking(upstream, 1))")
 			requireMark(t, r, "upstream", 0)
 			requireHas(t, r, "upstream", 1, false)
-			requireEvents(t, "SelectEvents after the failed insert", selectEvents(t, r, id, eventsourcing.EventQuery{}), recorded)
+			requireEvents(t, "SelectEvents after the failed insert", selectEvents(t, r, id, es.EventQuery{}), recorded)
 			requireMax(t, r, ids[0])
 		})
 		t.Run("NoEventsWithTracking", func(t *testing.T) {
@@ -140,7 +141,7 @@ func runProcess(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Proce
 			}
 			requireMark(t, r, "upstream", 9)
 			requireMax(t, r, 0)
-			_, err = r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{}, upstream(9))
+			_, err = r.InsertEvents(t.Context(), []es.StoredEvent{}, upstream(9))
 			requireConflict(t, err, "InsertEvents(no events, WithTracking(upstream, 9)) again")
 		})
 		t.Run("ConcurrentProcessingOfOneNotification", func(t *testing.T) {
@@ -163,7 +164,7 @@ func runProcess(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Proce
 					requireNoEvents(t, r, id, fmt.Sprintf("writer %d lost the race to writer %d", i, w))
 				}
 			}
-			requireEvents(t, "SelectEvents of the winner", selectEvents(t, r, originators[w], eventsourcing.EventQuery{}), series(originators[w], 1, 2, "topic"))
+			requireEvents(t, "SelectEvents of the winner", selectEvents(t, r, originators[w], es.EventQuery{}), series(originators[w], 1, 2, "topic"))
 			if got := readAll(t, r, 0); len(got) != 2 {
 				t.Fatalf("the log holds %d notifications after the race, want the winner's 2", len(got))
 			}
@@ -180,14 +181,14 @@ func runProcess(t *testing.T, newRecorder func(t *testing.T) eventsourcing.Proce
 	})
 }
 
-func insertTracking(t *testing.T, r eventsourcing.TrackingRecorder, app string, n int64) {
+func insertTracking(t *testing.T, r es.TrackingRecorder, app string, n int64) {
 	t.Helper()
-	if err := r.InsertTracking(t.Context(), eventsourcing.Tracking{ApplicationName: app, NotificationID: n}); err != nil {
+	if err := r.InsertTracking(t.Context(), es.Tracking{ApplicationName: app, NotificationID: n}); err != nil {
 		t.Fatalf("InsertTracking(%s, %d): unexpected error: %v", app, n, err)
 	}
 }
 
-func requireMark(t *testing.T, r eventsourcing.TrackingRecorder, app string, want int64) {
+func requireMark(t *testing.T, r es.TrackingRecorder, app string, want int64) {
 	t.Helper()
 	got, err := r.MaxTrackingID(t.Context(), app)
 	if err != nil {
@@ -198,7 +199,7 @@ func requireMark(t *testing.T, r eventsourcing.TrackingRecorder, app string, wan
 	}
 }
 
-func requireHas(t *testing.T, r eventsourcing.TrackingRecorder, app string, n int64, want bool) {
+func requireHas(t *testing.T, r es.TrackingRecorder, app string, n int64, want bool) {
 	t.Helper()
 	got, err := r.HasTrackingID(t.Context(), app, n)
 	if err != nil {

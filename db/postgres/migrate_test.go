@@ -7,11 +7,12 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
+
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
-	"github.com/google/uuid"
-	"github.com/pressly/goose/v3"
 )
 
 // Concurrent runs of Migrate on one new schema, from separate pools (as from separate processes), must

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
-	"github.com/google/uuid"
 )
 
 // Advisory lock keys of the xid ordering (see events_append): classid 'ES' 0x0001 for the critical

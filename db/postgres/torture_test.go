@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
-	"github.com/google/uuid"
 )
 
-// The torture test of rule 3 (no late fills). Writers append in explicit transactions that they hold
+// The torture test of the no-late-fills rule. Writers append in explicit transactions that they hold
 // open for a random while before committing or rolling back, so IDs are taken in one order and become
 // visible in another; a reader tails the log with SelectNotifications from the last ID it has seen, and
 // a subscription follows it. At the end both must have seen every committed event exactly once, in
@@ -113,7 +114,7 @@ func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWr
 }
 
 // tortureRound runs one round from cursor (the last ID seen so far) and returns the new last ID and
-// the violations of rule 3 it found. Failures of the harness itself fail t.
+// the late fills (and other violations of the log's rules) it found. Failures of the harness itself fail t.
 func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64) (int64, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/projection"
@@ -36,16 +35,6 @@ func TestProcessTracked(t *testing.T) {
 			projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
 				_, name := pgtest.Schema(t)
 				return mustProcess(t, searchPathDB(t, name), name, postgres.WithOrdering(o))
-			})
-		})
-	}
-}
-
-func TestSubscribeDuringWrites(t *testing.T) {
-	for _, o := range orderings {
-		t.Run(o.String(), func(t *testing.T) {
-			projectiontest.TestSubscribeDuringWrites(t, func(t *testing.T) eventsourcing.ApplicationRecorder {
-				return newProcess(t, postgres.WithOrdering(o))
 			})
 		})
 	}

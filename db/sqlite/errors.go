@@ -6,22 +6,15 @@ import (
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
+
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-var (
-	// ErrNotMigrated is wrapped by the error of an operation on a database whose tables do not exist:
-	// run schema.Migrate(ctx, db, schema.SQLite) first.
-	ErrNotMigrated = errors.New("sqlite: database not migrated (run schema.Migrate(ctx, db, schema.SQLite))")
-	// ErrClosed is wrapped by the error of a write through a recorder after its Close, and ends
-	// subscriptions that were waiting when it was closed.
-	ErrClosed = errors.New("sqlite: recorder closed")
-)
-
-// opError names the operation and wraps the cause; a missing table also wraps ErrNotMigrated, since
-// "no such table" alone does not tell the user what to do.
+// opError names the operation and wraps the cause; a missing table also wraps schema.ErrNotMigrated
+// and says what to do, since "no such table" alone does not.
 func opError(op string, err error) error {
 	if isNoSuchTable(err) {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, ErrNotMigrated, err)
+		return fmt.Errorf("sqlite: %s: %w (run schema.Migrate(ctx, db, schema.SQLite)): %w", op, schema.ErrNotMigrated, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 func queued(w *writer) int {
@@ -63,26 +64,26 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	insert := func(ctx context.Context, evs []eventsourcing.StoredEvent, tr *eventsourcing.Tracking) chan outcome {
+	insert := func(ctx context.Context, evs []es.StoredEvent, tr *es.Tracking) chan outcome {
 		ch := make(chan outcome, 1)
 		go func() {
-			var opts []eventsourcing.InsertOption
+			var opts []es.InsertOption
 			if tr != nil {
-				opts = append(opts, eventsourcing.WithTracking(*tr))
+				opts = append(opts, es.WithTracking(*tr))
 			}
 			ids, err := r.InsertEvents(ctx, evs, opts...)
 			ch <- outcome{ids, err}
 		}()
 		return ch
 	}
-	ev := func(id uuid.UUID, v int64) eventsourcing.StoredEvent {
-		return eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "T"}
+	ev := func(id uuid.UUID, v int64) es.StoredEvent {
+		return es.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "T"}
 	}
 
 	// a finds the writer idle and writes on its own goroutine; its BEGIN waits for the lock, and its
 	// caller gives up.
 	actx, acancel := context.WithCancel(ctx)
-	a := insert(actx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}, nil)
+	a := insert(actx, []es.StoredEvent{ev(uuid.New(), 1)}, nil)
 	waitFor(t, "a to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
 	time.Sleep(10 * time.Millisecond)
 	acancel()
@@ -98,16 +99,16 @@ func TestGroupCommit(t *testing.T) {
 	// b does the same, and waits for the lock. Queued behind it: d, c (conflicting with d), e
 	// (cancelled while queued), f (tracking only).
 	idB, idD := uuid.New(), uuid.New()
-	b := insert(ctx, []eventsourcing.StoredEvent{ev(idB, 1), ev(idB, 2)}, nil)
+	b := insert(ctx, []es.StoredEvent{ev(idB, 1), ev(idB, 2)}, nil)
 	waitFor(t, "b to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
-	d := insert(ctx, []eventsourcing.StoredEvent{ev(idD, 1), ev(idD, 2), ev(idD, 3)}, nil)
+	d := insert(ctx, []es.StoredEvent{ev(idD, 1), ev(idD, 2), ev(idD, 3)}, nil)
 	waitFor(t, "d queued", func() bool { return queued(r.w) == 1 })
-	c := insert(ctx, []eventsourcing.StoredEvent{ev(uuid.New(), 1), ev(idD, 2)}, nil)
+	c := insert(ctx, []es.StoredEvent{ev(uuid.New(), 1), ev(idD, 2)}, nil)
 	waitFor(t, "c queued", func() bool { return queued(r.w) == 2 })
 	ectx, ecancel := context.WithCancel(ctx)
-	e := insert(ectx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}, nil)
+	e := insert(ectx, []es.StoredEvent{ev(uuid.New(), 1)}, nil)
 	waitFor(t, "e queued", func() bool { return queued(r.w) == 3 })
-	f := insert(ctx, nil, &eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7})
+	f := insert(ctx, nil, &es.Tracking{ApplicationName: "up", NotificationID: 7})
 	waitFor(t, "f queued", func() bool { return queued(r.w) == 4 })
 	ecancel()
 	select {
@@ -130,7 +131,7 @@ func TestGroupCommit(t *testing.T) {
 	if od.err != nil || len(od.ids) != 3 || od.ids[0] != 3 || od.ids[2] != 5 {
 		t.Fatalf("d: %v %v, want IDs [3 4 5]", od.ids, od.err)
 	}
-	if !errors.Is(oc.err, eventsourcing.ErrConflict) || oc.ids != nil {
+	if !errors.Is(oc.err, es.ErrConflict) || oc.ids != nil {
 		t.Fatalf("c: %v %v, want ErrConflict and no IDs", oc.ids, oc.err)
 	}
 	if of.err != nil {
@@ -141,7 +142,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("%d transactions, want 2: b's, and one for the queued batches", n)
 	}
 	// c's rolled-back ID is taken by the next insert: nobody ever saw it.
-	if ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}); err != nil || ids[0] != 6 {
+	if ids, err := r.InsertEvents(ctx, []es.StoredEvent{ev(uuid.New(), 1)}); err != nil || ids[0] != 6 {
 		t.Fatalf("next insert: %v %v, want ID 6", ids, err)
 	}
 	var n int

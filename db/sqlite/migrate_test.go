@@ -7,10 +7,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // provider returns a goose provider over the embedded SQLite migrations, as the goose CLI would see them.
@@ -138,7 +139,7 @@ func TestMigrateDown(t *testing.T) {
 		t.Fatalf("version %d after migrating up again, want %d", v, latest)
 	}
 	r := newProcessRecorder(t, db)
-	ids, err := r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T"}})
+	ids, err := r.InsertEvents(t.Context(), []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T"}})
 	if err != nil || len(ids) != 1 || ids[0] != 1 {
 		t.Fatalf("insert after down and up: %v, %v (IDs start at 1 again)", ids, err)
 	}
