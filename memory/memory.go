@@ -74,7 +74,7 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []es.Stored
 		return nil, fmt.Errorf("memory: insert events: %w", err)
 	}
 	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("memory: insert events: tracking (application %q, notification %d) given to an AggregateRecorder, which keeps no tracking records: %w", o.Tracking.ApplicationName, o.Tracking.NotificationID, errors.ErrUnsupported)
+		return nil, fmt.Errorf("memory: insert events: tracking (consumer %q, upstream %q) given to an AggregateRecorder, which keeps no tracking records: %w", o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
 	}
 	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("memory: insert events: %w", err)

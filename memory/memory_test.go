@@ -88,16 +88,16 @@ func TestErrorMessages(t *testing.T) {
 		{second(r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: 3}, {OriginatorID: id, OriginatorVersion: 3}})),
 			"memory: insert events: originator 6ba7b810-9dad-11d1-80b4-00c04fd430c8 version 3 appears twice in the batch: eventsourcing: conflict"},
 		{func() error {
-			if err := r.InsertTracking(ctx, eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7}); err != nil {
+			if err := r.InsertTracking(ctx, eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7}); err != nil {
 				return err
 			}
-			return r.InsertTracking(ctx, eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7})
-		}(), `memory: insert tracking: application "up" notification 7: not above mark 7: eventsourcing: conflict`},
-		{second(r.InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "up", NotificationID: 6}))),
-			`memory: insert events: tracking application "up" notification 6: not above mark 7: eventsourcing: conflict`},
+			return r.InsertTracking(ctx, eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7, Prior: 7})
+		}(), `memory: insert tracking: tracking consumer "c" upstream "up": notification 7 is not above the prior mark 7: eventsourcing: conflict`},
+		{second(r.InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 9, Prior: 6}))),
+			`memory: insert events: tracking consumer "c" upstream "up": the mark is 7, not the prior mark 6: eventsourcing: conflict`},
 		{second(r.SelectNotifications(ctx, eventsourcing.NotificationQuery{})), "memory: select notifications: limit 0: must be >= 1"},
-		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "up", NotificationID: 1}))),
-			`memory: insert events: tracking (application "up", notification 1) given to an AggregateRecorder, which keeps no tracking records: unsupported operation`},
+		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))),
+			`memory: insert events: tracking (consumer "c", upstream "up") given to an AggregateRecorder, which keeps no tracking records: unsupported operation`},
 	} {
 		if c.err == nil || c.err.Error() != c.want {
 			t.Errorf("error %v, want %q", c.err, c.want)

@@ -35,7 +35,7 @@ const subscribeScan = 8192
 type ProcessRecorder struct {
 	mu       sync.RWMutex
 	store    store // position i holds notification ID i+1
-	tracking map[string]int64
+	tracking recorder.Marks
 	wake     recorder.Broadcast // notified by every commit of events
 	life     recorder.Life
 }
@@ -77,8 +77,8 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t := o.Tracking; t != nil {
-		if mark := r.tracking[t.ApplicationName]; t.NotificationID <= mark {
-			return nil, fmt.Errorf("memory: insert events: tracking application %q notification %d: not above mark %d: %w", t.ApplicationName, t.NotificationID, mark, es.ErrConflict)
+		if err := r.tracking.Check(*t); err != nil {
+			return nil, fmt.Errorf("memory: insert events: %w", err)
 		}
 	}
 	if err := r.store.conflict(events); err != nil {
@@ -222,47 +222,69 @@ func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFil
 	return out, id
 }
 
-// InsertTracking raises the mark of t.ApplicationName to t.NotificationID. An ID at or below the mark
-// fails with an error wrapping [es.ErrConflict].
+// InsertTracking moves the mark of t.Consumer for t.Upstream from t.Prior to t.NotificationID (see
+// [es.TrackingRecorder]); when the mark is not t.Prior it fails with an error wrapping
+// [es.ErrConflict].
 func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) error {
 	if err := r.check(ctx); err != nil {
 		return fmt.Errorf("memory: insert tracking: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if mark := r.tracking[t.ApplicationName]; t.NotificationID <= mark {
-		return fmt.Errorf("memory: insert tracking: application %q notification %d: not above mark %d: %w", t.ApplicationName, t.NotificationID, mark, es.ErrConflict)
+	if err := r.tracking.Check(t); err != nil {
+		return fmt.Errorf("memory: insert tracking: %w", err)
 	}
 	r.track(t)
 	return nil
 }
 
-// track raises the mark of t.ApplicationName. r.mu must be held for writing.
+// track records the mark of t. r.mu must be held for writing.
 func (r *ProcessRecorder) track(t es.Tracking) {
 	if r.tracking == nil {
-		r.tracking = make(map[string]int64)
+		r.tracking = make(recorder.Marks)
 	}
-	r.tracking[t.ApplicationName] = t.NotificationID
+	r.tracking[recorder.TrackingKey{Consumer: t.Consumer, Upstream: t.Upstream}] = t.NotificationID
 }
 
-// MaxTrackingID returns the mark of applicationName, 0 when nothing is tracked.
-func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, applicationName string) (int64, error) {
+// MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
+func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
 	if err := r.check(ctx); err != nil {
 		return 0, fmt.Errorf("memory: max tracking ID: %w", err)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.tracking[applicationName], nil
+	return r.tracking[recorder.TrackingKey{Consumer: consumer, Upstream: upstream}], nil
 }
 
-// HasTrackingID reports whether the mark of applicationName is at or above notificationID.
-func (r *ProcessRecorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
+// HasTrackingID reports whether the mark of consumer for upstream is at or above notificationID.
+func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error) {
 	if err := r.check(ctx); err != nil {
 		return false, fmt.Errorf("memory: has tracking ID: %w", err)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.tracking[applicationName] >= notificationID, nil
+	return r.tracking[recorder.TrackingKey{Consumer: consumer, Upstream: upstream}] >= notificationID, nil
+}
+
+// TrackingMarks returns every mark, ordered by consumer and upstream.
+func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, error) {
+	if err := r.check(ctx); err != nil {
+		return nil, fmt.Errorf("memory: tracking marks: %w", err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tracking.Sorted(), nil
+}
+
+// DeleteTracking removes the mark of consumer for upstream.
+func (r *ProcessRecorder) DeleteTracking(ctx context.Context, consumer, upstream string) error {
+	if err := r.check(ctx); err != nil {
+		return fmt.Errorf("memory: delete tracking: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.tracking, recorder.TrackingKey{Consumer: consumer, Upstream: upstream})
+	return nil
 }
 
 // topicFilter matches the topics of a query or subscription; empty matches all.

@@ -137,7 +137,7 @@ func runAggregate(t *testing.T, newRecorder func(t *testing.T) es.AggregateRecor
 				t.Skip("the recorder is a TrackingRecorder; WithTracking is tested with the process recorder rules")
 			}
 			id := uuid.New()
-			_, err := r.InsertEvents(t.Context(), []es.StoredEvent{ev(id, 1, "topic", "s")}, es.WithTracking(es.Tracking{ApplicationName: "upstream", NotificationID: 1}))
+			_, err := r.InsertEvents(t.Context(), []es.StoredEvent{ev(id, 1, "topic", "s")}, es.WithTracking(proj.tracking(0, 1)))
 			if err == nil {
 				t.Fatal("InsertEvents with WithTracking on a recorder that is not a TrackingRecorder: no error, want one")
 			}

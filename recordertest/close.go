@@ -55,11 +55,14 @@ func runClose(t *testing.T, newRecorder func(t *testing.T) es.AggregateRecorder)
 			}
 		}
 		if tr, ok := r.(es.TrackingRecorder); ok {
-			requireClosed(t, tr.InsertTracking(ctx, es.Tracking{ApplicationName: "upstream", NotificationID: 1}), "InsertTracking after Close")
-			_, err = tr.MaxTrackingID(ctx, "upstream")
+			requireClosed(t, tr.InsertTracking(ctx, proj.tracking(0, 1)), "InsertTracking after Close")
+			_, err = tr.MaxTrackingID(ctx, proj.consumer, proj.upstream)
 			requireClosed(t, err, "MaxTrackingID after Close")
-			_, err = tr.HasTrackingID(ctx, "upstream", 1)
+			_, err = tr.HasTrackingID(ctx, proj.consumer, proj.upstream, 1)
 			requireClosed(t, err, "HasTrackingID after Close")
+			_, err = tr.TrackingMarks(ctx)
+			requireClosed(t, err, "TrackingMarks after Close")
+			requireClosed(t, tr.DeleteTracking(ctx, proj.consumer, proj.upstream), "DeleteTracking after Close")
 		}
 	})
 }

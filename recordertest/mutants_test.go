@@ -89,13 +89,25 @@ var mutants = []mutant{
 		process: func() es.ProcessRecorder {
 			return &subscribeMutant{memory.NewProcessRecorder(), errorOnCancel}
 		}},
-	{name: "tracking accepts the mark again", path: "Tracking/AtOrBelowMarkConflicts",
+	{name: "tracking accepts the mark again", path: "Tracking/MarksNeverGoBack",
 		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder()}
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: acceptsMarkAgain}
 		}},
-	{name: "HasTrackingID off by one", path: "Tracking/HighWaterMark",
+	{name: "HasTrackingID off by one", path: "Tracking/CompareAndSet",
 		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), offByOne: true}
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: offByOne}
+		}},
+	{name: "tracking only above the mark, not a compare-and-set", path: "Tracking/PriorMustBeTheMark",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: aboveTheMark}
+		}},
+	{name: "a stale instance's batch commits", path: "WithTracking/StaleInstance",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: aboveTheMark}
+		}},
+	{name: "tracking keyed by upstream alone", path: "Tracking/ConsumersAndUpstreamsAreIndependent",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: upstreamOnly}
 		}},
 	{name: "events and tracking in two steps", path: "WithTracking/ConflictingTrackingWritesNoEvents",
 		process: func() es.ProcessRecorder { return &trackingAfterEvents{memory.NewProcessRecorder()} }},
@@ -402,26 +414,63 @@ func errorOnCancel(ctx context.Context, seq iter.Seq2[es.Notification, error]) i
 	}
 }
 
-// trackingMutant accepts an ID equal to the mark, or answers HasTrackingID off by one.
+// trackingMutant breaks a rule of the tracking marks, as kind says.
 type trackingMutant struct {
 	*memory.ProcessRecorder
-	offByOne bool
+	kind trackingMutation
 }
 
+type trackingMutation int
+
+const (
+	acceptsMarkAgain trackingMutation = iota // a record of the recorded mark succeeds, doing nothing
+	offByOne                                 // HasTrackingID answers for the next notification
+	aboveTheMark                             // any record above the mark succeeds, whatever its prior
+	upstreamOnly                             // every consumer shares one mark per upstream
+)
+
 func (r *trackingMutant) InsertTracking(ctx context.Context, t es.Tracking) error {
-	if !r.offByOne {
-		if m, err := r.MaxTrackingID(ctx, t.ApplicationName); err == nil && m == t.NotificationID {
+	switch r.kind {
+	case acceptsMarkAgain:
+		if m, err := r.MaxTrackingID(ctx, t.Consumer, t.Upstream); err == nil && m == t.NotificationID {
 			return nil
 		}
+	case aboveTheMark:
+		if m, err := r.MaxTrackingID(ctx, t.Consumer, t.Upstream); err == nil && t.NotificationID > m {
+			t.Prior = m
+		}
+	case upstreamOnly:
+		t.Consumer = ""
 	}
 	return r.ProcessRecorder.InsertTracking(ctx, t)
 }
 
-func (r *trackingMutant) HasTrackingID(ctx context.Context, app string, n int64) (bool, error) {
-	if r.offByOne {
-		return r.ProcessRecorder.HasTrackingID(ctx, app, n+1)
+func (r *trackingMutant) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil && r.kind == aboveTheMark {
+		t := *o.Tracking
+		if m, err := r.MaxTrackingID(ctx, t.Consumer, t.Upstream); err == nil && t.NotificationID > m {
+			t.Prior = m
+		}
+		opts = []es.InsertOption{es.WithTracking(t)}
 	}
-	return r.ProcessRecorder.HasTrackingID(ctx, app, n)
+	return r.ProcessRecorder.InsertEvents(ctx, events, opts...)
+}
+
+func (r *trackingMutant) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	if r.kind == upstreamOnly {
+		consumer = ""
+	}
+	return r.ProcessRecorder.MaxTrackingID(ctx, consumer, upstream)
+}
+
+func (r *trackingMutant) HasTrackingID(ctx context.Context, consumer, upstream string, n int64) (bool, error) {
+	switch r.kind {
+	case offByOne:
+		n++
+	case upstreamOnly:
+		consumer = ""
+	}
+	return r.ProcessRecorder.HasTrackingID(ctx, consumer, upstream, n)
 }
 
 // trackingAfterEvents records the events, then the tracking record, in two steps.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
 // withParam adds a query parameter to a URL-style DSN.

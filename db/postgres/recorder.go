@@ -176,6 +176,11 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
+	if t := o.Tracking; t != nil {
+		if err := recorder.ValidateTracking(*t); err != nil {
+			return nil, fmt.Errorf("postgres: %s: %w", op, err)
+		}
+	}
 	first, err := r.append(ctx, r.q, newColumns(events), o.Tracking)
 	if err != nil {
 		return nil, opError(op, err)
@@ -201,8 +206,10 @@ func (r *ProcessRecorder) append(ctx context.Context, q *dbsqlc.Queries, cols co
 		States:        cols.states,
 	}
 	if t != nil {
-		p.TrackingApp = sql.NullString{String: t.ApplicationName, Valid: true}
+		p.Consumer = sql.NullString{String: t.Consumer, Valid: true}
+		p.Upstream = sql.NullString{String: t.Upstream, Valid: true}
 		p.TrackingID = sql.NullInt64{Int64: t.NotificationID, Valid: true}
+		p.Prior = sql.NullInt64{Int64: t.Prior, Valid: true}
 	}
 	return q.AppendEvents(ctx, p)
 }

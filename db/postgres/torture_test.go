@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
 // The torture test of the no-late-fills rule. Writers append in explicit transactions that they hold
@@ -84,7 +84,7 @@ func TestTorture(t *testing.T) {
 // delayedAppend calls events_append inside an explicit transaction, sleeps up to 4 ms, and then
 // commits or (one time in four) rolls back.
 func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWriter {
-	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL), 0)`, schemaName)
+	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL, NULL, NULL), 0)`, schemaName)
 	return func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

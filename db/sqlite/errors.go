@@ -10,10 +10,10 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-// opError names the operation and wraps the cause; a missing table also wraps schema.ErrNotMigrated
-// and says what to do, since "no such table" alone does not.
+// opError names the operation and wraps the cause; a missing table or column also wraps
+// schema.ErrNotMigrated and says what to do, since "no such table" alone does not.
 func opError(op string, err error) error {
-	if isNoSuchTable(err) {
+	if isNotMigrated(err) {
 		return fmt.Errorf("sqlite: %s: %w (run schema.Migrate(ctx, db, schema.SQLite)): %w", op, schema.ErrNotMigrated, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
@@ -36,8 +36,9 @@ func isUniqueViolation(err error) bool {
 		strings.Contains(msg, "PRIMARY KEY constraint failed")
 }
 
-// isNoSuchTable reports whether err says a table is missing. SQLite has no error code for it (it is
-// SQLITE_ERROR, like a syntax error), so the message decides, for every driver.
-func isNoSuchTable(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such table")
+// isNotMigrated reports whether err says a table or a column is missing: the database has not been
+// migrated, or not to the latest version. SQLite has no error code for it (it is SQLITE_ERROR, like a
+// syntax error), so the message decides, for every driver.
+func isNotMigrated(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column"))
 }

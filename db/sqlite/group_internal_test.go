@@ -108,7 +108,7 @@ func TestGroupCommit(t *testing.T) {
 	ectx, ecancel := context.WithCancel(ctx)
 	e := insert(ectx, []es.StoredEvent{ev(uuid.New(), 1)}, nil)
 	waitFor(t, "e queued", func() bool { return queued(r.w) == 3 })
-	f := insert(ctx, nil, &es.Tracking{ApplicationName: "up", NotificationID: 7})
+	f := insert(ctx, nil, &es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7})
 	waitFor(t, "f queued", func() bool { return queued(r.w) == 4 })
 	ecancel()
 	select {
@@ -149,7 +149,7 @@ func TestGroupCommit(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("%d events recorded (%v), want 6 (b, d and the last)", n, err)
 	}
-	if m, _ := r.MaxTrackingID(ctx, "up"); m != 7 {
+	if m, _ := r.MaxTrackingID(ctx, "c", "up"); m != 7 {
 		t.Fatalf("tracking mark %d, want 7", m)
 	}
 }

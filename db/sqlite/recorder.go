@@ -65,7 +65,7 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		reads.close()
 		return nil, opError(op, err)
 	}
-	if _, err := r.q.MaxTrackingID(ctx, ""); err != nil {
+	if _, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
@@ -113,6 +113,14 @@ func (r *ProcessRecorder) Close() error {
 	return nil
 }
 
+// check returns es.ErrClosed after Close, else ctx's error: what every write checks first.
+func (r *ProcessRecorder) check(ctx context.Context) error {
+	if err := r.life.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // InsertEvents records events atomically and returns their notification IDs in input order. A version
 // recorded already for its originator, or appearing twice in events, fails the call with an error
 // wrapping [es.ErrConflict] and records nothing; so does a tracking record (see
@@ -124,10 +132,7 @@ func (r *ProcessRecorder) Close() error {
 // is written, InsertEvents waits for the commit and reports its outcome.
 func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	const op = "insert events"
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.check(ctx); err != nil {
 		return nil, opError(op, err)
 	}
 	o := es.ApplyInsertOptions(opts...)
@@ -137,8 +142,10 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 	if len(events) == 0 && o.Tracking == nil {
 		return []int64{}, nil
 	}
-	if t := o.Tracking; t != nil && t.NotificationID <= 0 {
-		return nil, fmt.Errorf("sqlite: %s: tracking application %q notification %d: not above the mark (at least 0): %w", op, t.ApplicationName, t.NotificationID, es.ErrConflict)
+	if t := o.Tracking; t != nil {
+		if err := recorder.ValidateTracking(*t); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		}
 	}
 	req := newRequest(ctx, events, o.Tracking)
 	if err := r.w.submit(ctx, req); err != nil {
@@ -166,12 +173,13 @@ func insertEvents(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 		ids[i] = id
 	}
 	if t := r.tracking; t != nil {
-		n, err := q.InsertTracking(ctx, dbsqlc.InsertTrackingParams{ApplicationName: t.ApplicationName, NotificationID: t.NotificationID})
-		if err != nil {
-			return fmt.Errorf("tracking application %q notification %d: %w", t.ApplicationName, t.NotificationID, err)
+		if err := recordTracking(ctx, q, t); err != nil {
+			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("tracking application %q notification %d: not above the mark: %w", t.ApplicationName, t.NotificationID, es.ErrConflict)
+	}
+	if r.write != nil {
+		if err := r.write(ctx, q); err != nil {
+			return err
 		}
 	}
 	if r.run != nil {

@@ -211,7 +211,7 @@ func TestClosedDB(t *testing.T) {
 		check("insert events", err)
 		_, err = s.InsertEvents(t.Context(), events(id, 1, 1))
 		check("insert snapshots", err)
-		check("insert tracking", r.InsertTracking(t.Context(), es.Tracking{ApplicationName: "up", NotificationID: 1}))
+		check("insert tracking", r.InsertTracking(t.Context(), es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))
 		_, err = r.SelectEvents(t.Context(), id, es.EventQuery{})
 		check("select events", err)
 		_, err = r.SelectNotifications(t.Context(), es.NotificationQuery{Limit: 10})
@@ -245,9 +245,9 @@ func TestCancelledContext(t *testing.T) {
 	}
 	_, err := r.InsertEvents(ctx, events(id, 1, 3))
 	check("insert events", err)
-	_, err = r.InsertEvents(ctx, nil, es.WithTracking(es.Tracking{ApplicationName: "up", NotificationID: 1}))
+	_, err = r.InsertEvents(ctx, nil, es.WithTracking(es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))
 	check("insert events", err)
-	check("insert tracking", r.InsertTracking(ctx, es.Tracking{ApplicationName: "up", NotificationID: 1}))
+	check("insert tracking", r.InsertTracking(ctx, es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))
 	_, err = s.InsertEvents(ctx, events(id, 1, 1))
 	check("insert snapshots", err)
 	_, err = r.SelectEvents(ctx, id, es.EventQuery{})
@@ -258,9 +258,9 @@ func TestCancelledContext(t *testing.T) {
 	check("select notifications", err)
 	_, err = r.MaxNotificationID(ctx)
 	check("max notification ID", err)
-	_, err = r.MaxTrackingID(ctx, "up")
+	_, err = r.MaxTrackingID(ctx, "c", "up")
 	check("max tracking ID", err)
-	_, err = r.HasTrackingID(ctx, "up", 1)
+	_, err = r.HasTrackingID(ctx, "c", "up", 1)
 	check("has tracking ID", err)
 	for n, err := range r.Subscribe(ctx, 0) {
 		t.Fatalf("Subscribe with a cancelled context yielded %v, %v; want it to end at once", n, err)
@@ -271,7 +271,7 @@ func TestCancelledContext(t *testing.T) {
 	if n := countEvents(t, db); n != 0 {
 		t.Fatalf("%d events written with a cancelled context", n)
 	}
-	if m, err := r.MaxTrackingID(t.Context(), "up"); m != 0 || err != nil {
+	if m, err := r.MaxTrackingID(t.Context(), "c", "up"); m != 0 || err != nil {
 		t.Fatalf("tracking written with a cancelled context: mark %d, %v", m, err)
 	}
 }
@@ -295,7 +295,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := r.SelectNotifications(ctx, es.NotificationQuery{}); err == nil {
 		t.Error("SelectNotifications with limit 0: no error")
 	}
-	if err := r.InsertTracking(ctx, es.Tracking{ApplicationName: "up", NotificationID: 0}); !errors.Is(err, es.ErrConflict) {
+	if err := r.InsertTracking(ctx, es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 0}); !errors.Is(err, es.ErrConflict) {
 		t.Errorf("InsertTracking of ID 0 on an empty mark: %v, want ErrConflict", err)
 	}
 	if _, err := sqlite.NewProcessRecorder(ctx, nil); err == nil {

@@ -75,7 +75,7 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredE
 		return nil, opError(op, err)
 	}
 	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("sqlite: %s: tracking (application %q, notification %d) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.ApplicationName, o.Tracking.NotificationID, errors.ErrUnsupported)
+		return nil, fmt.Errorf("sqlite: %s: tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
 	}
 	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, err)

@@ -44,7 +44,8 @@ type request struct {
 	ctx      context.Context
 	events   []es.StoredEvent
 	tracking *es.Tracking
-	run      func(ctx context.Context) error // ProcessTracked's function, run after the tracking insert
+	write    func(ctx context.Context, q *dbsqlc.Queries) error // another write, after the tracking insert
+	run      func(ctx context.Context) error                    // ProcessTracked's function, run last
 	state    atomic.Int32
 	ids      []int64       // set by the insert function on success
 	err      error         // the outcome, once done is closed

@@ -4,8 +4,10 @@
 package recorder
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -122,4 +124,54 @@ func (l *Life) Err() error {
 		return es.ErrClosed
 	}
 	return nil
+}
+
+// ValidateTracking refuses a tracking record that can never be recorded: a new mark that is not above
+// the prior one wraps es.ErrConflict (marks never go back); a negative prior mark is an error.
+func ValidateTracking(t es.Tracking) error {
+	switch {
+	case t.Prior < 0:
+		return fmt.Errorf("tracking consumer %q upstream %q: prior mark %d: marks are never negative", t.Consumer, t.Upstream, t.Prior)
+	case t.NotificationID <= t.Prior:
+		return fmt.Errorf("tracking consumer %q upstream %q: notification %d is not above the prior mark %d: %w",
+			t.Consumer, t.Upstream, t.NotificationID, t.Prior, es.ErrConflict)
+	}
+	return nil
+}
+
+// MarkConflict is the error of a tracking record whose prior mark is not the recorded one: the
+// compare-and-set of es.Tracking failed.
+func MarkConflict(t es.Tracking, mark int64) error {
+	return fmt.Errorf("tracking consumer %q upstream %q: the mark is %d, not the prior mark %d: %w",
+		t.Consumer, t.Upstream, mark, t.Prior, es.ErrConflict)
+}
+
+// TrackingKey identifies a tracking mark.
+type TrackingKey struct{ Consumer, Upstream string }
+
+// Marks are tracking marks in memory, for the memory recorder and projection.MemoryStore. They are
+// not safe for concurrent use: their owner's lock guards them. The zero value is empty.
+type Marks map[TrackingKey]int64
+
+// Check returns nil when t can be recorded: t is valid and its prior mark is the recorded one.
+func (m Marks) Check(t es.Tracking) error {
+	if err := ValidateTracking(t); err != nil {
+		return err
+	}
+	if mark := m[TrackingKey{t.Consumer, t.Upstream}]; mark != t.Prior {
+		return MarkConflict(t, mark)
+	}
+	return nil
+}
+
+// Sorted returns the marks ordered by consumer and upstream, as es.TrackingRecorder.TrackingMarks does.
+func (m Marks) Sorted() []es.Tracking {
+	out := make([]es.Tracking, 0, len(m))
+	for k, id := range m {
+		out = append(out, es.Tracking{Consumer: k.Consumer, Upstream: k.Upstream, NotificationID: id})
+	}
+	slices.SortFunc(out, func(a, b es.Tracking) int {
+		return cmp.Or(cmp.Compare(a.Consumer, b.Consumer), cmp.Compare(a.Upstream, b.Upstream))
+	})
+	return out
 }

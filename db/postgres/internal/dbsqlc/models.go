@@ -30,6 +30,7 @@ type Snapshot struct {
 }
 
 type Tracking struct {
-	ApplicationName string
-	NotificationID  int64
+	Upstream       string
+	NotificationID int64
+	Consumer       string
 }
