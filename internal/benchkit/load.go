@@ -23,13 +23,12 @@ type Repository = repository.Repository[Account, *Account]
 type LoadStore struct {
 	WithSnapshots, NoSnapshots *Repository
 	rawAppend                  AppendFunc
-	rawEvents                  func(ctx context.Context, id uuid.UUID) ([]es.StoredEvent, error)
+	rawEvents                  ReadFunc
 }
 
 // NewLoadStore returns a LoadStore on events, taking a snapshot into snapshots every snapshotEvery
 // events; rawAppend and rawEvents write and read the raw twin.
-func NewLoadStore(events, snapshots es.AggregateRecorder, snapshotEvery int, rawAppend AppendFunc,
-	rawEvents func(ctx context.Context, id uuid.UUID) ([]es.StoredEvent, error)) (*LoadStore, error) {
+func NewLoadStore(events, snapshots es.AggregateRecorder, snapshotEvery int, rawAppend AppendFunc, rawEvents ReadFunc) (*LoadStore, error) {
 	m, err := mapper.New(NewRegistry())
 	if err != nil {
 		return nil, err

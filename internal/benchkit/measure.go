@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"testing"
 	"time"
 )
 
@@ -182,4 +183,46 @@ func Percentile(d []time.Duration, p float64) time.Duration {
 	c := slices.Sorted(slices.Values(d))
 	i := int(math.Ceil(p*float64(len(c)))) - 1
 	return c[min(max(i, 0), len(c)-1)]
+}
+
+// Run runs op once per iteration of b.Loop and reports its units per second as the metric unit+"/s"
+// (events/s, notifications/s …) and its CPU time per iteration as cpu-ns/op (see ReportCPU).
+func Run(b *testing.B, op Op, unit string) {
+	b.Helper()
+	ctx, cpu, units := b.Context(), CPUTime(), 0
+	for b.Loop() {
+		n, err := op.Call(ctx)
+		if err != nil {
+			b.Fatalf("%s: %v", op.Name, err)
+		}
+		units += n
+	}
+	ReportCPU(b, cpu)
+	b.ReportMetric(float64(units)/b.Elapsed().Seconds(), unit+"/s")
+}
+
+// Paired runs a recorder's and a baseline's op alternately, once each per iteration, the one that
+// goes first alternating too, and reports both times and their ratio as the metrics recorder-ns/op,
+// raw-ns/op and x-raw-speed (raw time ÷ recorder time: above 1 the recorder is faster). Alternating
+// makes both see the same load, so the ratio holds on a busy machine where the absolute figures do not.
+func Paired(b *testing.B, recorder, raw Op) {
+	b.Helper()
+	ctx := b.Context()
+	var t [2]time.Duration
+	ops := [2]Op{recorder, raw}
+	n := 0
+	for b.Loop() {
+		for k := range 2 {
+			i := (n + k) % 2
+			start := time.Now()
+			if _, err := ops[i].Call(ctx); err != nil {
+				b.Fatalf("%s: %v", ops[i].Name, err)
+			}
+			t[i] += time.Since(start)
+		}
+		n++
+	}
+	b.ReportMetric(float64(t[0].Nanoseconds())/float64(n), "recorder-ns/op")
+	b.ReportMetric(float64(t[1].Nanoseconds())/float64(n), "raw-ns/op")
+	b.ReportMetric(float64(t[1])/float64(t[0]), "x-raw-speed")
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -15,7 +13,7 @@ import (
 )
 
 // The measured operations, each written once for both harnesses: cmd/esbench interleaves them
-// (Interleave), the Go benchmarks loop over them (Run, Paired).
+// (Interleave), the Go benchmarks run them (Run, Paired, RunWriters).
 
 // AppendFunc appends events: a recorder's InsertEvents (see Inserts) or a baseline's Append.
 type AppendFunc func(ctx context.Context, events []es.StoredEvent) ([]int64, error)
@@ -34,11 +32,6 @@ func AppendOp(name string, f AppendFunc, n int, state []byte) Op {
 		_, err := f(ctx, StoredEvents(NewID(), 1, n, state))
 		return n, err
 	}}
-}
-
-// WritersOp runs n Writers that save with save, for a chunk of time per call: its units are events.
-func WritersOp(name string, n int, save SaveFunc) Op {
-	return Op{Name: name, Chunk: NewWriters(n, save).Chunk}
 }
 
 // WalkOp walks, per call, the whole notification log in pages of page with next, and fails unless
@@ -65,6 +58,28 @@ func LoadOp(name string, get func(context.Context, uuid.UUID) (*Account, error),
 	}}
 }
 
+// ReadFunc reads the events of originator id: a recorder's SelectEvents (see Selects) or a baseline's.
+type ReadFunc func(ctx context.Context, id uuid.UUID) ([]es.StoredEvent, error)
+
+// Selects is r's SelectEvents of all versions as a ReadFunc.
+func Selects(r es.AggregateRecorder) ReadFunc {
+	return func(ctx context.Context, id uuid.UUID) ([]es.StoredEvent, error) {
+		return r.SelectEvents(ctx, id, es.EventQuery{})
+	}
+}
+
+// SelectOp reads, per call, the events of originator id with read, and fails unless there are n; its
+// units are events.
+func SelectOp(name string, read ReadFunc, id uuid.UUID, n int) Op {
+	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
+		events, err := read(ctx, id)
+		if err == nil && len(events) != n {
+			err = fmt.Errorf("read %d events, want %d", len(events), n)
+		}
+		return len(events), err
+	}}
+}
+
 // RoundTripOp encodes e with m and decodes the result, per call.
 func RoundTripOp(name string, m *mapper.Mapper, e aggregate.Event) Op {
 	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
@@ -86,46 +101,4 @@ func JSONOp[T any](name string, data T) Op {
 		}
 		return 1, err
 	}}
-}
-
-// Run runs op once per iteration of b.Loop and reports its units per second as the metric unit+"/s"
-// (events/s, notifications/s …) and its CPU time per iteration as cpu-ns/op (see ReportCPU).
-func Run(b *testing.B, op Op, unit string) {
-	b.Helper()
-	ctx, cpu, units := b.Context(), CPUTime(), 0
-	for b.Loop() {
-		n, err := op.Call(ctx)
-		if err != nil {
-			b.Fatalf("%s: %v", op.Name, err)
-		}
-		units += n
-	}
-	ReportCPU(b, cpu)
-	b.ReportMetric(float64(units)/b.Elapsed().Seconds(), unit+"/s")
-}
-
-// Paired runs a recorder's and a baseline's op alternately, once each per iteration, the one that
-// goes first alternating too, and reports both times and their ratio as the metrics recorder-ns/op,
-// raw-ns/op and x-raw-speed (raw time ÷ recorder time: above 1 the recorder is faster). Alternating
-// makes both see the same load, so the ratio holds on a busy machine where the absolute figures do not.
-func Paired(b *testing.B, recorder, raw Op) {
-	b.Helper()
-	ctx := b.Context()
-	var t [2]time.Duration
-	ops := [2]Op{recorder, raw}
-	n := 0
-	for b.Loop() {
-		for k := range 2 {
-			i := (n + k) % 2
-			start := time.Now()
-			if _, err := ops[i].Call(ctx); err != nil {
-				b.Fatalf("%s: %v", ops[i].Name, err)
-			}
-			t[i] += time.Since(start)
-		}
-		n++
-	}
-	b.ReportMetric(float64(t[0].Nanoseconds())/float64(n), "recorder-ns/op")
-	b.ReportMetric(float64(t[1].Nanoseconds())/float64(n), "raw-ns/op")
-	b.ReportMetric(float64(t[1])/float64(t[0]), "x-raw-speed")
 }

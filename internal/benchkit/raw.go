@@ -75,23 +75,33 @@ type Reader struct {
 
 func newReader(ctx context.Context, db *sql.DB, blobIDs bool, events, page, point string) (*Reader, error) {
 	r := &Reader{blobIDs: blobIDs}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		text string
-	}{{&r.events, events}, {&r.page, page}, {&r.point, point}} {
-		var err error
-		if *p.stmt, err = db.PrepareContext(ctx, p.text); err != nil {
-			r.Close()
-			return nil, err
-		}
+	if err := prepare(ctx, db, []**sql.Stmt{&r.events, &r.page, &r.point}, events, page, point); err != nil {
+		r.Close()
+		return nil, err
 	}
 	return r, nil
 }
 
 // Close closes the prepared statements.
-func (r *Reader) Close() error {
+func (r *Reader) Close() error { return closeAll(r.events, r.page, r.point) }
+
+// prepare prepares texts[i] on p into *stmts[i], up to the first error.
+func prepare(ctx context.Context, p interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}, stmts []**sql.Stmt, texts ...string) error {
+	for i, text := range texts {
+		var err error
+		if *stmts[i], err = p.PrepareContext(ctx, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeAll closes the statements that are not nil.
+func closeAll(stmts ...*sql.Stmt) error {
 	var errs []error
-	for _, s := range []*sql.Stmt{r.events, r.page, r.point} {
+	for _, s := range stmts {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -31,27 +31,17 @@ func NewSQLiteWriter(ctx context.Context, db *sql.DB) (*SQLiteWriter, error) {
 		return nil, err
 	}
 	w := &SQLiteWriter{conn: conn}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		text string
-	}{{&w.ins, sqliteInsert}, {&w.begin, "BEGIN IMMEDIATE"}, {&w.commit, "COMMIT"}, {&w.rollback, "ROLLBACK"}} {
-		if *p.stmt, err = conn.PrepareContext(ctx, p.text); err != nil {
-			w.Close()
-			return nil, err
-		}
+	stmts := []**sql.Stmt{&w.ins, &w.begin, &w.commit, &w.rollback}
+	if err := prepare(ctx, conn, stmts, sqliteInsert, "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"); err != nil {
+		w.Close()
+		return nil, err
 	}
 	return w, nil
 }
 
 // Close closes the statements and returns the connection to the pool.
 func (w *SQLiteWriter) Close() error {
-	var errs []error
-	for _, s := range []*sql.Stmt{w.ins, w.begin, w.commit, w.rollback} {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
-	return errors.Join(append(errs, w.conn.Close())...)
+	return errors.Join(closeAll(w.ins, w.begin, w.commit, w.rollback), w.conn.Close())
 }
 
 // Append records events in one transaction and returns their notification IDs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,4 +60,24 @@ func (ws *Writers) Run(ctx context.Context, saves int, d time.Duration) (Sample,
 // Chunk runs the writers for d: an Op's Chunk.
 func (ws *Writers) Chunk(ctx context.Context, d time.Duration) (Sample, error) {
 	return ws.Run(ctx, 0, d)
+}
+
+// WritersOp runs n Writers that save with save, for a chunk of time per call: its units are events.
+func WritersOp(name string, n int, save SaveFunc) Op {
+	return Op{Name: name, Chunk: NewWriters(n, save).Chunk}
+}
+
+// RunWriters runs ws for b.N saves in all and reports their rate as the metric events/s and the CPU
+// time per save as cpu-ns/op.
+func RunWriters(b *testing.B, ws *Writers) {
+	b.Helper()
+	b.ResetTimer()
+	cpu := CPUTime()
+	s, err := ws.Run(b.Context(), b.N, 0)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ReportCPU(b, cpu)
+	b.ReportMetric(s.Rate(), "events/s")
 }
