@@ -184,26 +184,16 @@ func TestMemLog(t *testing.T) {
 func TestSQLiteBaselines(t *testing.T) {
 	ctx := t.Context()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "raw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	check(t, err)
 	t.Cleanup(func() { db.Close() })
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		t.Fatal(err)
-	}
+	check(t, schema.Migrate(ctx, db, schema.SQLite))
 	r, err := sqlite.NewProcessRecorder(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	check(t, err)
 	t.Cleanup(func() { r.Close() })
 	w, err := benchkit.NewSQLiteWriter(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	check(t, err)
 	rd, err := benchkit.NewSQLiteReader(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	check(t, err)
 	state := benchkit.SampleState()
 	raw := benchkit.LogBatch(25, state)
 	if ids, err := w.Append(ctx, raw); err != nil || len(ids) != 25 || ids[24] != 25 {
@@ -315,4 +305,12 @@ func TestCountAllocsAndPeakHeap(t *testing.T) {
 		t.Errorf("PeakHeap: %v, %v", peak, err)
 	}
 	_ = keep
+}
+
+// check fails t on err.
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

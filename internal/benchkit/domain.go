@@ -9,6 +9,7 @@ package benchkit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -120,6 +121,29 @@ func MapperSettings() []MapperSetting {
 		{"aesgcm", "AES-GCM", []mapper.Option{mapper.WithCipher(c)}},
 		{"brotli+aesgcm", q + " + AES-GCM", []mapper.Option{brotli, mapper.WithCipher(c)}},
 	}
+}
+
+// RoundTripOp encodes e with m and decodes the result, per call.
+func RoundTripOp(name string, m *mapper.Mapper, e aggregate.Event) Op {
+	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
+		stored, err := m.Encode(e)
+		if err == nil {
+			_, err = m.Decode(stored)
+		}
+		return 1, err
+	}}
+}
+
+// JSONOp marshals data with encoding/json and unmarshals the result into a new T, per call: the floor
+// of any JSON mapping.
+func JSONOp[T any](name string, data T) Op {
+	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
+		b, err := json.Marshal(data)
+		if err == nil {
+			err = json.Unmarshal(b, new(T))
+		}
+		return 1, err
+	}}
 }
 
 // Deposit returns the i-th deposit: the same size for every i below 10,000.

@@ -2,14 +2,11 @@ package benchkit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/aggregate"
-	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
 
 // The measured operations, each written once for both harnesses: cmd/esbench interleaves them
@@ -77,28 +74,5 @@ func SelectOp(name string, read ReadFunc, id uuid.UUID, n int) Op {
 			err = fmt.Errorf("read %d events, want %d", len(events), n)
 		}
 		return len(events), err
-	}}
-}
-
-// RoundTripOp encodes e with m and decodes the result, per call.
-func RoundTripOp(name string, m *mapper.Mapper, e aggregate.Event) Op {
-	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
-		stored, err := m.Encode(e)
-		if err == nil {
-			_, err = m.Decode(stored)
-		}
-		return 1, err
-	}}
-}
-
-// JSONOp marshals data with encoding/json and unmarshals the result into a new T, per call: the floor
-// of any JSON mapping.
-func JSONOp[T any](name string, data T) Op {
-	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
-		b, err := json.Marshal(data)
-		if err == nil {
-			err = json.Unmarshal(b, new(T))
-		}
-		return 1, err
 	}}
 }
