@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/recordertest"
 	"github.com/google/uuid"
@@ -154,26 +155,14 @@ func TestSubscribeTopicFilterScansInPages(t *testing.T) {
 	}
 }
 
+// BenchmarkInsertEvents appends n events of a new originator per call, as a new aggregate's first
+// save does.
 func BenchmarkInsertEvents(b *testing.B) {
+	state := benchkit.SampleState()
 	for _, size := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
-			r := memory.NewProcessRecorder()
-			ctx := b.Context()
-			id := uuid.New()
-			state := make([]byte, 200)
-			batch := make([]eventsourcing.StoredEvent, size)
-			version := int64(0)
 			b.ReportAllocs()
-			for b.Loop() {
-				for i := range batch {
-					version++
-					batch[i] = eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: "Bench.Event", State: state}
-				}
-				if _, err := r.InsertEvents(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+			benchkit.Run(b, benchkit.AppendOp("InsertEvents", benchkit.Inserts(memory.NewProcessRecorder()), size, state), "events")
 		})
 	}
 }
@@ -181,14 +170,9 @@ func BenchmarkInsertEvents(b *testing.B) {
 func BenchmarkSelectEvents(b *testing.B) {
 	r := memory.NewProcessRecorder()
 	ctx := b.Context()
-	id := uuid.New()
-	state := make([]byte, 200)
+	id, state := uuid.New(), benchkit.SampleState()
 	for v := int64(1); v <= 10000; v += 100 {
-		batch := make([]eventsourcing.StoredEvent, 0, 100)
-		for i := range int64(100) {
-			batch = append(batch, eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v + i, Topic: "Bench.Event", State: state})
-		}
-		if _, err := r.InsertEvents(ctx, batch); err != nil {
+		if _, err := r.InsertEvents(ctx, benchkit.StoredEvents(id, v, 100, state)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,10 +14,10 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
 )
 
 // guard bounds every wait of these tests; reaching it is a failure, not a measurement.
@@ -577,20 +577,8 @@ func TestMemoryStore(t *testing.T) {
 	}
 }
 
-func TestMeasureLatencyOnMemory(t *testing.T) {
-	r := memory.NewProcessRecorder()
-	l, err := projectiontest.MeasureLatency(guarded(t), r, 200)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Samples != 200 || l.P50 > l.P99 || l.P99 > l.Max {
-		t.Fatalf("latency %v", l)
-	}
-	t.Logf("memory recorder, commit to delivery: %v", l)
-}
-
 func BenchmarkSubscriptionLatencyMemory(b *testing.B) {
-	projectiontest.BenchmarkLatency(b, memory.NewProcessRecorder())
+	benchkit.BenchmarkLatency(b, memory.NewProcessRecorder())
 }
 
 // TestConcurrentWaiters checks that many waiters on one runner all return, each once its ID is done.

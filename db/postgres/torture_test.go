@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
@@ -287,9 +288,9 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 }
 
 // TestTortureDetectsLateFills is the torture test's control: writers that take IDs without any
-// ordering (a plain insert with nextval, held open, then committed or rolled back), read without a
-// filter, must produce late fills, and the harness must see them. Otherwise a passing TestTorture would
-// prove nothing.
+// ordering (benchkit's raw insert, in a transaction held open, then committed or rolled back), read
+// without a filter, must produce late fills, and the harness must see them. Otherwise a passing
+// TestTorture would prove nothing.
 func TestTortureDetectsLateFills(t *testing.T) {
 	db, name := pgtestSchema(t)
 	// The table-lock ordering's readers apply no filter; these writers bypass its lock.
@@ -298,34 +299,14 @@ func TestTortureDetectsLateFills(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	q := fmt.Sprintf(`INSERT INTO %[1]s.events (notification_id, originator_id, originator_version, xid, topic, state)
-SELECT nextval('%[1]s.events_notification_id_seq'), u.o, u.v, pg_current_xact_id(), u.t, u.s
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u (o, v, t, s, ord)
-ORDER BY u.ord
-RETURNING notification_id`, name)
 	naive := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, false, err
 		}
 		defer tx.Rollback()
-		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
-		for i, e := range events {
-			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
-		}
-		rows, err := tx.QueryContext(ctx, q, ids, vs, topics, states)
+		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
 		if err != nil {
-			return nil, false, err
-		}
-		var out []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return nil, false, err
-			}
-			out = append(out, id)
-		}
-		if err := rows.Err(); err != nil {
 			return nil, false, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
@@ -359,11 +340,6 @@ func TestTortureDetectsXIDMisuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	q := fmt.Sprintf(`INSERT INTO %[1]s.events (notification_id, originator_id, originator_version, xid, topic, state)
-SELECT nextval('%[1]s.events_notification_id_seq'), u.o, u.v, pg_current_xact_id(), u.t, u.s
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u (o, v, t, s, ord)
-ORDER BY u.ord
-RETURNING notification_id`, name)
 	early := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -373,23 +349,8 @@ RETURNING notification_id`, name)
 		if _, err := tx.ExecContext(ctx, `SELECT pg_current_xact_id(), pg_sleep($1)`, rng.Float64()*0.004); err != nil {
 			return nil, false, err
 		}
-		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
-		for i, e := range events {
-			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
-		}
-		rows, err := tx.QueryContext(ctx, q, ids, vs, topics, states)
+		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
 		if err != nil {
-			return nil, false, err
-		}
-		var out []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return nil, false, err
-			}
-			out = append(out, id)
-		}
-		if err := rows.Err(); err != nil {
 			return nil, false, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.002); err != nil {
