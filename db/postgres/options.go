@@ -68,9 +68,8 @@ func WithSchema(name string) Option {
 // ordering, and records OrderingXID on a schema that has none.
 func WithOrdering(o Ordering) Option { return func(c *config) { c.ordering = o } }
 
-// WithLockTimeout bounds how long an append waits for the lock of its ordering (the events table's
-// with OrderingTableLock, the advisory lock's with OrderingXID) and for row locks held by concurrent
-// appends of the same aggregate. An append that waits longer fails, and nothing of it is written. It is
+// WithLockTimeout bounds how long an append waits for the locks of its ordering (see [Ordering]) and
+// for row locks held by concurrent appends of the same aggregate. An append that waits longer fails, and nothing of it is written. It is
 // set with set_config('lock_timeout', …, true) inside the append's own transaction, so it never leaks
 // into other uses of the connection. Zero (the default) keeps the server's setting.
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }

@@ -80,14 +80,14 @@ func (b *base) schemaOption() string {
 }
 
 // requiredObjects is how many objects MissingObjects looks for (queries/postgres/setup.sql).
-const requiredObjects = 9
+const requiredObjects = 12
 
 // ProcessRecorder is the recorder of an application on PostgreSQL: its events, its notification log,
 // and the tracking marks of the upstream notifications it has processed. It is safe for concurrent use
 // by any number of goroutines and processes.
 //
-// An append is one round trip: one call of the events_append function, which is its own transaction.
-// The notification log has no late fills under either [Ordering].
+// An append is one round trip: one statement, which is its own transaction (see the package
+// documentation). The notification log has no late fills under either [Ordering].
 type ProcessRecorder struct {
 	base
 	ordering     Ordering
@@ -181,7 +181,13 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 			return nil, fmt.Errorf("postgres: %s: %w", op, err)
 		}
 	}
-	first, err := r.append(ctx, r.q, newColumns(events), o.Tracking)
+	var first int64
+	var err error
+	if len(events) == 1 && o.Tracking == nil {
+		first, err = r.appendOne(ctx, events[0])
+	} else {
+		first, err = r.append(ctx, r.q, newColumns(events), o.Tracking)
+	}
 	if err != nil {
 		return nil, opError(op, err)
 	}
@@ -193,6 +199,19 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 		r.committed()
 	}
 	return ids, nil
+}
+
+// appendOne records one event with no tracking record, the common append, in one statement rather than
+// through events_append (see the query).
+func (r *ProcessRecorder) appendOne(ctx context.Context, e es.StoredEvent) (int64, error) {
+	return r.q.AppendEvent(ctx, dbsqlc.AppendEventParams{
+		Ordering:          r.ordering.String(),
+		LockTimeout:       r.lockTimeout,
+		OriginatorID:      e.OriginatorID,
+		OriginatorVersion: e.OriginatorVersion,
+		Topic:             e.Topic,
+		State:             nonNil(e.State),
+	})
 }
 
 // append calls events_append through q: the recorder's queries, or a transaction's (ProcessTracked).
@@ -235,13 +254,17 @@ func newColumns(events []es.StoredEvent) columns {
 		c.ids[i] = e.OriginatorID
 		c.versions[i] = e.OriginatorVersion
 		c.topics[i] = e.Topic
-		if e.State == nil {
-			c.states[i] = []byte{} // a nil element would be NULL
-		} else {
-			c.states[i] = e.State
-		}
+		c.states[i] = nonNil(e.State)
 	}
 	return c
+}
+
+// nonNil returns state, or an empty state for nil, which would be NULL.
+func nonNil(state []byte) []byte {
+	if state == nil {
+		return []byte{}
+	}
+	return state
 }
 
 // noEvents is an append of tracking only (the arrays are empty, not NULL).

@@ -10,6 +10,23 @@
 -- in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
 -- uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
 
+-- AppendEvent records one event with no tracking mark, the common append, in one statement: the
+-- insert takes its ID from events_take_ids (see the migrations), inlined, and only then the xid (an
+-- xid taken before the ID would make the xid ordering refuse the append: ES002). The insert takes
+-- the lock on the events table that events_take_ids asks of its callers when the statement starts.
+-- name: AppendEvent :one
+INSERT INTO /* TEMPLATE: schema */events (notification_id, originator_id, originator_version, xid, topic, state)
+VALUES (
+    /* TEMPLATE: schema */events_take_ids(sqlc.arg(ordering)::text, sqlc.narg(lock_timeout)::text, 1,
+        '/* TEMPLATE: schema */events_notification_id_seq'::regclass),
+    sqlc.arg(originator_id)::uuid,
+    sqlc.arg(originator_version)::bigint,
+    pg_current_xact_id(),
+    sqlc.arg(topic)::text,
+    sqlc.arg(state)::bytea
+)
+RETURNING notification_id;
+
 -- AppendEvents calls events_append (see the migrations): one round trip records the batch and the
 -- optional tracking mark and returns the first notification ID (0 for no events).
 -- name: AppendEvents :one

@@ -12,8 +12,60 @@ import (
 	"github.com/google/uuid"
 )
 
-const appendEvents = `-- name: AppendEvents :one
+const appendEvent = `-- name: AppendEvent :one
 
+INSERT INTO /* TEMPLATE: schema */events (notification_id, originator_id, originator_version, xid, topic, state)
+VALUES (
+    /* TEMPLATE: schema */events_take_ids($1::text, $2::text, 1,
+        '/* TEMPLATE: schema */events_notification_id_seq'::regclass),
+    $3::uuid,
+    $4::bigint,
+    pg_current_xact_id(),
+    $5::text,
+    $6::bytea
+)
+RETURNING notification_id
+`
+
+type AppendEventParams struct {
+	Ordering          string
+	LockTimeout       sql.NullString
+	OriginatorID      uuid.UUID
+	OriginatorVersion int64
+	Topic             string
+	State             []byte
+}
+
+// Queries of the PostgreSQL recorders, compiled by sqlc into db/postgres/internal/dbsqlc.
+//
+// Every table and function name carries the /* TEMPLATE: schema */ marker, which the recorder replaces
+// with its schema once per query text. Optional bounds are passed as values that cannot exclude
+// anything (up_to = max int64, lim = NULL, which PostgreSQL reads as no limit), so each query has one
+// static text and one cached prepared statement.
+//
+// Array parameters are cast to the array types' internal names (_uuid, _int8, _text, _bytea): sqlc
+// does not know those names and types the parameters as interface{}, which keeps it from wrapping them
+// in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
+// uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
+// AppendEvent records one event with no tracking mark, the common append, in one statement: the
+// insert takes its ID from events_take_ids (see the migrations), inlined, and only then the xid (an
+// xid taken before the ID would make the xid ordering refuse the append: ES002). The insert takes
+// the lock on the events table that events_take_ids asks of its callers when the statement starts.
+func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, appendEvent,
+		arg.Ordering,
+		arg.LockTimeout,
+		arg.OriginatorID,
+		arg.OriginatorVersion,
+		arg.Topic,
+		arg.State,
+	)
+	var notification_id int64
+	err := row.Scan(&notification_id)
+	return notification_id, err
+}
+
+const appendEvents = `-- name: AppendEvents :one
 SELECT coalesce(/* TEMPLATE: schema */events_append(
     $1::text,
     $2::text,
@@ -41,17 +93,6 @@ type AppendEventsParams struct {
 	Prior         sql.NullInt64
 }
 
-// Queries of the PostgreSQL recorders, compiled by sqlc into db/postgres/internal/dbsqlc.
-//
-// Every table and function name carries the /* TEMPLATE: schema */ marker, which the recorder replaces
-// with its schema once per query text. Optional bounds are passed as values that cannot exclude
-// anything (up_to = max int64, lim = NULL, which PostgreSQL reads as no limit), so each query has one
-// static text and one cached prepared statement.
-//
-// Array parameters are cast to the array types' internal names (_uuid, _int8, _text, _bytea): sqlc
-// does not know those names and types the parameters as interface{}, which keeps it from wrapping them
-// in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
-// uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
 // AppendEvents calls events_append (see the migrations): one round trip records the batch and the
 // optional tracking mark and returns the first notification ID (0 for no events).
 func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) (int64, error) {
