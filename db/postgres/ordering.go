@@ -31,10 +31,10 @@ const (
 	// takes its notification IDs inside a short critical section (a lock taken in a subtransaction
 	// that is rolled back as soon as the IDs are taken, which releases the lock long before the
 	// append commits), so xid order and ID order agree between appends. Readers return the rows whose
-	// xid is below the xmin of their snapshot: every append with a lower ID has a lower xid, so it has
-	// finished, and what a reader sees is closed downwards. Appends also hold a shared "in flight" lock
-	// until they end; a reader that finds none in flight knows every ID taken so far is final and reads
-	// everything committed.
+	// xid is below the xmin of their snapshot, up to the first that is not: every append with a lower
+	// ID has a lower xid, so it has finished, and what a reader sees is closed downwards. Appends also
+	// hold a shared "in flight" lock until they end; a reader that finds rows held back, and no append
+	// in flight, knows every ID taken so far is final and reads everything committed (the horizon).
 	//
 	// The cost is on the reading side, and only while appends of the schema are in flight: then a
 	// transaction that holds an xid (one that has written something; read-only transactions do not

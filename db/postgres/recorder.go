@@ -91,6 +91,7 @@ const requiredObjects = 12
 type ProcessRecorder struct {
 	base
 	ordering     Ordering
+	horizon      bool // readers fall back on the horizon when rows are held back (OrderingXID)
 	lockTimeout  sql.NullString
 	pollInterval time.Duration
 	logger       *slog.Logger
@@ -130,6 +131,7 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	r := &ProcessRecorder{
 		base:         b,
 		ordering:     ordering,
+		horizon:      ordering == OrderingXID,
 		pollInterval: cfg.pollInterval,
 		logger:       cfg.logger,
 		kick:         make(chan struct{}, 1),
@@ -317,21 +319,41 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.Notifica
 		upTo = math.MaxInt64
 	}
 	limit := int32(min(q.Limit, math.MaxInt32))
+	var rows *sql.Rows
+	var err error
 	switch {
 	case r.ordering == OrderingXID:
-		p := dbsqlc.SelectNotificationsXIDParams{After: q.After, UpTo: upTo, Lim: limit}
-		if len(q.Topics) > 0 {
-			p.Topics = q.Topics
-		}
-		rows, err := r.q.SelectNotificationsXID(ctx, p)
-		return notifications(rows), err
+		return r.selectNotificationsXID(ctx, q.After, upTo, q.Topics, limit)
 	case len(q.Topics) == 0:
-		rows, err := r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: q.After, UpTo: upTo, Lim: limit})
-		return notifications(rows), err
+		rows, err = r.q.QueryNotifications(ctx, dbsqlc.SelectNotificationsParams{After: q.After, UpTo: upTo, Lim: limit})
 	default:
-		rows, err := r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
-		return notifications(rows), err
+		rows, err = r.q.QueryNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
 	}
+	if err != nil {
+		return nil, err
+	}
+	ns, _, err := scanPage(rows, limit)
+	return ns, err
+}
+
+// selectNotificationsXID reads a page with the xid ordering: the plain query, which returns the final
+// rows up to the first that is held back; when rows were held back, and a horizon is of use, the page
+// again through events_notifications_xid, which takes the horizon before its snapshot.
+func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upTo int64, topics []string, limit int32) ([]es.Notification, error) {
+	var topicsArg any // NULL: all topics
+	if len(topics) > 0 {
+		topicsArg = topics
+	}
+	rows, err := r.q.QueryNotificationsXID(ctx, dbsqlc.SelectNotificationsXIDParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	if err != nil {
+		return nil, err
+	}
+	ns, heldBack, err := scanPage(rows, limit)
+	if err != nil || !heldBack || !r.horizon {
+		return ns, err
+	}
+	page, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	return notifications(page), err
 }
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).

@@ -62,8 +62,7 @@ ORDER BY originator_version DESC
 LIMIT sqlc.narg(lim);
 
 -- The notification queries come in two flavours, one per ordering. With the table-lock ordering every
--- committed row is safe to read. With the xid ordering the reading is done by functions of the
--- migration (see there), which take a horizon before the snapshot they read with.
+-- committed row is safe to read.
 
 -- name: SelectNotifications :many
 SELECT notification_id, originator_id, originator_version, topic, state
@@ -86,8 +85,27 @@ LIMIT sqlc.arg(lim);
 SELECT coalesce(max(notification_id), 0)::bigint AS max_id
 FROM /* TEMPLATE: schema */events;
 
--- SelectNotificationsXID reads all topics when topics is NULL.
+-- With the xid ordering a row is final when its xid is below the xmin of the reader's snapshot (see
+-- the migrations). SelectNotificationsXID is the plain query a page is read with: the page's rows in ID
+-- order, as the table-lock ordering's query returns them, but with a NULL state for each row that is
+-- not final, so that the reader returns the rows before the first of those and knows that rows were
+-- held back (the final rows are a prefix of the page: every append with a lower ID has a lower xid).
+-- Held-back rows cost their IDs only. topics NULL reads all topics.
 -- name: SelectNotificationsXID :many
+SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,
+    (CASE WHEN e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
+FROM /* TEMPLATE: schema */events AS e
+WHERE e.notification_id > sqlc.arg(after)
+  AND e.notification_id <= sqlc.arg(up_to)
+  AND (sqlc.narg(topics)::_text::text[] IS NULL OR e.topic = ANY (sqlc.narg(topics)::_text::text[]))
+ORDER BY e.notification_id
+LIMIT sqlc.arg(lim);
+
+-- SelectNotificationsXIDHorizon reads the page through events_notifications_xid, which also returns
+-- the rows up to the horizon, taken before its snapshot: an application's own appends are readable as
+-- soon as they have ended, whatever transaction elsewhere holds the xmin back. A reader asks for it
+-- when rows were held back. topics NULL reads all topics.
+-- name: SelectNotificationsXIDHorizon :many
 SELECT n.notification_id, n.originator_id, n.originator_version, n.topic, n.state
 FROM /* TEMPLATE: schema */events_notifications_xid(
     sqlc.arg(after)::bigint,
