@@ -38,8 +38,16 @@
 // connection of its own once something subscribes (opened with the settings of the pool's
 // connections, but outside the pool, so it takes nothing from the application and holds up no
 // clean-up of the *sql.DB), and reopens it when it fails. Because a
-// notification can be lost, and because other drivers cannot LISTEN, a caught-up
+// notification can be lost, and because other drivers and standbys cannot LISTEN, a caught-up
 // subscription also polls ([WithPollInterval]).
+//
+// # Standbys and read-only recorders
+//
+// Readers may run on hot standbys (streaming replicas), with a recorder made [WithReadOnly]: its
+// constructor writes nothing, and its reads and subscriptions keep the ordering's guarantee there as
+// on the primary (see [OrderingXID] for what differs). A standby has no LISTEN, and the primary's
+// notifications do not reach it: subscriptions there find new events by polling, so they see an
+// append the standby has replayed within a poll interval.
 //
 // # Connection pool
 //

@@ -44,6 +44,11 @@ const (
 	// at once, whatever else runs in the cluster. The critical section costs each append a PL/pgSQL
 	// call and a subtransaction; a session-level lock would be cheaper, but a session-level lock can
 	// be left behind by a cancellation that arrives while it is being released.
+	//
+	// On a hot standby the horizon is not used (its locks and its sequence say nothing about the
+	// primary's appends): readers there rely on the xid filter alone, which a standby's snapshots
+	// keep as safe as the primary's, and see an append once the standby has replayed the end of every
+	// older transaction of the primary.
 	OrderingXID
 
 	// OrderingTableLock is the ordering of the Python eventsourcing library: appends run one at a
@@ -81,6 +86,9 @@ func parseOrdering(s string) (Ordering, bool) {
 	}
 }
 
+// sqlstateReadOnlyTransaction is the error of a write on a standby (or in a read-only transaction).
+const sqlstateReadOnlyTransaction = "25006"
+
 // claimOrdering records want as the schema's ordering unless one is recorded, and returns the
 // recorded one; OrderingDefault takes whatever is recorded (OrderingXID on a new schema).
 func claimOrdering(ctx context.Context, b *base, want Ordering) (Ordering, error) {
@@ -98,10 +106,28 @@ func claimOrdering(ctx context.Context, b *base, want Ordering) (Ordering, error
 			break
 		}
 	}
+	if sqlState(err) == sqlstateReadOnlyTransaction {
+		return 0, fmt.Errorf("record the ordering: the server accepts no writes (a standby?); "+
+			"a recorder that only reads is made WithReadOnly: %w", err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("record the ordering: %w", err)
 	}
 	return checkOrdering(b, recorded, want)
+}
+
+// readOrdering returns the ordering a read-only recorder reads with: the recorded one, or OrderingXID
+// while none is recorded, since its readers are safe with the writers of either ordering (the table
+// lock allocates IDs in commit order, which the xid filter and the horizon respect too).
+func readOrdering(ctx context.Context, b *base, want Ordering) (Ordering, error) {
+	recorded, err := b.q.RecordedOrdering(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the ordering: %w", err)
+	}
+	if len(recorded) == 0 {
+		return OrderingXID, nil
+	}
+	return checkOrdering(b, recorded[0], want)
 }
 
 // checkOrdering parses the recorded ordering and refuses it when want is another one.

@@ -87,11 +87,13 @@ const requiredObjects = 12
 // by any number of goroutines and processes.
 //
 // An append is one round trip: one statement, which is its own transaction (see the package
-// documentation). The notification log has no late fills under either [Ordering].
+// documentation). The notification log has no late fills under either [Ordering]. A recorder made
+// [WithReadOnly] only reads, and can be opened on a standby.
 type ProcessRecorder struct {
 	base
 	ordering     Ordering
-	horizon      bool // readers fall back on the horizon when rows are held back (OrderingXID)
+	readOnly     bool
+	horizon      bool // readers fall back on the horizon when rows are held back (OrderingXID, on a primary)
 	lockTimeout  sql.NullString
 	pollInterval time.Duration
 	logger       *slog.Logger
@@ -115,7 +117,8 @@ const notifyChannel = "eventsourcing_events"
 // NewProcessRecorder returns a recorder on db. It checks that the database answers and that the
 // schema has been migrated (see schema.Migrate), so that a wrong DSN, an unreachable server or a
 // forgotten migration fail here with a clear error rather than at the first append. It also records
-// the ordering in the schema on first use, and refuses an ordering other than the recorded one.
+// the ordering in the schema on first use, and refuses an ordering other than the recorded one; made
+// [WithReadOnly], it only reads the recorded ordering.
 //
 // Close the recorder to stop its background goroutines; db stays open.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
@@ -124,14 +127,24 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	if err != nil {
 		return nil, err
 	}
-	ordering, err := claimOrdering(ctx, &b, cfg.ordering)
+	var ordering Ordering
+	standby := false // a server that took the ordering's claim is no standby
+	if cfg.readOnly {
+		ordering, err = readOrdering(ctx, &b, cfg.ordering)
+		if err == nil {
+			standby, err = b.q.InRecovery(ctx)
+		}
+	} else {
+		ordering, err = claimOrdering(ctx, &b, cfg.ordering)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	r := &ProcessRecorder{
 		base:         b,
 		ordering:     ordering,
-		horizon:      ordering == OrderingXID,
+		readOnly:     cfg.readOnly,
+		horizon:      ordering == OrderingXID && !standby,
 		pollInterval: cfg.pollInterval,
 		logger:       cfg.logger,
 		kick:         make(chan struct{}, 1),
@@ -143,7 +156,9 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		r.lockTimeout = sql.NullString{String: strconv.FormatInt(ms, 10) + "ms", Valid: true}
 	}
 	r.bg, r.stop = context.WithCancel(context.Background())
-	r.wg.Go(r.notifier)
+	if !r.readOnly {
+		r.wg.Go(r.notifier)
+	}
 	return r, nil
 }
 
@@ -165,8 +180,8 @@ func (r *ProcessRecorder) Close() error {
 // round trip. The returned notification IDs are consecutive, in input order.
 func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	const op = "insert events"
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
+	if err := r.canWrite(op); err != nil {
+		return nil, err
 	}
 	o := es.ApplyInsertOptions(opts...)
 	if len(events) == 0 && o.Tracking == nil {
@@ -201,6 +216,17 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 		r.committed()
 	}
 	return ids, nil
+}
+
+// canWrite returns the error of a call that writes when the recorder is closed or read-only.
+func (r *ProcessRecorder) canWrite(op string) error {
+	if err := r.life.Err(); err != nil {
+		return opError(op, err)
+	}
+	if r.readOnly {
+		return fmt.Errorf("postgres: %s: %w", op, ErrReadOnly)
+	}
+	return nil
 }
 
 // appendOne records one event with no tracking record, the common append, in one statement rather than

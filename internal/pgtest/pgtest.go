@@ -69,15 +69,7 @@ func Open(t testing.TB) *sql.DB {
 		}
 		t.Skip(msg + "; set ES_POSTGRES_DSN, or ES_REQUIRE_POSTGRES=1 to fail instead of skipping")
 	}
-	db, err := sql.Open("pgx", DSN())
-	if err != nil {
-		t.Fatalf("pgtest: open %s: %v", DSN(), err)
-	}
-	// database/sql keeps 2 idle connections by default: concurrent tests and benchmarks would open and
-	// close connections all the time.
-	db.SetMaxIdleConns(32)
-	t.Cleanup(func() { db.Close() })
-	return db
+	return OpenDSN(t, DSN())
 }
 
 // SchemaName returns a fresh random schema name, es_test_<16 hex digits>.

@@ -21,6 +21,15 @@ FROM (VALUES
 ) AS o (name, oid)
 WHERE oid IS NULL;
 
+-- RecordedOrdering returns the ordering recorded in the schema, if any, without recording one (for
+-- read-only recorders, which may run on a standby).
+-- name: RecordedOrdering :many
+SELECT value FROM /* TEMPLATE: schema */recorder_settings WHERE name = 'ordering';
+
+-- InRecovery reports whether the server is a standby.
+-- name: InRecovery :one
+SELECT pg_is_in_recovery()::boolean AS in_recovery;
+
 -- ClaimOrdering records the ordering of the schema unless one is recorded, and returns the recorded one.
 -- name: ClaimOrdering :one
 WITH claimed AS (

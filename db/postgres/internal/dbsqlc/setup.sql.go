@@ -30,6 +30,18 @@ func (q *Queries) ClaimOrdering(ctx context.Context, ordering string) (string, e
 	return value, err
 }
 
+const inRecovery = `-- name: InRecovery :one
+SELECT pg_is_in_recovery()::boolean AS in_recovery
+`
+
+// InRecovery reports whether the server is a standby.
+func (q *Queries) InRecovery(ctx context.Context) (bool, error) {
+	row := q.db.QueryRowContext(ctx, inRecovery)
+	var in_recovery bool
+	err := row.Scan(&in_recovery)
+	return in_recovery, err
+}
+
 const missingObjects = `-- name: MissingObjects :many
 
 SELECT name::text
@@ -67,6 +79,35 @@ func (q *Queries) MissingObjects(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		items = append(items, name)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recordedOrdering = `-- name: RecordedOrdering :many
+SELECT value FROM /* TEMPLATE: schema */recorder_settings WHERE name = 'ordering'
+`
+
+// RecordedOrdering returns the ordering recorded in the schema, if any, without recording one (for
+// read-only recorders, which may run on a standby).
+func (q *Queries) RecordedOrdering(ctx context.Context) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, recordedOrdering)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var value string
+		if err := rows.Scan(&value); err != nil {
+			return nil, err
+		}
+		items = append(items, value)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
