@@ -17,6 +17,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/lru"
 )
 
 // Aggregate is the constraint on a repository's type parameters: P is a pointer to T that implements
@@ -32,7 +33,7 @@ type Repository[T any, P Aggregate[T]] struct {
 	events    *eventstore.EventStore
 	snapshots *eventstore.EventStore
 	every     int64
-	cache     *lru[uuid.UUID, P]
+	cache     *lru.Cache[uuid.UUID, P]
 	logger    *slog.Logger
 }
 
@@ -92,7 +93,7 @@ func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) (
 		r.logger = slog.Default()
 	}
 	if o.cacheSize > 0 {
-		r.cache = newLRU[uuid.UUID, P](o.cacheSize)
+		r.cache = lru.New[uuid.UUID, P](o.cacheSize)
 	}
 	return r, nil
 }
@@ -116,7 +117,7 @@ func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P
 	var a P
 	fromCache := false
 	if upTo == 0 && r.cache != nil {
-		if cached, ok := r.cache.get(id); ok {
+		if cached, ok := r.cache.Get(id); ok {
 			c, err := r.clone(cached)
 			if err != nil {
 				return nil, fmt.Errorf("repository: get %s: clone cached aggregate: %w", id, err)
@@ -280,10 +281,10 @@ func (r *Repository[T, P]) putSnapshot(ctx context.Context, a P) error {
 func (r *Repository[T, P]) remember(a P) {
 	c, err := r.clone(a)
 	if err != nil {
-		r.cache.remove(a.AggregateBase().ID)
+		r.cache.Remove(a.AggregateBase().ID)
 		return
 	}
-	r.cache.put(a.AggregateBase().ID, c)
+	r.cache.Put(a.AggregateBase().ID, c)
 }
 
 func (r *Repository[T, P]) clone(a P) (P, error) {
