@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
 
@@ -57,7 +58,17 @@ type AccountState struct {
 	Tags    []string
 }
 
+// CustomerNoted is about a customer whose data spans several aggregates: it names the customer as its
+// subject, so that forgetting the customer forgets it.
+type CustomerNoted struct {
+	Customer string `json:"customer"`
+	Note     string `json:"note"`
+}
+
+func (e CustomerNoted) DataSubject() string { return e.Customer }
+
 const (
+	topicNoted     = "crm.CustomerNoted"
 	topicDeposited = "bank.MoneyDeposited"
 	topicOrder     = "shop.OrderPlaced"
 	topicAccount   = "bank.Account.snapshot"
@@ -74,6 +85,7 @@ func newRegistry() *mapper.Registry {
 	mapper.Register[MoneyDeposited](r, topicDeposited, mapper.Alias("bank.Deposited"))
 	mapper.Register[OrderPlaced](r, topicOrder)
 	mapper.Register[AccountState](r, topicAccount)
+	mapper.Register[CustomerNoted](r, topicNoted)
 	return r
 }
 
@@ -90,24 +102,61 @@ func mustCipher(t testing.TB, key string) *cipher.AESGCM {
 type setting struct {
 	name string
 	opts func(testing.TB) []mapper.Option
+	// keys is what the setting encrypts with: 0 nothing, 1 one key (format 1), 2 a key ring, 3 data
+	// keys. A setting reads what settings of its level or below (except 0) wrote.
+	keys int
 }
 
+// reads reports whether a mapper of setting s decodes what a mapper of setting w encoded.
+func (s setting) reads(w setting) bool { return w.keys == 0 || s.keys >= w.keys }
+
 func settings() []setting {
+	compress := mapper.WithCompression(mapper.DefaultCompressionQuality)
 	return []setting{
-		{"plain", func(testing.TB) []mapper.Option { return nil }},
-		{"brotli", func(testing.TB) []mapper.Option {
-			return []mapper.Option{mapper.WithCompression(mapper.DefaultCompressionQuality)}
-		}},
+		{"plain", func(testing.TB) []mapper.Option { return nil }, 0},
+		{"brotli", func(testing.TB) []mapper.Option { return []mapper.Option{compress} }, 0},
 		{"aesgcm", func(t testing.TB) []mapper.Option {
 			return []mapper.Option{mapper.WithCipher(mustCipher(t, testKey))}
-		}},
+		}, 1},
 		{"brotli+aesgcm", func(t testing.TB) []mapper.Option {
-			return []mapper.Option{
-				mapper.WithCompression(mapper.DefaultCompressionQuality),
-				mapper.WithCipher(mustCipher(t, testKey)),
-			}
-		}},
+			return []mapper.Option{compress, mapper.WithCipher(mustCipher(t, testKey))}
+		}, 1},
+		{"keyring", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithKeyRing(testRing(t))} }, 2},
+		{"brotli+keyring", func(t testing.TB) []mapper.Option {
+			return []mapper.Option{compress, mapper.WithKeyRing(testRing(t))}
+		}, 2},
+		{"datakeys", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithDataKeys(testKeys(t))} }, 3},
+		{"brotli+datakeys", func(t testing.TB) []mapper.Option {
+			return []mapper.Option{compress, mapper.WithDataKeys(testKeys(t))}
+		}, 3},
 	}
+}
+
+const testKey2 = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=" // 32 bytes 32..63
+
+// testRing returns a new key ring of testKey (ID "old") and testKey2 (ID "k2", current), so that it
+// reads what WithCipher(testKey) wrote.
+func testRing(t testing.TB) *cipher.KeyRing {
+	t.Helper()
+	r, err := cipher.ParseKeyRing("old:" + testKey + ",k2:" + testKey2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// sharedDataKeys is the key store of the "datakeys" settings: the mappers of one test, each with Keys
+// of its own, share it as the processes of an application share their database.
+var sharedDataKeys = datakey.NewMemoryStore()
+
+// testKeys returns new Keys over testRing and the shared store.
+func testKeys(t testing.TB, opts ...datakey.Option) *datakey.Keys {
+	t.Helper()
+	k, err := datakey.New(testRing(t), sharedDataKeys, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func deposit() MoneyDeposited {
