@@ -1,0 +1,59 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+)
+
+func TestKeyStore(t *testing.T) {
+	datakeytest.Run(t, func(t *testing.T) datakeytest.Backend {
+		db, name := pgtest.Schema(t)
+		snaps, err := postgres.NewSnapshotRecorder(t.Context(), db, postgres.WithSchema(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return datakeytest.Backend{
+			Store:     newKeyStore(t, db, name),
+			Events:    mustProcess(t, db, name),
+			Snapshots: snaps,
+		}
+	})
+}
+
+func newKeyStore(t testing.TB, db *sql.DB, schemaName string) *postgres.KeyStore {
+	t.Helper()
+	s, err := postgres.NewKeyStore(context.Background(), db, postgres.WithSchema(schemaName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestKeyStoreNotMigrated(t *testing.T) {
+	db := pgtest.Open(t)
+	name := pgtest.EmptySchema(t, db)
+	_, err := postgres.NewKeyStore(context.Background(), db, postgres.WithSchema(name))
+	if !errors.Is(err, postgres.ErrNotMigrated) {
+		t.Fatalf("NewKeyStore on an unmigrated schema: %v, want ErrNotMigrated", err)
+	}
+	for _, bad := range []postgres.Option{postgres.WithSchema(""), postgres.WithSchema("Bad-Name")} {
+		if _, err := postgres.NewKeyStore(context.Background(), db, bad); err == nil {
+			t.Fatal("NewKeyStore accepted an invalid schema name")
+		}
+	}
+	if _, err := postgres.NewKeyStore(context.Background(), nil); err == nil {
+		t.Fatal("NewKeyStore(nil) succeeded")
+	}
+	db, name = pgtest.Schema(t)
+	s := newKeyStore(t, db, name)
+	if _, err := s.Get(context.Background(), "nobody"); !errors.Is(err, datakey.ErrNoKey) {
+		t.Fatalf("Get: %v", err)
+	}
+}

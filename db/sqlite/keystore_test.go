@@ -1,0 +1,55 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+)
+
+func TestKeyStore(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			datakeytest.Run(t, func(t *testing.T) datakeytest.Backend {
+				db := st.open(t)
+				return datakeytest.Backend{
+					Store:     newKeyStore(t, db),
+					Events:    newProcessRecorder(t, db),
+					Snapshots: newSnapshotRecorder(t, db),
+				}
+			})
+		})
+	}
+}
+
+func newKeyStore(t testing.TB, db *sql.DB) *sqlite.KeyStore {
+	t.Helper()
+	s, err := sqlite.NewKeyStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestKeyStoreNotMigrated(t *testing.T) {
+	db := openRaw(t, filepath.Join(t.TempDir(), "x.db"))
+	_, err := sqlite.NewKeyStore(context.Background(), db)
+	if !errors.Is(err, sqlite.ErrNotMigrated) {
+		t.Fatalf("NewKeyStore on an unmigrated database: %v, want ErrNotMigrated", err)
+	}
+	if _, err := sqlite.NewKeyStore(context.Background(), nil); err == nil {
+		t.Fatal("NewKeyStore(nil) succeeded")
+	}
+	s, err := sqlite.NewKeyStore(context.Background(), openFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(context.Background(), "nobody"); !errors.Is(err, datakey.ErrNoKey) {
+		t.Fatalf("Get: %v", err)
+	}
+}
