@@ -1,6 +1,7 @@
 package datakey_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/datakey"
@@ -17,3 +18,18 @@ func TestMemoryStore(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkRewrap rewraps 100,000 data keys in a MemoryStore.
+func BenchmarkRewrap(b *testing.B) {
+	ring := testRing(b)
+	store := datakey.NewMemoryStore()
+	for _, e := range datakeytest.Entries(b, ring, rewrapKeys) {
+		if _, err := store.Add(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	datakeytest.BenchmarkRewrap(b, store, ring, rewrapKeys)
+}
+
+// rewrapKeys is how many data keys BenchmarkRewrap rewraps per iteration.
+const rewrapKeys = 100_000

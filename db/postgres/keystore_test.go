@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
@@ -56,4 +57,26 @@ func TestKeyStoreNotMigrated(t *testing.T) {
 	if _, err := s.Get(context.Background(), "nobody"); !errors.Is(err, datakey.ErrNoKey) {
 		t.Fatalf("Get: %v", err)
 	}
+}
+
+// BenchmarkKeyStoreRewrap rewraps 100,000 data keys in a schema.
+func BenchmarkKeyStoreRewrap(b *testing.B) {
+	const n = 100_000
+	db, name := pgtest.Schema(b)
+	ring, err := cipher.ParseKeyRing("1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Filled in one statement: a statement per key would take most of a minute.
+	var subjects, ids []string
+	var wrapped [][]byte
+	for _, e := range datakeytest.Entries(b, ring, n) {
+		subjects, ids, wrapped = append(subjects, e.Subject), append(ids, e.KeyID), append(wrapped, e.Wrapped)
+	}
+	// name is es_test_<hex>: a plain identifier, safe as SQL text.
+	if _, err := db.Exec(`INSERT INTO `+name+`.data_keys (subject, key_id, wrapped_key)
+		SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bytea[])`, subjects, ids, wrapped); err != nil {
+		b.Fatal(err)
+	}
+	datakeytest.BenchmarkRewrap(b, newKeyStore(b, db, name), ring, n)
 }

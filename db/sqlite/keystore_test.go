@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
@@ -52,4 +53,28 @@ func TestKeyStoreNotMigrated(t *testing.T) {
 	if _, err := s.Get(context.Background(), "nobody"); !errors.Is(err, datakey.ErrNoKey) {
 		t.Fatalf("Get: %v", err)
 	}
+}
+
+// BenchmarkKeyStoreRewrap rewraps 100,000 data keys in a database file.
+func BenchmarkKeyStoreRewrap(b *testing.B) {
+	const n = 100_000
+	db := openFile(b)
+	ring, err := cipher.ParseKeyRing("1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Filled in one transaction: a transaction per key would take most of a minute.
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range datakeytest.Entries(b, ring, n) {
+		if _, err := tx.Exec(`INSERT INTO data_keys (subject, key_id, wrapped_key) VALUES (?, ?, ?)`, e.Subject, e.KeyID, e.Wrapped); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	datakeytest.BenchmarkRewrap(b, newKeyStore(b, db), ring, n)
 }
