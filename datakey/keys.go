@@ -32,7 +32,9 @@
 //
 // Adding a key to the ring makes it the one that wraps new data keys; [Keys.Rewrap] rewraps the
 // existing ones, after which the old ring key can be removed. Data keys themselves do not change, so
-// no event is rewritten.
+// no event is rewritten. Give every process the new ring before rewrapping: a process whose ring still
+// ends with the old key goes on wrapping the keys of new subjects with it (a second Rewrap, once all
+// processes have the new ring, catches those).
 package datakey
 
 import (

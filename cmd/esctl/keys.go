@@ -30,8 +30,9 @@ const keysEnv = "ES_CIPHER_KEYS"
 const keysUsage = `usage: esctl keys <command> [flags]
 
 commands:
-  rotate   rewrap every data key with the current key of the ring in $` + keysEnv + `
-           (add the new key at the end of the ring first; afterwards the old key wraps no data key)
+  rotate   rewrap every data key with the current key of the ring in $` + keysEnv + `: add the new
+           key at the end of the ring, give every process of the application the new ring, then
+           rotate; afterwards the older keys wrap no data key
   forget   esctl keys forget [flags] SUBJECT: delete the data key of SUBJECT, making its events and
            snapshots unreadable for good (crypto-shredding); needs no keys
 
