@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/google/uuid"
-
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
@@ -88,7 +86,7 @@ func (m *Mapper) sealFor(ctx context.Context, e aggregate.Event) (Cipher, keyRef
 			return nil, keyRef{}, err
 		}
 		ref := keyRef{format: formatKeyed, subject: true}
-		if named && !isOriginator(subject, e.OriginatorID) {
+		if named && subject != e.OriginatorID.String() {
 			ref.name = subject // the originator's own ID is implied, to keep headers short
 		}
 		return c, ref, nil
@@ -101,27 +99,6 @@ func (m *Mapper) sealFor(ctx context.Context, e aggregate.Event) (Cipher, keyRef
 	default:
 		return m.cipher, keyRef{format: formatVersion}, nil
 	}
-}
-
-// isOriginator reports whether subject is id in its canonical text form, without allocating.
-func isOriginator(subject string, id uuid.UUID) bool {
-	if len(subject) != 36 {
-		return false
-	}
-	var buf [36]byte
-	return subject == string(encodeUUID(buf[:0], id))
-}
-
-// encodeUUID appends the canonical text form of id to dst, as uuid.UUID.String does.
-func encodeUUID(dst []byte, id uuid.UUID) []byte {
-	const hex = "0123456789abcdef"
-	for i, b := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hex[b>>4], hex[b&0x0f])
-	}
-	return dst
 }
 
 // subjectOf returns the subject of e's data, and whether the data names it: the subject it names, or
