@@ -52,6 +52,11 @@ type request struct {
 	done     chan struct{} // closed by the writer when ids and err are final
 }
 
+// singleStatement reports whether r is written by one statement: one event, and nothing else.
+func (r *request) singleStatement() bool {
+	return len(r.events) == 1 && r.tracking == nil && r.write == nil && r.run == nil
+}
+
 func newRequest(ctx context.Context, events []es.StoredEvent, t *es.Tracking) *request {
 	return &request{ctx: ctx, events: events, tracking: t, done: make(chan struct{})}
 }
@@ -368,6 +373,22 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 				r.err = err
 				failed = append(failed, r)
 				fatal = err
+				continue
+			}
+			written = append(written, r)
+			continue
+		}
+		if r.singleStatement() {
+			// One statement is atomic on its own: SQLite backs out a statement that violates a
+			// constraint and keeps the transaction, so it needs no savepoint. Any other failure may
+			// have ended the transaction, and ends the group's.
+			if err := w.insert(ctx, w.q, r); err != nil {
+				r.err = err
+				r.ids = nil
+				failed = append(failed, r)
+				if !errors.Is(err, es.ErrConflict) {
+					fatal = err
+				}
 				continue
 			}
 			written = append(written, r)
