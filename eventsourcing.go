@@ -8,6 +8,21 @@
 //
 // The rules every recorder honours are stated on the interfaces below and checked by the conformance
 // suite in package recordertest.
+//
+// # Options and lifecycles
+//
+// Every package of the module is configured the same way. Constructors take functional options that
+// only record values; the constructor checks them and returns an error for an invalid one (panics are
+// kept for programmer errors at registration time, such as registering an event type twice). Nil
+// options are skipped. Every default is an exported constant of the package that applies it. What
+// logs does so through the *slog.Logger of its WithLogger option, or slog.Default() as it is when the
+// constructor runs, with routine messages at debug level and problems at warn or error, so that by
+// default only problems show.
+//
+// Every recorder is an io.Closer with the same semantics on every backend: Close stops the recorder's
+// background work and returns nil (again when called twice); every later call fails with an error
+// wrapping ErrClosed, and subscriptions waiting at Close end with such an error. Closing a SQL
+// recorder does not close its *sql.DB.
 package eventsourcing
 
 import (
@@ -34,11 +49,21 @@ type Notification struct {
 	StoredEvent
 }
 
-// Tracking records that an upstream application's notification has been processed. Recorded in the
-// same transaction as the events (or read model changes) it caused, it makes processing exactly once.
+// Tracking records how far a consumer (a projection or a process application) has processed an
+// upstream application's notification log. Recorded in the same transaction as the events (or read
+// model changes) it accounts for, it makes processing exactly once.
+//
+// A tracking recorder keeps one mark per consumer and upstream, so any number of consumers share one
+// recorder (one database) without taking each other's marks. Recording a mark is a compare-and-set:
+// it succeeds only while the consumer's mark is still Prior, the mark its work started after. A
+// transaction that covers several notifications therefore cannot commit over the work of another
+// instance of the same consumer that started from the same mark: one of them fails with ErrConflict,
+// and nothing it did is committed.
 type Tracking struct {
-	ApplicationName string // the upstream application
-	NotificationID  int64  // the upstream notification processed
+	Consumer       string // the projection or process application that did the processing
+	Upstream       string // the application whose notification log it follows
+	NotificationID int64  // the last upstream notification processed: the new mark
+	Prior          int64  // the mark this record replaces (0: nothing processed before)
 }
 
 // EventQuery selects events of one originator.
@@ -92,15 +117,24 @@ type ApplicationRecorder interface {
 	Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[Notification, error]
 }
 
-// TrackingRecorder keeps, per upstream application, the high-water mark of processed notifications.
+// TrackingRecorder keeps, per consumer and upstream application, the high-water mark of the processed
+// notifications: gaps below a mark are never filled, so the mark is all there is to know.
 type TrackingRecorder interface {
-	// InsertTracking raises the mark of t.ApplicationName to t.NotificationID. An ID at or below the
-	// current mark fails with an error wrapping ErrConflict: gaps are never filled.
+	// InsertTracking moves the mark of t.Consumer for t.Upstream from t.Prior to t.NotificationID. It
+	// fails with an error wrapping ErrConflict, and changes nothing, when the mark is not t.Prior (no
+	// mark counts as 0) or t.NotificationID is not above t.Prior.
 	InsertTracking(ctx context.Context, t Tracking) error
-	// MaxTrackingID returns the mark of applicationName, 0 when nothing is tracked.
-	MaxTrackingID(ctx context.Context, applicationName string) (int64, error)
-	// HasTrackingID reports whether notificationID has been processed: the mark is >= notificationID.
-	HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error)
+	// MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
+	MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error)
+	// HasTrackingID reports whether consumer has processed upstream's notificationID: the mark is at or
+	// above it.
+	HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error)
+	// TrackingMarks returns every mark, ordered by consumer and then upstream (Prior is 0).
+	TrackingMarks(ctx context.Context) ([]Tracking, error)
+	// DeleteTracking removes the mark of consumer for upstream, so that the consumer processes the
+	// upstream from its start again (to rebuild a projection). Deleting a mark that does not exist is
+	// not an error.
+	DeleteTracking(ctx context.Context, consumer, upstream string) error
 }
 
 // ProcessRecorder is the recorder of a process application: its own events and notification log, plus
@@ -139,8 +173,12 @@ func ApplyInsertOptions(opts ...InsertOption) InsertOptions {
 
 var (
 	// ErrConflict is wrapped by every error caused by a uniqueness violation: an originator version that
-	// is recorded already (a concurrent modification) or a tracking ID at or below the mark.
+	// is recorded already (a concurrent modification) or a tracking record whose prior mark is not the
+	// recorded one.
 	ErrConflict = errors.New("eventsourcing: conflict")
 	// ErrNotFound is wrapped by the error returned for an aggregate that does not exist.
 	ErrNotFound = errors.New("eventsourcing: not found")
+	// ErrClosed is wrapped by the error of every call of a recorder after its Close (and ends the
+	// subscriptions that were waiting when it was closed), whatever the backend.
+	ErrClosed = errors.New("eventsourcing: recorder closed")
 )

@@ -10,29 +10,32 @@ import (
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-// The benchmarks use MoneyDeposited, about 200 bytes of JSON, in each setting, and report the stored
-// state's size per event.
+// The benchmarks use MoneyDeposited (the small event of the benchmark domain) in each setting, and
+// report the stored state's size per event.
 
 func BenchmarkEncode(b *testing.B) {
 	for _, s := range settings() {
-		b.Run(s.name, func(b *testing.B) {
-			m := newMapper(b, newRegistry(), s.opts(b)...)
-			e := event(deposit())
-			var stored eventsourcing.StoredEvent
-			b.ReportAllocs()
-			for b.Loop() {
-				var err error
-				if stored, err = m.Encode(e); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(len(stored.State)), "bytes/event")
-		})
+		b.Run(s.name, func(b *testing.B) { benchmarkEncode(b, newMapper(b, newRegistry(), s.opts(b)...), deposit()) })
 	}
+}
+
+// benchmarkEncode encodes data with m, and reports the stored state's size.
+func benchmarkEncode(b *testing.B, m *mapper.Mapper, data any) {
+	e := event(data)
+	var stored eventsourcing.StoredEvent
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if stored, err = m.Encode(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(stored.State)), "bytes/event")
 }
 
 func BenchmarkDecode(b *testing.B) {
@@ -55,39 +58,20 @@ func BenchmarkRoundTrip(b *testing.B) {
 	// The floor: encoding/json alone on the same struct, measured in the same run, so that the
 	// mapper's own cost is the difference.
 	b.Run("json-baseline", func(b *testing.B) {
-		d := deposit()
-		var size int
-		b.ReportAllocs()
-		for b.Loop() {
-			data, err := json.Marshal(d)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var out MoneyDeposited
-			if err := json.Unmarshal(data, &out); err != nil {
-				b.Fatal(err)
-			}
-			size = len(data)
+		data, err := json.Marshal(deposit())
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(float64(size), "bytes/event")
+		b.ReportAllocs()
+		benchkit.Run(b, benchkit.JSONOp("json", deposit()), "events")
+		b.ReportMetric(float64(len(data)), "bytes/event")
 	})
 	for _, s := range settings() {
 		b.Run(s.name, func(b *testing.B) {
 			m := newMapper(b, newRegistry(), s.opts(b)...)
-			e := event(deposit())
-			var size int
 			b.ReportAllocs()
-			for b.Loop() {
-				stored, err := m.Encode(e)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := m.Decode(stored); err != nil {
-					b.Fatal(err)
-				}
-				size = len(stored.State)
-			}
-			b.ReportMetric(float64(size), "bytes/event")
+			benchkit.Run(b, benchkit.RoundTripOp(s.name, m, event(deposit())), "events")
+			b.ReportMetric(float64(len(mustEncode(b, m, event(deposit())).State)), "bytes/event")
 		})
 	}
 }
@@ -140,19 +124,7 @@ func BenchmarkCompressionQuality(b *testing.B) {
 			if q >= 0 {
 				name, opts = fmt.Sprintf("q%d", q), []mapper.Option{mapper.WithCompression(q)}
 			}
-			b.Run(ev.name+"/"+name, func(b *testing.B) {
-				m := newMapper(b, newRegistry(), opts...)
-				e := event(ev.data)
-				var stored eventsourcing.StoredEvent
-				b.ReportAllocs()
-				for b.Loop() {
-					var err error
-					if stored, err = m.Encode(e); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(len(stored.State)), "bytes/event")
-			})
+			b.Run(ev.name+"/"+name, func(b *testing.B) { benchmarkEncode(b, newMapper(b, newRegistry(), opts...), ev.data) })
 		}
 	}
 }

@@ -11,35 +11,16 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
 
-// MoneyDeposited is a typical small event: about 200 bytes of JSON.
-type MoneyDeposited struct {
-	AccountID    uuid.UUID `json:"account_id"`
-	Amount       int64     `json:"amount"`
-	Currency     string    `json:"currency"`
-	Reference    string    `json:"reference"`
-	Counterparty string    `json:"counterparty"`
-	BookedAt     time.Time `json:"booked_at"`
-}
-
-// OrderPlaced is a larger event: about 2 KB of JSON, which compresses well.
-type OrderPlaced struct {
-	OrderID  uuid.UUID   `json:"order_id"`
-	Customer string      `json:"customer"`
-	Address  string      `json:"address"`
-	Lines    []OrderLine `json:"lines"`
-	Note     string      `json:"note,omitempty"`
-}
-
-type OrderLine struct {
-	SKU       string `json:"sku"`
-	Name      string `json:"name"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice int64  `json:"unit_price"`
-	Currency  string `json:"currency"`
-}
+// The events of the tests are the benchmark domain's: MoneyDeposited is a typical small event, and
+// OrderPlaced a large one that compresses well.
+type (
+	MoneyDeposited = benchkit.MoneyDeposited
+	OrderPlaced    = benchkit.OrderPlaced
+)
 
 // Base and AccountState stand for a snapshot: aggregate state with an embedded base.
 type Base struct {
@@ -98,7 +79,8 @@ func mustCipher(t testing.TB, key string) *cipher.AESGCM {
 	return c
 }
 
-// setting is one configuration of the mapper.
+// setting is one configuration of the mapper: benchkit's four (plain, brotli, aesgcm, brotli+aesgcm),
+// and a key ring and data keys, each without and with brotli.
 type setting struct {
 	name string
 	opts func(testing.TB) []mapper.Option
@@ -111,25 +93,25 @@ type setting struct {
 func (s setting) reads(w setting) bool { return w.keys == 0 || s.keys >= w.keys }
 
 func settings() []setting {
+	var out []setting
+	for _, s := range benchkit.MapperSettings() {
+		level := 0
+		if strings.Contains(s.Name, "aesgcm") {
+			level = 1
+		}
+		out = append(out, setting{s.Name, func(testing.TB) []mapper.Option { return s.Options }, level})
+	}
 	compress := mapper.WithCompression(mapper.DefaultCompressionQuality)
-	return []setting{
-		{"plain", func(testing.TB) []mapper.Option { return nil }, 0},
-		{"brotli", func(testing.TB) []mapper.Option { return []mapper.Option{compress} }, 0},
-		{"aesgcm", func(t testing.TB) []mapper.Option {
-			return []mapper.Option{mapper.WithCipher(mustCipher(t, testKey))}
-		}, 1},
-		{"brotli+aesgcm", func(t testing.TB) []mapper.Option {
-			return []mapper.Option{compress, mapper.WithCipher(mustCipher(t, testKey))}
-		}, 1},
-		{"keyring", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithKeyRing(testRing(t))} }, 2},
-		{"brotli+keyring", func(t testing.TB) []mapper.Option {
+	return append(out,
+		setting{"keyring", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithKeyRing(testRing(t))} }, 2},
+		setting{"brotli+keyring", func(t testing.TB) []mapper.Option {
 			return []mapper.Option{compress, mapper.WithKeyRing(testRing(t))}
 		}, 2},
-		{"datakeys", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithDataKeys(testKeys(t))} }, 3},
-		{"brotli+datakeys", func(t testing.TB) []mapper.Option {
+		setting{"datakeys", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithDataKeys(testKeys(t))} }, 3},
+		setting{"brotli+datakeys", func(t testing.TB) []mapper.Option {
 			return []mapper.Option{compress, mapper.WithDataKeys(testKeys(t))}
 		}, 3},
-	}
+	)
 }
 
 const testKey2 = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=" // 32 bytes 32..63
@@ -159,35 +141,9 @@ func testKeys(t testing.TB, opts ...datakey.Option) *datakey.Keys {
 	return k
 }
 
-func deposit() MoneyDeposited {
-	return MoneyDeposited{
-		AccountID:    uuid.MustParse("0f8fad5b-d9cb-469f-a165-70867728950e"),
-		Amount:       1234567,
-		Currency:     "EUR",
-		Reference:    "Invoice 2026-0042: consulting services, March",
-		Counterparty: "ACME Corporation Ltd., Berlin",
-		BookedAt:     time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC),
-	}
-}
+func deposit() MoneyDeposited { return benchkit.Deposit(42) }
 
-func order() OrderPlaced {
-	o := OrderPlaced{
-		OrderID:  uuid.MustParse("7c9e6679-7425-40de-944b-e07fc1f90ae7"),
-		Customer: "Grace Hopper",
-		Address:  "1 Harbour Street, Arlington, VA 22201, USA",
-		Note:     "Leave at the door <please> & ring twice",
-	}
-	for i := range 14 {
-		o.Lines = append(o.Lines, OrderLine{
-			SKU:       fmt.Sprintf("SKU-%06d", 1000+i*37),
-			Name:      fmt.Sprintf("Widget model %c, stainless steel, %d mm", 'A'+i, 10+i*5),
-			Quantity:  1 + i%4,
-			UnitPrice: int64(999 + i*250),
-			Currency:  "USD",
-		})
-	}
-	return o
-}
+func order() OrderPlaced { return benchkit.Order() }
 
 func account() AccountState {
 	return AccountState{

@@ -1,6 +1,6 @@
 // Package memory provides in-memory recorders: an [AggregateRecorder] for snapshot stores and a
 // [ProcessRecorder] that keeps events, the notification log and tracking records, and serves as the
-// [eventsourcing.ApplicationRecorder] of an application as well. They are meant for tests, examples and
+// [es.ApplicationRecorder] of an application as well. They are meant for tests, examples and
 // applications that do not need durability, and they honour every rule of the recorder contract
 // (package recordertest checks them).
 //
@@ -12,30 +12,39 @@
 //
 // Beyond the contract, InsertEvents rejects events that no real application produces and that would
 // behave differently on other recorders: an originator version below 1 and the nil originator ID
-// ([uuid.Nil]). Such errors do not wrap [eventsourcing.ErrConflict]. A negative [eventsourcing.EventQuery]
+// ([uuid.Nil]). Such errors do not wrap [es.ErrConflict]. A negative [es.EventQuery]
 // Limit is an error too.
 package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
-var _ eventsourcing.AggregateRecorder = (*AggregateRecorder)(nil)
+var (
+	_ es.AggregateRecorder = (*AggregateRecorder)(nil)
+	_ io.Closer            = (*AggregateRecorder)(nil)
+	_ io.Closer            = (*ProcessRecorder)(nil)
+)
 
 // AggregateRecorder stores events per originator without an application sequence: InsertEvents returns
 // nil IDs. It is the recorder of a snapshot store. It is not a TrackingRecorder, so InsertEvents fails
-// when given [eventsourcing.WithTracking].
+// when given [es.WithTracking].
 //
 // The zero value is an empty recorder ready to use. An AggregateRecorder must not be copied after first
 // use.
 type AggregateRecorder struct {
 	mu    sync.RWMutex
 	store store
+	life  recorder.Life
 }
 
 // NewAggregateRecorder returns an empty AggregateRecorder.
@@ -43,18 +52,32 @@ func NewAggregateRecorder() *AggregateRecorder {
 	return new(AggregateRecorder)
 }
 
+// Close closes the recorder: every later call fails with an error wrapping es.ErrClosed. Calling it
+// again does nothing.
+func (r *AggregateRecorder) Close() error {
+	r.life.Close()
+	return nil
+}
+
+func (r *AggregateRecorder) check(ctx context.Context) error {
+	if err := r.life.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // InsertEvents records events atomically and returns nil IDs. A version that is recorded already for its
 // originator, or that appears twice in events, fails the call with an error wrapping
-// [eventsourcing.ErrConflict] and records nothing.
-func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
+// [es.ErrConflict] and records nothing.
+func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	if err := r.check(ctx); err != nil {
 		return nil, fmt.Errorf("memory: insert events: %w", err)
 	}
-	if o := eventsourcing.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("memory: insert events: tracking (application %q, notification %d) given to an AggregateRecorder, which keeps no tracking records", o.Tracking.ApplicationName, o.Tracking.NotificationID)
+	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
+		return nil, fmt.Errorf("memory: insert events: tracking (consumer %q, upstream %q) given to an AggregateRecorder, which keeps no tracking records: %w", o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
 	}
-	if err := validate(events); err != nil {
-		return nil, err
+	if err := recorder.ValidateEvents(events); err != nil {
+		return nil, fmt.Errorf("memory: insert events: %w", err)
 	}
 	if len(events) == 0 {
 		return nil, nil
@@ -70,10 +93,10 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []eventsour
 	return nil, nil
 }
 
-// SelectEvents returns the events of originatorID matching q (see [eventsourcing.EventQuery]). The
+// SelectEvents returns the events of originatorID matching q (see [es.EventQuery]). The
 // result is a copy; an unknown originator gives an empty result.
-func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
-	if err := checkEventQuery(ctx, q); err != nil {
+func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	if err := checkEventQuery(ctx, &r.life, q); err != nil {
 		return nil, err
 	}
 	r.mu.RLock()
@@ -81,8 +104,12 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID uuid.
 	return r.store.selectEvents(originatorID, q), nil
 }
 
-// checkEventQuery refuses a select whose context has ended or whose limit is negative.
-func checkEventQuery(ctx context.Context, q eventsourcing.EventQuery) error {
+// checkEventQuery refuses a select on a closed recorder, or whose context has ended or whose limit is
+// negative.
+func checkEventQuery(ctx context.Context, life *recorder.Life, q es.EventQuery) error {
+	if err := life.Err(); err != nil {
+		return fmt.Errorf("memory: select events: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: select events: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/recordertest"
 	"github.com/google/uuid"
@@ -88,16 +89,16 @@ func TestErrorMessages(t *testing.T) {
 		{second(r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: 3}, {OriginatorID: id, OriginatorVersion: 3}})),
 			"memory: insert events: originator 6ba7b810-9dad-11d1-80b4-00c04fd430c8 version 3 appears twice in the batch: eventsourcing: conflict"},
 		{func() error {
-			if err := r.InsertTracking(ctx, eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7}); err != nil {
+			if err := r.InsertTracking(ctx, eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7}); err != nil {
 				return err
 			}
-			return r.InsertTracking(ctx, eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7})
-		}(), `memory: insert tracking: application "up" notification 7: not above mark 7: eventsourcing: conflict`},
-		{second(r.InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "up", NotificationID: 6}))),
-			`memory: insert events: tracking application "up" notification 6: not above mark 7: eventsourcing: conflict`},
+			return r.InsertTracking(ctx, eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7, Prior: 7})
+		}(), `memory: insert tracking: tracking consumer "c" upstream "up": notification 7 is not above the prior mark 7: eventsourcing: conflict`},
+		{second(r.InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 9, Prior: 6}))),
+			`memory: insert events: tracking consumer "c" upstream "up": the mark is 7, not the prior mark 6: eventsourcing: conflict`},
 		{second(r.SelectNotifications(ctx, eventsourcing.NotificationQuery{})), "memory: select notifications: limit 0: must be >= 1"},
-		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "up", NotificationID: 1}))),
-			`memory: insert events: tracking (application "up", notification 1) given to an AggregateRecorder, which keeps no tracking records`},
+		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))),
+			`memory: insert events: tracking (consumer "c", upstream "up") given to an AggregateRecorder, which keeps no tracking records: unsupported operation`},
 	} {
 		if c.err == nil || c.err.Error() != c.want {
 			t.Errorf("error %v, want %q", c.err, c.want)
@@ -154,26 +155,14 @@ func TestSubscribeTopicFilterScansInPages(t *testing.T) {
 	}
 }
 
+// BenchmarkInsertEvents appends n events of a new originator per call, as a new aggregate's first
+// save does.
 func BenchmarkInsertEvents(b *testing.B) {
+	state := benchkit.SampleState()
 	for _, size := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
-			r := memory.NewProcessRecorder()
-			ctx := b.Context()
-			id := uuid.New()
-			state := make([]byte, 200)
-			batch := make([]eventsourcing.StoredEvent, size)
-			version := int64(0)
 			b.ReportAllocs()
-			for b.Loop() {
-				for i := range batch {
-					version++
-					batch[i] = eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: "Bench.Event", State: state}
-				}
-				if _, err := r.InsertEvents(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+			benchkit.Run(b, benchkit.AppendOp("InsertEvents", benchkit.Inserts(memory.NewProcessRecorder()), size, state), "events")
 		})
 	}
 }
@@ -181,14 +170,9 @@ func BenchmarkInsertEvents(b *testing.B) {
 func BenchmarkSelectEvents(b *testing.B) {
 	r := memory.NewProcessRecorder()
 	ctx := b.Context()
-	id := uuid.New()
-	state := make([]byte, 200)
+	id, state := uuid.New(), benchkit.SampleState()
 	for v := int64(1); v <= 10000; v += 100 {
-		batch := make([]eventsourcing.StoredEvent, 0, 100)
-		for i := range int64(100) {
-			batch = append(batch, eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v + i, Topic: "Bench.Event", State: state})
-		}
-		if _, err := r.InsertEvents(ctx, batch); err != nil {
+		if _, err := r.InsertEvents(ctx, benchkit.StoredEvents(id, v, 100, state)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,27 +7,25 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
 var (
-	_ eventsourcing.ProcessRecorder     = (*ProcessRecorder)(nil)
-	_ eventsourcing.ApplicationRecorder = (*ProcessRecorder)(nil)
-	_ eventsourcing.TrackingRecorder    = (*ProcessRecorder)(nil)
+	_ es.ProcessRecorder     = (*ProcessRecorder)(nil)
+	_ es.ApplicationRecorder = (*ProcessRecorder)(nil)
+	_ es.TrackingRecorder    = (*ProcessRecorder)(nil)
 )
 
-const (
-	// subscribePage is how many notifications a subscription copies out of the log at a time.
-	subscribePage = 500
-	// subscribeScan bounds how many log entries one page of a topic-filtered subscription examines while
-	// holding the lock.
-	subscribeScan = 8192
-)
+// subscribeScan bounds how many log entries one page of a topic-filtered subscription examines while
+// holding the lock.
+const subscribeScan = 8192
 
 // ProcessRecorder keeps an application's events, its notification log and the tracking records of the
 // upstream notifications it has processed. It is the memory recorder of an application (an
-// [eventsourcing.ApplicationRecorder]) and of a process application (an [eventsourcing.ProcessRecorder]).
+// [es.ApplicationRecorder]) and of a process application (an [es.ProcessRecorder]).
 //
 // Notification IDs are 1, 2, 3 … without gaps: a batch is checked completely before it takes any ID.
 // Every commit happens under one lock, so batches occupy contiguous ranges and no reader ever sees a late
@@ -37,9 +35,9 @@ const (
 type ProcessRecorder struct {
 	mu       sync.RWMutex
 	store    store // position i holds notification ID i+1
-	tracking map[string]int64
-	// wake is closed and replaced by every commit of events; nil until a subscription first waits.
-	wake chan struct{}
+	tracking recorder.Marks
+	wake     recorder.Broadcast // notified by every commit of events
+	life     recorder.Life
 }
 
 // NewProcessRecorder returns an empty ProcessRecorder.
@@ -47,26 +45,40 @@ func NewProcessRecorder() *ProcessRecorder {
 	return new(ProcessRecorder)
 }
 
+// Close closes the recorder: every later call fails with an error wrapping es.ErrClosed, and
+// subscriptions end with such an error. Calling it again does nothing.
+func (r *ProcessRecorder) Close() error {
+	r.life.Close()
+	return nil
+}
+
+func (r *ProcessRecorder) check(ctx context.Context) error {
+	if err := r.life.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // InsertEvents records events atomically, appends them to the notification log and returns their
 // notification IDs in input order. A version that is recorded already for its originator, or that
-// appears twice in events, fails the call with an error wrapping [eventsourcing.ErrConflict] and records
-// nothing. With [eventsourcing.WithTracking], the tracking record is inserted in the same transaction:
+// appears twice in events, fails the call with an error wrapping [es.ErrConflict] and records
+// nothing. With [es.WithTracking], the tracking record is inserted in the same transaction:
 // when its ID is at or below the application's mark the call fails with ErrConflict and records nothing.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	if err := r.check(ctx); err != nil {
 		return nil, fmt.Errorf("memory: insert events: %w", err)
 	}
-	o := eventsourcing.ApplyInsertOptions(opts...)
-	if err := validate(events); err != nil {
-		return nil, err
+	o := es.ApplyInsertOptions(opts...)
+	if err := recorder.ValidateEvents(events); err != nil {
+		return nil, fmt.Errorf("memory: insert events: %w", err)
 	}
 	buf := concatStates(events)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t := o.Tracking; t != nil {
-		if mark := r.tracking[t.ApplicationName]; t.NotificationID <= mark {
-			return nil, fmt.Errorf("memory: insert events: tracking application %q notification %d: not above mark %d: %w", t.ApplicationName, t.NotificationID, mark, eventsourcing.ErrConflict)
+		if err := r.tracking.Check(*t); err != nil {
+			return nil, fmt.Errorf("memory: insert events: %w", err)
 		}
 	}
 	if err := r.store.conflict(events); err != nil {
@@ -77,17 +89,16 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []eventsourci
 	if t := o.Tracking; t != nil {
 		r.track(*t)
 	}
-	if len(events) > 0 && r.wake != nil {
-		close(r.wake)
-		r.wake = make(chan struct{})
+	if len(events) > 0 {
+		r.wake.Notify()
 	}
 	return ids, nil
 }
 
-// SelectEvents returns the events of originatorID matching q (see [eventsourcing.EventQuery]). The
+// SelectEvents returns the events of originatorID matching q (see [es.EventQuery]). The
 // result is a copy; an unknown originator gives an empty result.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
-	if err := checkEventQuery(ctx, q); err != nil {
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	if err := checkEventQuery(ctx, &r.life, q); err != nil {
 		return nil, err
 	}
 	r.mu.RLock()
@@ -95,10 +106,10 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 	return r.store.selectEvents(originatorID, q), nil
 }
 
-// SelectNotifications returns a page of the notification log (see [eventsourcing.NotificationQuery]).
+// SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).
 // The result is a copy. q.Limit < 1 is an error.
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q eventsourcing.NotificationQuery) ([]eventsourcing.Notification, error) {
-	if err := ctx.Err(); err != nil {
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+	if err := r.check(ctx); err != nil {
 		return nil, fmt.Errorf("memory: select notifications: %w", err)
 	}
 	if q.Limit < 1 {
@@ -113,7 +124,7 @@ func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q eventsourci
 
 // MaxNotificationID returns the highest notification ID, 0 on an empty recorder.
 func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	if err := r.check(ctx); err != nil {
 		return 0, fmt.Errorf("memory: max notification ID: %w", err)
 	}
 	r.mu.RLock()
@@ -122,16 +133,20 @@ func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) 
 }
 
 // Subscribe yields every notification with ID > after (only those of topics, when given) in ID order,
-// exactly once: first the history, copied out of the log in pages of 500, then each new event as it
+// exactly once: first the history, copied out of the log a page at a time, then each new event as it
 // commits. It blocks while caught up and ends, without an error, when ctx ends; breaking out of the loop
 // ends it too. It starts no goroutine and holds at most one page in memory.
-func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[eventsourcing.Notification, error] {
+func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
 	f := newTopicFilter(slices.Clone(topics))
-	return func(yield func(eventsourcing.Notification, error) bool) {
-		done := ctx.Done()
+	return func(yield func(es.Notification, error) bool) {
+		done, closed := ctx.Done(), r.life.Done()
 		cursor := max(after, 0)
 		for {
 			if ctx.Err() != nil {
+				return
+			}
+			if err := r.life.Err(); err != nil {
+				yield(es.Notification{}, fmt.Errorf("memory: subscribe: %w", err))
 				return
 			}
 			page, scanned, wake := r.page(cursor, f)
@@ -150,6 +165,7 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 				select {
 				case <-done:
 					return
+				case <-closed:
 				case <-wake:
 				}
 			}
@@ -159,21 +175,13 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 
 // page returns the next page of a subscription after cursor, the last ID it examined, and, when it
 // examined the log up to its end, the channel that the next commit closes.
-func (r *ProcessRecorder) page(cursor int64, f topicFilter) ([]eventsourcing.Notification, int64, chan struct{}) {
+func (r *ProcessRecorder) page(cursor int64, f topicFilter) ([]es.Notification, int64, <-chan struct{}) {
+	wake := r.wake.Wait() // before the read, so that a commit after it is not missed
 	r.mu.RLock()
-	if r.wake == nil {
-		r.mu.RUnlock()
-		r.mu.Lock()
-		if r.wake == nil {
-			r.wake = make(chan struct{})
-		}
-		r.mu.Unlock()
-		r.mu.RLock()
-	}
 	defer r.mu.RUnlock()
-	page, scanned := r.scan(cursor, 0, subscribePage, subscribeScan, f)
+	page, scanned := r.scan(cursor, 0, recorder.SubscribePage, subscribeScan, f)
 	if scanned >= r.store.len {
-		return page, scanned, r.wake
+		return page, scanned, wake
 	}
 	return page, scanned, nil
 }
@@ -181,7 +189,7 @@ func (r *ProcessRecorder) page(cursor int64, f topicFilter) ([]eventsourcing.Not
 // scan returns up to limit notifications with after < ID <= upTo (0: no bound) that pass f, with copies
 // of their states, examining at most maxScan of them (-1: no bound), and the last ID examined. r.mu must
 // be held.
-func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFilter) ([]eventsourcing.Notification, int64) {
+func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFilter) ([]es.Notification, int64) {
 	end := r.store.len
 	if upTo != 0 && upTo < end {
 		end = upTo
@@ -190,16 +198,16 @@ func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFil
 	if after >= end {
 		return nil, after
 	}
-	var out []eventsourcing.Notification
+	var out []es.Notification
 	if f.all() {
-		out = make([]eventsourcing.Notification, 0, min(end-after, int64(limit)))
+		out = make([]es.Notification, 0, min(end-after, int64(limit)))
 	}
 	total := 0
 	id := after // positions after … end-1 hold IDs after+1 … end
 	for ; id < end && len(out) < limit && maxScan != 0; id++ {
 		e := r.store.at(id)
 		if f.match(e.Topic) {
-			out = append(out, eventsourcing.Notification{ID: id + 1, StoredEvent: *e})
+			out = append(out, es.Notification{ID: id + 1, StoredEvent: *e})
 			total += len(e.State)
 		}
 		maxScan--
@@ -214,47 +222,69 @@ func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFil
 	return out, id
 }
 
-// InsertTracking raises the mark of t.ApplicationName to t.NotificationID. An ID at or below the mark
-// fails with an error wrapping [eventsourcing.ErrConflict].
-func (r *ProcessRecorder) InsertTracking(ctx context.Context, t eventsourcing.Tracking) error {
-	if err := ctx.Err(); err != nil {
+// InsertTracking moves the mark of t.Consumer for t.Upstream from t.Prior to t.NotificationID (see
+// [es.TrackingRecorder]); when the mark is not t.Prior it fails with an error wrapping
+// [es.ErrConflict].
+func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) error {
+	if err := r.check(ctx); err != nil {
 		return fmt.Errorf("memory: insert tracking: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if mark := r.tracking[t.ApplicationName]; t.NotificationID <= mark {
-		return fmt.Errorf("memory: insert tracking: application %q notification %d: not above mark %d: %w", t.ApplicationName, t.NotificationID, mark, eventsourcing.ErrConflict)
+	if err := r.tracking.Check(t); err != nil {
+		return fmt.Errorf("memory: insert tracking: %w", err)
 	}
 	r.track(t)
 	return nil
 }
 
-// track raises the mark of t.ApplicationName. r.mu must be held for writing.
-func (r *ProcessRecorder) track(t eventsourcing.Tracking) {
+// track records the mark of t. r.mu must be held for writing.
+func (r *ProcessRecorder) track(t es.Tracking) {
 	if r.tracking == nil {
-		r.tracking = make(map[string]int64)
+		r.tracking = make(recorder.Marks)
 	}
-	r.tracking[t.ApplicationName] = t.NotificationID
+	r.tracking[recorder.TrackingKey{Consumer: t.Consumer, Upstream: t.Upstream}] = t.NotificationID
 }
 
-// MaxTrackingID returns the mark of applicationName, 0 when nothing is tracked.
-func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, applicationName string) (int64, error) {
-	if err := ctx.Err(); err != nil {
+// MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
+func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	if err := r.check(ctx); err != nil {
 		return 0, fmt.Errorf("memory: max tracking ID: %w", err)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.tracking[applicationName], nil
+	return r.tracking[recorder.TrackingKey{Consumer: consumer, Upstream: upstream}], nil
 }
 
-// HasTrackingID reports whether the mark of applicationName is at or above notificationID.
-func (r *ProcessRecorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	if err := ctx.Err(); err != nil {
+// HasTrackingID reports whether the mark of consumer for upstream is at or above notificationID.
+func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error) {
+	if err := r.check(ctx); err != nil {
 		return false, fmt.Errorf("memory: has tracking ID: %w", err)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.tracking[applicationName] >= notificationID, nil
+	return r.tracking[recorder.TrackingKey{Consumer: consumer, Upstream: upstream}] >= notificationID, nil
+}
+
+// TrackingMarks returns every mark, ordered by consumer and upstream.
+func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, error) {
+	if err := r.check(ctx); err != nil {
+		return nil, fmt.Errorf("memory: tracking marks: %w", err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tracking.Sorted(), nil
+}
+
+// DeleteTracking removes the mark of consumer for upstream.
+func (r *ProcessRecorder) DeleteTracking(ctx context.Context, consumer, upstream string) error {
+	if err := r.check(ctx); err != nil {
+		return fmt.Errorf("memory: delete tracking: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.tracking, recorder.TrackingKey{Consumer: consumer, Upstream: upstream})
+	return nil
 }
 
 // topicFilter matches the topics of a query or subscription; empty matches all.

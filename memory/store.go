@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 )
 
 // chunkSize is the number of events per chunk of the log. Chunks never move once full, so the log grows
@@ -20,13 +21,13 @@ const (
 // events in version order. Position i is notification ID i+1. Recorded events are never modified; their
 // states are owned by the store. The zero value is empty.
 type store struct {
-	chunks  [][]eventsourcing.StoredEvent // position i is chunks[i>>chunkBits][i&(chunkSize-1)]
+	chunks  [][]es.StoredEvent // position i is chunks[i>>chunkBits][i&(chunkSize-1)]
 	len     int64
 	streams map[uuid.UUID][]int64 // positions, sorted by the version of the event they hold
 }
 
 // at returns the event at position i < s.len.
-func (s *store) at(i int64) *eventsourcing.StoredEvent {
+func (s *store) at(i int64) *es.StoredEvent {
 	return &s.chunks[i>>chunkBits][i&(chunkSize-1)]
 }
 
@@ -40,21 +41,21 @@ func (s *store) find(ps []int64, version int64) (int, bool) {
 }
 
 // conflict reports the first event of batch whose version is recorded already or appears twice in batch.
-func (s *store) conflict(batch []eventsourcing.StoredEvent) error {
+func (s *store) conflict(batch []es.StoredEvent) error {
 	for _, e := range batch {
 		if _, found := s.find(s.streams[e.OriginatorID], e.OriginatorVersion); found {
-			return fmt.Errorf("memory: insert events: originator %s version %d: %w", e.OriginatorID, e.OriginatorVersion, eventsourcing.ErrConflict)
+			return fmt.Errorf("memory: insert events: originator %s version %d: %w", e.OriginatorID, e.OriginatorVersion, es.ErrConflict)
 		}
 	}
 	if e, dup := duplicate(batch); dup {
-		return fmt.Errorf("memory: insert events: originator %s version %d appears twice in the batch: %w", e.OriginatorID, e.OriginatorVersion, eventsourcing.ErrConflict)
+		return fmt.Errorf("memory: insert events: originator %s version %d appears twice in the batch: %w", e.OriginatorID, e.OriginatorVersion, es.ErrConflict)
 	}
 	return nil
 }
 
 // add appends batch, which must not conflict, to the log, taking the states from buf (the concatenated
 // states of batch), and calls f with each new position.
-func (s *store) add(batch []eventsourcing.StoredEvent, buf []byte, f func(i int, pos int64)) {
+func (s *store) add(batch []es.StoredEvent, buf []byte, f func(i int, pos int64)) {
 	if s.streams == nil {
 		s.streams = make(map[uuid.UUID][]int64)
 	}
@@ -70,11 +71,11 @@ func (s *store) add(batch []eventsourcing.StoredEvent, buf []byte, f func(i int,
 			if pos == 0 {
 				size = min(chunkSize, max(len(batch), 16))
 			}
-			s.chunks = append(s.chunks, make([]eventsourcing.StoredEvent, 0, size))
+			s.chunks = append(s.chunks, make([]es.StoredEvent, 0, size))
 		}
 		c := s.chunks[len(s.chunks)-1]
 		if len(c) == cap(c) { // grow the last chunk, never beyond chunkSize
-			c = append(make([]eventsourcing.StoredEvent, 0, min(chunkSize, 2*cap(c))), c...)
+			c = append(make([]es.StoredEvent, 0, min(chunkSize, 2*cap(c))), c...)
 		}
 		s.chunks[len(s.chunks)-1] = append(c, e)
 		s.len++
@@ -92,7 +93,7 @@ func (s *store) add(batch []eventsourcing.StoredEvent, buf []byte, f func(i int,
 }
 
 // selectEvents returns the events of id matching q, with copies of their states.
-func (s *store) selectEvents(id uuid.UUID, q eventsourcing.EventQuery) []eventsourcing.StoredEvent {
+func (s *store) selectEvents(id uuid.UUID, q es.EventQuery) []es.StoredEvent {
 	ps := s.streams[id]
 	lo, hi := 0, len(ps)
 	if q.After > 0 {
@@ -117,7 +118,7 @@ func (s *store) selectEvents(id uuid.UUID, q eventsourcing.EventQuery) []eventso
 		total += len(s.at(p).State)
 	}
 	buf := make([]byte, total)
-	out := make([]eventsourcing.StoredEvent, n)
+	out := make([]es.StoredEvent, n)
 	for i, p := range ps {
 		if q.Desc {
 			i = n - 1 - i
@@ -133,7 +134,7 @@ func (s *store) selectEvents(id uuid.UUID, q eventsourcing.EventQuery) []eventso
 }
 
 // concatStates copies the states of events into one new buffer.
-func concatStates(events []eventsourcing.StoredEvent) []byte {
+func concatStates(events []es.StoredEvent) []byte {
 	total := 0
 	for _, e := range events {
 		total += len(e.State)
@@ -146,7 +147,7 @@ func concatStates(events []eventsourcing.StoredEvent) []byte {
 }
 
 // duplicate finds an originator version that appears twice in batch.
-func duplicate(batch []eventsourcing.StoredEvent) (eventsourcing.StoredEvent, bool) {
+func duplicate(batch []es.StoredEvent) (es.StoredEvent, bool) {
 	if len(batch) <= 16 {
 		for i := 1; i < len(batch); i++ {
 			for j := range i {
@@ -155,7 +156,7 @@ func duplicate(batch []eventsourcing.StoredEvent) (eventsourcing.StoredEvent, bo
 				}
 			}
 		}
-		return eventsourcing.StoredEvent{}, false
+		return es.StoredEvent{}, false
 	}
 	type key struct {
 		id      uuid.UUID
@@ -169,18 +170,5 @@ func duplicate(batch []eventsourcing.StoredEvent) (eventsourcing.StoredEvent, bo
 		}
 		seen[k] = struct{}{}
 	}
-	return eventsourcing.StoredEvent{}, false
-}
-
-// validate rejects events that no recorder should accept silently (see the package documentation).
-func validate(events []eventsourcing.StoredEvent) error {
-	for i, e := range events {
-		if e.OriginatorID == uuid.Nil {
-			return fmt.Errorf("memory: insert events: event %d (version %d): nil originator ID", i, e.OriginatorVersion)
-		}
-		if e.OriginatorVersion < 1 {
-			return fmt.Errorf("memory: insert events: event %d: originator %s version %d: versions start at 1", i, e.OriginatorID, e.OriginatorVersion)
-		}
-	}
-	return nil
+	return es.StoredEvent{}, false
 }

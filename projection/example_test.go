@@ -81,7 +81,7 @@ func ExampleNewRunner() {
 	}
 	totals := projection.NewMemoryStore[string, int64]()
 
-	r, err := projection.NewRunner(payments, totals,
+	r, err := projection.NewRunner("totals", payments, totals,
 		func(ctx context.Context, tx *projection.MemoryTx[string, int64], e aggregate.Event) error {
 			p := e.Data.(PaymentReceived)
 			total, _ := tx.Get(p.Owner)
@@ -111,6 +111,53 @@ func ExampleNewRunner() {
 	// ada 42
 	// bob 5
 	// stopped: <nil>
+}
+
+// A projection that writes a batch of events at once, and can be rebuilt: the reset function clears
+// its read model in the transaction of the first batch whenever the runner starts from nothing, here
+// after Rebuild.
+func ExampleNewBatchRunner() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	payments := projection.Application{Name: "payments", Store: exampleStore()}
+	counts := projection.NewMemoryStore[string, int]()
+	countPayments := func(ctx context.Context, tx *projection.MemoryTx[string, int], events []aggregate.Event) error {
+		n, _ := tx.Get("payments")
+		tx.Put("payments", n+len(events))
+		return nil
+	}
+	reset := projection.WithReset(func(ctx context.Context, tx *projection.MemoryTx[string, int]) error {
+		tx.Clear()
+		return nil
+	})
+	pay(ctx, payments, "ada", 30)
+	last := pay(ctx, payments, "bob", 5)
+
+	for run := 1; run <= 2; run++ {
+		r, err := projection.NewBatchRunner("counts", payments, counts, countPayments, reset)
+		if err != nil {
+			panic(err)
+		}
+		if run == 2 {
+			if err := r.Rebuild(ctx); err != nil {
+				panic(err)
+			}
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(runCtx) }()
+		if err := r.Wait(ctx, last); err != nil {
+			panic(err)
+		}
+		status, _ := r.Status(ctx)
+		stop()
+		<-done
+		n, _ := counts.Get("payments")
+		fmt.Printf("run %d: %d payments, lag %d\n", run, n, status.Lag)
+	}
+	// Output:
+	// run 1: 2 payments, lag 0
+	// run 2: 2 payments, lag 0
 }
 
 // A process application issues a receipt for every payment. The receipt's events and the tracking of

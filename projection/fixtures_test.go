@@ -191,3 +191,9 @@ func must[V any](v V, err error) V {
 	}
 	return v
 }
+
+// withProcessRecorder returns app with its store's recorder replaced by rec.
+func withProcessRecorder(app projection.Application, rec es.ProcessRecorder) projection.Application {
+	app.Store = eventstore.New(app.Store.Mapper(), rec)
+	return app
+}

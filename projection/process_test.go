@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -145,7 +146,7 @@ func logOf(t *testing.T, app projection.Application) []aggregate.Event {
 
 func mark(t *testing.T, app projection.Application, upstream string) int64 {
 	t.Helper()
-	id, err := app.Store.Recorder().(es.TrackingRecorder).MaxTrackingID(context.Background(), upstream)
+	id, err := app.Store.Recorder().(es.TrackingRecorder).MaxTrackingID(context.Background(), app.Name, upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,13 +285,14 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 		aggregate.Trigger(a, Audited{Order: e.OriginatorID})
 		p.Collect(a)
 		if p.NotificationID == 2 && interfered.CompareAndSwap(false, true) {
-			// Another writer changes the audit between the policy's load and its save.
-			b, err := audits.Get(ctx, auditID)
+			// Another writer (outside the policy's unit of work) changes the audit between the
+			// policy's load and its save.
+			b, err := audits.Get(context.Background(), auditID)
 			if err != nil {
 				return err
 			}
 			aggregate.Trigger(b, Audited{Order: uuid.Nil})
-			if err := audits.Save(ctx, b); err != nil {
+			if err := audits.Save(context.Background(), b); err != nil {
 				return err
 			}
 		}
@@ -299,7 +301,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	app := newApp("audit", policy)
 	audit = &app
 	last := placeOrders(t, orders, 1, 2, 3)
-	r, _ := projection.NewProcess(app, orders)
+	r, _ := projection.NewProcess(app, orders, projection.WithBatch(1, time.Minute)) // to count the runs
 	stop := start(t, r)
 	if err := r.Wait(ctx, last); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,10 +14,10 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
 )
 
 // guard bounds every wait of these tests; reaching it is a failure, not a measurement.
@@ -58,7 +59,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 
 	// One pass.
 	one := newBalances()
-	r, err := projection.NewRunner(up, one, balances)
+	r, err := projection.NewRunner("balances", up, one, balances)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +95,13 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 				return nil
 			}
 		}
-		before, _ := store.MaxTrackingID(ctx, "bank")
-		r, err := projection.NewRunner(up, ts, project)
+		before, _ := store.MaxTrackingID(ctx, "balances", "bank")
+		// One event per transaction, to stop between two chosen events; batches, to stop inside one.
+		batch := projection.WithBatch(1, time.Minute)
+		if run%2 == 1 {
+			batch = projection.WithBatch(16, time.Minute)
+		}
+		r, err := projection.NewRunner("balances", up, ts, project, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,19 +109,20 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 			t.Fatalf("run %d: %v", run, err)
 		}
 		cancel()
-		after, _ := store.MaxTrackingID(ctx, "bank")
-		want := before + int64(k)
-		if run%2 == 1 {
-			want-- // the k-th event was cancelled inside its transaction
+		after, _ := store.MaxTrackingID(ctx, "balances", "bank")
+		if run%2 == 0 && after != before+int64(k) {
+			t.Fatalf("run %d stopped at %d, want %d", run, after, before+int64(k))
 		}
-		if after != want {
-			t.Fatalf("run %d stopped at %d, want %d", run, after, want)
+		// The batch of the k-th event was cancelled inside its transaction: it and everything after it
+		// stay unprocessed.
+		if run%2 == 1 && (after < before || after >= before+int64(k)) {
+			t.Fatalf("run %d stopped at %d, want a batch boundary in [%d, %d)", run, after, before, before+int64(k))
 		}
 		if err := r.Wait(ctx, after+1); !errors.Is(err, projection.ErrStopped) {
 			t.Fatalf("Wait on a stopped runner: %v, want ErrStopped", err)
 		}
 	}
-	r, err = projection.NewRunner(up, store, balances)
+	r, err = projection.NewRunner("balances", up, store, balances)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,15 +156,16 @@ func TestReplayedNotificationsAreSkipped(t *testing.T) {
 	// The first runner sees a clean log and stops after 25; the second sees everything twice, from
 	// the start.
 	runCtx, cancel := context.WithCancel(ctx)
-	first, _ := projection.NewRunner(up, projection.TrackingStore[*memTx](&stopAfter{MemoryStore: store, k: 25, cancel: cancel}), balances)
+	first, _ := projection.NewRunner("balances", up, projection.TrackingStore[*memTx](&stopAfter{MemoryStore: store, k: 25, cancel: cancel}), balances,
+		projection.WithBatch(1, time.Minute))
 	if err := first.Run(runCtx); err != nil {
 		t.Fatal(err)
 	}
-	if mark, _ := store.MaxTrackingID(ctx, "bank"); mark != 25 {
+	if mark, _ := store.MaxTrackingID(ctx, "balances", "bank"); mark != 25 {
 		t.Fatalf("first run stopped at %d", mark)
 	}
 	calls := 0
-	second, _ := projection.NewRunner(withRecorder(up, func(r es.ApplicationRecorder) es.ApplicationRecorder { return replaying{r} }), store,
+	second, _ := projection.NewRunner("balances", withRecorder(up, func(r es.ApplicationRecorder) es.ApplicationRecorder { return replaying{r} }), store,
 		func(ctx context.Context, tx *memTx, e aggregate.Event) error {
 			calls++
 			return balances(ctx, tx, e)
@@ -190,7 +198,7 @@ func TestRunnersSharingAStoreProcessEachEventOnce(t *testing.T) {
 	store := newBalances()
 	var runners []*projection.Runner[*memTx]
 	for range 3 {
-		r, _ := projection.NewRunner(up, store, balances)
+		r, _ := projection.NewRunner("balances", up, store, balances)
 		start(t, r)
 		runners = append(runners, r)
 	}
@@ -225,7 +233,7 @@ func TestProjectionErrorStopsTheRunner(t *testing.T) {
 			up := newUpstream(t, "bank")
 			deposits(t, up, 10)
 			store := newBalances()
-			r, _ := projection.NewRunner(up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+			r, _ := projection.NewRunner("balances", up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
 				if err := balances(ctx, tx, e); err != nil {
 					return err
 				}
@@ -251,7 +259,7 @@ func TestProjectionErrorStopsTheRunner(t *testing.T) {
 			if err := r.Wait(ctx, 7); err != perr {
 				t.Fatalf("Wait(7): %v", err)
 			}
-			if mark, _ := store.MaxTrackingID(ctx, "bank"); mark != 6 {
+			if mark, _ := store.MaxTrackingID(ctx, "balances", "bank"); mark != 6 {
 				t.Fatalf("mark %d, want 6: the runner must not pass the failed event", mark)
 			}
 			if bal, _ := readModel(store); !equalBalances(bal, singlePass(t, 6)) {
@@ -272,7 +280,7 @@ func TestDecodeErrorStopsTheRunner(t *testing.T) {
 	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: aggregate.NewID(), OriginatorVersion: 1, Topic: "test.Unknown", State: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := projection.NewRunner(up, newBalances(), balances)
+	r, _ := projection.NewRunner("balances", up, newBalances(), balances)
 	err := r.Run(ctx)
 	var perr *projection.Error
 	if !errors.As(err, &perr) || perr.NotificationID != 4 || perr.Topic != "test.Unknown" {
@@ -304,7 +312,7 @@ func TestWaitWithATopicFilter(t *testing.T) {
 	store := newBalances()
 	var seen atomic.Int64
 	entered, gate := make(chan struct{}), make(chan struct{})
-	r, _ := projection.NewRunner(up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+	r, _ := projection.NewRunner("balances", up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
 		d, ok := e.Data.(Deposited)
 		if !ok {
 			return fmt.Errorf("the filter let %T through", e.Data)
@@ -376,7 +384,7 @@ func TestWaitWithATopicFilter(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if mark, _ := store.MaxTrackingID(ctx, "bank"); mark != 13 {
+	if mark, _ := store.MaxTrackingID(ctx, "balances", "bank"); mark != 13 {
 		t.Fatalf("mark %d, want 13: only deposits are tracked", mark)
 	}
 }
@@ -385,7 +393,7 @@ func TestWaitWithoutAFilter(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	store := newBalances()
-	r, _ := projection.NewRunner(up, store, balances)
+	r, _ := projection.NewRunner("balances", up, store, balances)
 	stop := start(t, r)
 	for i := range 20 {
 		a := &Account{}
@@ -429,7 +437,7 @@ func (r *counting) Subscribe(ctx context.Context, after int64, topics ...string)
 	}
 }
 
-func TestRunnerPullsOneNotificationAtATime(t *testing.T) {
+func TestRunnerReadsAtMostABatchAhead(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	deposits(t, up, 1200) // more than a page of the memory recorder
@@ -438,14 +446,17 @@ func TestRunnerPullsOneNotificationAtATime(t *testing.T) {
 		rec = &counting{ApplicationRecorder: r}
 		return rec
 	})
+	// Nothing queues between the log and the projection but the batch in hand and the next one: the
+	// runner takes at most a batch ahead from the subscription (which holds a page of its own).
+	const size = 100
 	var processed int64
-	r, _ := projection.NewRunner(up, newBalances(), func(ctx context.Context, tx *memTx, e aggregate.Event) error {
+	r, _ := projection.NewRunner("balances", up, newBalances(), func(ctx context.Context, tx *memTx, e aggregate.Event) error {
 		processed++
-		if ahead := rec.yielded.Load() - processed; ahead != 0 {
-			return fmt.Errorf("%d notifications pulled ahead of the projection", ahead)
+		if ahead := rec.yielded.Load() - processed; ahead > 2*size+1 {
+			return fmt.Errorf("%d notifications pulled ahead of the projection, more than two batches of %d", ahead, size)
 		}
 		return balances(ctx, tx, e)
-	})
+	}, projection.WithBatch(size, time.Minute))
 	stop := start(t, r)
 	if err := r.Wait(ctx, 1200); err != nil {
 		t.Fatal(err)
@@ -457,27 +468,44 @@ func TestRunnerPullsOneNotificationAtATime(t *testing.T) {
 
 func TestNewRunnerRefusesMisconfiguration(t *testing.T) {
 	store := newBalances()
-	if _, err := projection.NewRunner(projection.Application{Name: "x"}, store, balances); err == nil {
+	if _, err := projection.NewRunner("balances", projection.Application{Name: "x"}, store, balances); err == nil {
 		t.Error("an application without a store was accepted")
 	}
 	snap := newUpstream(t, "")
-	if _, err := projection.NewRunner(snap, store, balances); err == nil {
+	if _, err := projection.NewRunner("balances", snap, store, balances); err == nil {
 		t.Error("an application without a name was accepted")
 	}
 	noLog := projection.Application{Name: "snapshots", Store: eventstore.New(must(mapper.New(registry())), memory.NewAggregateRecorder())}
-	if _, err := projection.NewRunner(noLog, store, balances); err == nil {
+	if _, err := projection.NewRunner("balances", noLog, store, balances); err == nil {
 		t.Error("an application without a notification log was accepted")
 	}
-	if _, err := projection.NewRunner[*memTx](newUpstream(t, "bank"), store, nil); err == nil {
+	if _, err := projection.NewRunner[*memTx]("balances", newUpstream(t, "bank"), store, nil); err == nil {
 		t.Error("a nil projection was accepted")
+	}
+	if _, err := projection.NewRunner("", newUpstream(t, "bank"), store, balances); err == nil {
+		t.Error("a runner without a name was accepted")
+	}
+	for _, opt := range []projection.Option{projection.WithBatch(0, time.Second), projection.WithBatch(10, 0)} {
+		if _, err := projection.NewRunner("balances", newUpstream(t, "bank"), store, balances, opt); err == nil || !strings.Contains(err.Error(), "WithBatch") {
+			t.Errorf("an invalid batch was accepted: %v", err)
+		}
+	}
+	wrongTx := projection.WithReset(func(context.Context, projection.SQLTx) error { return nil })
+	if _, err := projection.NewRunner("balances", newUpstream(t, "bank"), store, balances, wrongTx); err == nil || !strings.Contains(err.Error(), "WithReset") {
+		t.Errorf("a reset function of another transaction type was accepted: %v", err)
+	}
+	if _, err := projection.NewRunner("balances", newUpstream(t, "bank"), store, balances, nil); err != nil {
+		t.Errorf("a nil option was not skipped: %v", err)
 	}
 }
 
 func TestMemoryStore(t *testing.T) {
 	ctx := guarded(t)
 	s := newBalances()
-	tr := func(id int64) es.Tracking { return es.Tracking{ApplicationName: "a", NotificationID: id} }
-	if err := s.Process(ctx, tr(2), func(ctx context.Context, tx *memTx) error {
+	tr := func(prior, id int64) es.Tracking {
+		return es.Tracking{Consumer: "c", Upstream: "a", NotificationID: id, Prior: prior}
+	}
+	if err := s.Process(ctx, tr(0, 2), func(ctx context.Context, tx *memTx) error {
 		tx.Put("x", balance{Total: 1})
 		tx.Put("y", balance{Total: 2})
 		if v, ok := tx.Get("x"); !ok || v.Total != 1 {
@@ -491,7 +519,7 @@ func TestMemoryStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	if err := s.Process(ctx, tr(3), func(ctx context.Context, tx *memTx) error {
+	if err := s.Process(ctx, tr(2, 3), func(ctx context.Context, tx *memTx) error {
 		tx.Delete("x")
 		tx.Put("z", balance{})
 		if _, ok := tx.Get("x"); ok {
@@ -501,48 +529,56 @@ func TestMemoryStore(t *testing.T) {
 	}); !errors.Is(err, boom) {
 		t.Fatalf("Process: %v", err)
 	}
-	if err := s.Process(ctx, tr(2), func(context.Context, *memTx) error {
-		t.Error("fn ran for a tracked notification")
-		return nil
-	}); !errors.Is(err, es.ErrConflict) {
-		t.Fatalf("Process at the mark: %v", err)
+	for _, stale := range []es.Tracking{tr(0, 3), tr(2, 2), tr(1, 5)} {
+		if err := s.Process(ctx, stale, func(context.Context, *memTx) error {
+			t.Error("fn ran for a tracking record that conflicts")
+			return nil
+		}); !errors.Is(err, es.ErrConflict) {
+			t.Fatalf("Process from %d to %d with the mark at 2: %v", stale.Prior, stale.NotificationID, err)
+		}
 	}
 	func() {
 		defer func() { _ = recover() }()
-		_ = s.Process(ctx, tr(3), func(ctx context.Context, tx *memTx) error {
+		_ = s.Process(ctx, tr(2, 3), func(ctx context.Context, tx *memTx) error {
 			tx.Put("p", balance{})
 			panic("boom")
 		})
 	}()
-	if err := s.Process(ctx, tr(4), func(ctx context.Context, tx *memTx) error { tx.Delete("y"); return nil }); err != nil {
+	if err := s.Process(ctx, tr(2, 4), func(ctx context.Context, tx *memTx) error { tx.Delete("y"); return nil }); err != nil {
 		t.Fatalf("Process after a panic: %v", err)
 	}
 	if got := s.Snapshot(); len(got) != 1 || got["x"].Total != 1 || s.Len() != 1 {
 		t.Fatalf("store holds %v", got)
 	}
-	if mark, _ := s.MaxTrackingID(ctx, "a"); mark != 4 {
+	if mark, _ := s.MaxTrackingID(ctx, "c", "a"); mark != 4 {
 		t.Fatalf("mark %d", mark)
 	}
-}
-
-func TestSubscribeDuringWritesOnMemory(t *testing.T) {
-	projectiontest.TestSubscribeDuringWrites(t, func(t *testing.T) es.ApplicationRecorder { return memory.NewProcessRecorder() })
-}
-
-func TestMeasureLatencyOnMemory(t *testing.T) {
-	r := memory.NewProcessRecorder()
-	l, err := projectiontest.MeasureLatency(guarded(t), r, 200)
-	if err != nil {
+	if err := s.Process(ctx, es.Tracking{Consumer: "d", Upstream: "a", NotificationID: 1}, func(ctx context.Context, tx *memTx) error {
+		tx.Clear()
+		if _, ok := tx.Get("x"); ok {
+			t.Error("a transaction reads a key after Clear")
+		}
+		tx.Put("w", balance{Total: 9})
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if l.Samples != 200 || l.P50 > l.P99 || l.P99 > l.Max {
-		t.Fatalf("latency %v", l)
+	if got := s.Snapshot(); len(got) != 1 || got["w"].Total != 9 {
+		t.Fatalf("store holds %v after Clear and Put", got)
 	}
-	t.Logf("memory recorder, commit to delivery: %v", l)
+	if got := s.TrackingMarks(); len(got) != 2 || got[0].Consumer != "c" || got[1] != (es.Tracking{Consumer: "d", Upstream: "a", NotificationID: 1}) {
+		t.Fatalf("TrackingMarks = %+v", got)
+	}
+	if err := s.DeleteTracking(ctx, "c", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if mark, _ := s.MaxTrackingID(ctx, "c", "a"); mark != 0 {
+		t.Fatalf("mark %d after DeleteTracking", mark)
+	}
 }
 
 func BenchmarkSubscriptionLatencyMemory(b *testing.B) {
-	projectiontest.BenchmarkLatency(b, memory.NewProcessRecorder())
+	benchkit.BenchmarkLatency(b, memory.NewProcessRecorder())
 }
 
 // TestConcurrentWaiters checks that many waiters on one runner all return, each once its ID is done.
@@ -551,7 +587,7 @@ func TestConcurrentWaiters(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	store := newBalances()
-	r, _ := projection.NewRunner(up, store, balances, projection.WithTopics(topicDeposited))
+	r, _ := projection.NewRunner("balances", up, store, balances, projection.WithTopics(topicDeposited))
 	start(t, r)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)

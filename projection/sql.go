@@ -28,13 +28,15 @@ type SQLTx = interface {
 // transactions that record a tracking record with whatever the projection writes. The SQLite and
 // PostgreSQL process recorders implement it; projectiontest.TestSQLTracker checks an implementation.
 type SQLTracker interface {
-	// MaxTrackingID returns the mark of applicationName, 0 when nothing is tracked (as in
+	// MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked (as in
 	// eventsourcing.TrackingRecorder).
-	MaxTrackingID(ctx context.Context, applicationName string) (int64, error)
+	MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error)
+	// DeleteTracking removes the mark of consumer for upstream (as in eventsourcing.TrackingRecorder).
+	DeleteTracking(ctx context.Context, consumer, upstream string) error
 	// ProcessTracked runs fn in a write transaction (on SQLite: BEGIN IMMEDIATE, or a savepoint of one)
-	// that also inserts t, and commits both, or neither:
-	//   - t.NotificationID not above the mark of t.ApplicationName: an error wrapping
-	//     eventsourcing.ErrConflict, and fn's writes (if fn ran) are undone;
+	// that also records t, a compare-and-set on t.Prior, and commits both, or neither:
+	//   - the mark of t.Consumer for t.Upstream is not t.Prior (or t.NotificationID is not above it):
+	//     an error wrapping eventsourcing.ErrConflict, and fn's writes (if fn ran) are undone;
 	//   - fn fails: its error is returned (wrapped or not), and its writes are undone;
 	//   - fn panics: its writes are undone, and the panic reaches the caller (re-panicked in the
 	//     caller's goroutine) or becomes the error returned; never a commit;
@@ -51,8 +53,12 @@ func SQL(t SQLTracker) TrackingStore[SQLTx] { return sqlStore{t} }
 
 type sqlStore struct{ t SQLTracker }
 
-func (s sqlStore) MaxTrackingID(ctx context.Context, upstream string) (int64, error) {
-	return s.t.MaxTrackingID(ctx, upstream)
+func (s sqlStore) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	return s.t.MaxTrackingID(ctx, consumer, upstream)
+}
+
+func (s sqlStore) DeleteTracking(ctx context.Context, consumer, upstream string) error {
+	return s.t.DeleteTracking(ctx, consumer, upstream)
 }
 
 func (s sqlStore) Process(ctx context.Context, t es.Tracking, fn func(ctx context.Context, tx SQLTx) error) error {

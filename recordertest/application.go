@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 )
 
-// runApplication runs the ApplicationRecorder rules beyond those of an AggregateRecorder (DESIGN rules
-// 3, 4, 6 and 7).
-func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.ApplicationRecorder) {
+// runApplication runs the rules of an eventsourcing.ApplicationRecorder beyond those of an
+// AggregateRecorder.
+func runApplication(t *testing.T, newRecorder func(t *testing.T) es.ApplicationRecorder) {
 	t.Helper()
 	t.Run("NotificationIDs", func(t *testing.T) {
 		t.Run("FreshStoreStartsAtOne", func(t *testing.T) {
@@ -31,13 +32,13 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 			// batch spanning several originators.
 			r := newRecorder(t)
 			a, b, c := uuid.New(), uuid.New(), uuid.New()
-			batches := [][]eventsourcing.StoredEvent{
+			batches := [][]es.StoredEvent{
 				{ev(a, 1, "x", "a1")},
 				{ev(b, 1, "y", "b1"), ev(a, 2, "x", "a2"), ev(c, 1, "z", "c1")},
 				{ev(c, 2, "z", "c2"), ev(b, 2, "y", "b2")},
 				{ev(a, 3, "x", "a3"), ev(a, 4, "x", "a4"), ev(b, 3, "y", "b3"), ev(c, 3, "z", "c3"), ev(a, 5, "x", "a5")},
 			}
-			var want []eventsourcing.Notification
+			var want []es.Notification
 			for _, batch := range batches {
 				ids := insert(t, r, batch...)
 				for i, e := range batch {
@@ -45,7 +46,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 					if ids[i] != n {
 						t.Fatalf("InsertEvents(%s) returned IDs %v, want %d… (consecutive from 1, in input order, with no failed transaction)", describe(batch), ids, int64(len(want))+1)
 					}
-					want = append(want, eventsourcing.Notification{ID: n, StoredEvent: e})
+					want = append(want, es.Notification{ID: n, StoredEvent: e})
 				}
 			}
 			requireNotifications(t, "SelectNotifications of the whole log", readAll(t, r, 0), want)
@@ -54,12 +55,12 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 		t.Run("FailedBatchesLeaveNoTrace", func(t *testing.T) {
 			r := newRecorder(t)
 			a, b := uuid.New(), uuid.New()
-			first := []eventsourcing.StoredEvent{ev(a, 1, "x", "a1"), ev(a, 2, "x", "a2"), ev(b, 1, "y", "b1")}
+			first := []es.StoredEvent{ev(a, 1, "x", "a1"), ev(a, 2, "x", "a2"), ev(b, 1, "y", "b1")}
 			ids := insert(t, r, first...)
 			want := notifications(ids, first)
 
 			c := uuid.New()
-			failing := [][]eventsourcing.StoredEvent{
+			failing := [][]es.StoredEvent{
 				{ev(c, 1, "z", "c1"), ev(a, 2, "x", "clash")}, // version recorded already
 				{ev(c, 1, "z", "c1"), ev(c, 1, "z", "twice")}, // version twice in the batch
 			}
@@ -71,7 +72,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 				requireNoEvents(t, r, c, "after a failed batch")
 			}
 
-			second := []eventsourcing.StoredEvent{ev(c, 1, "z", "c1"), ev(b, 2, "y", "b2")}
+			second := []es.StoredEvent{ev(c, 1, "z", "c1"), ev(b, 2, "y", "b2")}
 			ids2 := insert(t, r, second...)
 			if ids2[0] <= ids[len(ids)-1] {
 				t.Fatalf("after failed batches, InsertEvents returned IDs %v, not above the IDs %v recorded before", ids2, ids)
@@ -87,7 +88,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 			concurrently(writers, func(w int) {
 				a, b := uuid.New(), uuid.New()
 				for i := range int64(batches) {
-					batch := []eventsourcing.StoredEvent{
+					batch := []es.StoredEvent{
 						ev(a, 2*i+1, "topic-a", fmt.Sprintf("w%d a%d", w, 2*i+1)),
 						ev(b, i+1, "topic-b", fmt.Sprintf("w%d b%d", w, i+1)),
 						ev(a, 2*i+2, "topic-a", fmt.Sprintf("w%d a%d", w, 2*i+2)),
@@ -114,7 +115,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 			writers, batches = max(writers/2, 2), max(batches/2, 10)
 
 			var finished atomic.Bool
-			var seen []eventsourcing.Notification
+			var seen []es.Notification
 			tailerDone := make(chan struct{})
 			t.Cleanup(func() { waitBriefly(tailerDone) })
 			go func() {
@@ -122,7 +123,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 				var cursor int64
 				for {
 					last := finished.Load()
-					page, err := r.SelectNotifications(t.Context(), eventsourcing.NotificationQuery{After: cursor, Limit: 50})
+					page, err := r.SelectNotifications(t.Context(), es.NotificationQuery{After: cursor, Limit: 50})
 					if err != nil {
 						report(t, "tailing reader: SelectNotifications(After %d): %v", cursor, err)
 						return
@@ -149,7 +150,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 			concurrently(writers, func(w int) {
 				a := uuid.New()
 				for i := range int64(batches) {
-					batch := []eventsourcing.StoredEvent{ev(a, 2*i+1, "topic", fmt.Sprintf("w%d v%d", w, 2*i+1)), ev(a, 2*i+2, "topic", fmt.Sprintf("w%d v%d", w, 2*i+2))}
+					batch := []es.StoredEvent{ev(a, 2*i+1, "topic", fmt.Sprintf("w%d v%d", w, 2*i+1)), ev(a, 2*i+2, "topic", fmt.Sprintf("w%d v%d", w, 2*i+2))}
 					ids, err := r.InsertEvents(t.Context(), batch)
 					if err != nil {
 						report(t, "writer %d: InsertEvents(%s): %v", w, describe(batch), err)
@@ -160,8 +161,8 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 						// A failing batch whose first event would be fine: a rolled-back transaction.
 						c := uuid.New()
 						failedOriginators.Store(c, true)
-						_, err := r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{ev(c, 1, "topic", "fails"), ev(a, 1, "topic", "clash")})
-						if !errors.Is(err, eventsourcing.ErrConflict) {
+						_, err := r.InsertEvents(t.Context(), []es.StoredEvent{ev(c, 1, "topic", "fails"), ev(a, 1, "topic", "clash")})
+						if !errors.Is(err, es.ErrConflict) {
 							report(t, "writer %d: InsertEvents with version 1 of %s recorded already: error %v, want one wrapping ErrConflict", w, a, err)
 							return
 						}
@@ -197,17 +198,17 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 
 	t.Run("SelectNotifications", func(t *testing.T) {
 		// fixture records 30 events of 3 originators with topics a, b, c in turn, in batches of 1 to 5.
-		fixture := func(t *testing.T) (eventsourcing.ApplicationRecorder, []eventsourcing.Notification) {
+		fixture := func(t *testing.T) (es.ApplicationRecorder, []es.Notification) {
 			t.Helper()
 			r := newRecorder(t)
 			originators := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
 			topics := []string{"a", "b", "c"}
-			var all []eventsourcing.StoredEvent
+			var all []es.StoredEvent
 			for i := range 30 {
 				id := originators[i%3]
 				all = append(all, ev(id, int64(i/3+1), topics[(i/2)%3], fmt.Sprintf("event %d", i)))
 			}
-			var want []eventsourcing.Notification
+			var want []es.Notification
 			for i, size := 0, 1; i < len(all); i, size = i+size, size%5+1 {
 				batch := all[i:min(i+size, len(all))]
 				want = append(want, notifications(insert(t, r, batch...), batch)...)
@@ -215,8 +216,8 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 			return r, want
 		}
 		// model applies a query to the notifications recorded.
-		model := func(all []eventsourcing.Notification, q eventsourcing.NotificationQuery) []eventsourcing.Notification {
-			var out []eventsourcing.Notification
+		model := func(all []es.Notification, q es.NotificationQuery) []es.Notification {
+			var out []es.Notification
 			for _, n := range all {
 				if n.ID > q.After && (q.UpTo == 0 || n.ID <= q.UpTo) && (len(q.Topics) == 0 || slices.Contains(q.Topics, n.Topic)) && len(out) < q.Limit {
 					out = append(out, n)
@@ -229,21 +230,21 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 			id := func(i int) int64 { return all[i].ID }
 			cases := []struct {
 				name string
-				q    eventsourcing.NotificationQuery
+				q    es.NotificationQuery
 			}{
-				{"All", eventsourcing.NotificationQuery{Limit: 100}},
-				{"AfterExclusive", eventsourcing.NotificationQuery{After: id(9), Limit: 100}},
-				{"AfterLast", eventsourcing.NotificationQuery{After: id(29), Limit: 100}},
-				{"UpToInclusive", eventsourcing.NotificationQuery{UpTo: id(9), Limit: 100}},
-				{"AfterAndUpTo", eventsourcing.NotificationQuery{After: id(4), UpTo: id(12), Limit: 100}},
-				{"AfterAboveUpTo", eventsourcing.NotificationQuery{After: id(12), UpTo: id(4), Limit: 100}},
-				{"Limit", eventsourcing.NotificationQuery{Limit: 7}},
-				{"AfterLimit", eventsourcing.NotificationQuery{After: id(20), Limit: 4}},
-				{"Topic", eventsourcing.NotificationQuery{Topics: []string{"b"}, Limit: 100}},
-				{"TopicFilterBeforeLimit", eventsourcing.NotificationQuery{Topics: []string{"c"}, Limit: 3}},
-				{"SeveralTopics", eventsourcing.NotificationQuery{Topics: []string{"c", "a"}, Limit: 100}},
-				{"UnknownTopic", eventsourcing.NotificationQuery{Topics: []string{"nope"}, Limit: 100}},
-				{"TopicAfterUpToLimit", eventsourcing.NotificationQuery{After: id(3), UpTo: id(25), Topics: []string{"a"}, Limit: 4}},
+				{"All", es.NotificationQuery{Limit: 100}},
+				{"AfterExclusive", es.NotificationQuery{After: id(9), Limit: 100}},
+				{"AfterLast", es.NotificationQuery{After: id(29), Limit: 100}},
+				{"UpToInclusive", es.NotificationQuery{UpTo: id(9), Limit: 100}},
+				{"AfterAndUpTo", es.NotificationQuery{After: id(4), UpTo: id(12), Limit: 100}},
+				{"AfterAboveUpTo", es.NotificationQuery{After: id(12), UpTo: id(4), Limit: 100}},
+				{"Limit", es.NotificationQuery{Limit: 7}},
+				{"AfterLimit", es.NotificationQuery{After: id(20), Limit: 4}},
+				{"Topic", es.NotificationQuery{Topics: []string{"b"}, Limit: 100}},
+				{"TopicFilterBeforeLimit", es.NotificationQuery{Topics: []string{"c"}, Limit: 3}},
+				{"SeveralTopics", es.NotificationQuery{Topics: []string{"c", "a"}, Limit: 100}},
+				{"UnknownTopic", es.NotificationQuery{Topics: []string{"nope"}, Limit: 100}},
+				{"TopicAfterUpToLimit", es.NotificationQuery{After: id(3), UpTo: id(25), Topics: []string{"a"}, Limit: 4}},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -258,7 +259,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 				for _, upTo := range []int64{0, all[0].ID, all[10].ID, last, last + 10} {
 					for _, limit := range []int{1, 3, 100} {
 						for _, topics := range [][]string{nil, {"a"}, {"a", "c"}, {"zzz"}} {
-							q := eventsourcing.NotificationQuery{After: after, UpTo: upTo, Limit: limit, Topics: topics}
+							q := es.NotificationQuery{After: after, UpTo: upTo, Limit: limit, Topics: topics}
 							requireNotifications(t, fmt.Sprintf("SelectNotifications(%+v)", q), selectNotifications(t, r, q), model(all, q))
 						}
 					}
@@ -268,7 +269,7 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 		t.Run("LimitBelowOneIsAnError", func(t *testing.T) {
 			r, _ := fixture(t)
 			for _, limit := range []int{0, -1} {
-				got, err := r.SelectNotifications(t.Context(), eventsourcing.NotificationQuery{Limit: limit})
+				got, err := r.SelectNotifications(t.Context(), es.NotificationQuery{Limit: limit})
 				if err == nil {
 					t.Errorf("SelectNotifications(Limit %d): no error (and %d notifications), want an error", limit, len(got))
 				}
@@ -276,32 +277,32 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 		})
 		t.Run("EmptyStore", func(t *testing.T) {
 			r := newRecorder(t)
-			if got := selectNotifications(t, r, eventsourcing.NotificationQuery{Limit: 10}); len(got) != 0 {
+			if got := selectNotifications(t, r, es.NotificationQuery{Limit: 10}); len(got) != 0 {
 				t.Fatalf("SelectNotifications on an empty store returned %d notifications, want none", len(got))
 			}
 		})
 		t.Run("NoAliasingOfOutput", func(t *testing.T) {
 			r, all := fixture(t)
-			got := selectNotifications(t, r, eventsourcing.NotificationQuery{Limit: 100})
+			got := selectNotifications(t, r, es.NotificationQuery{Limit: 100})
 			all = deepCopy(all) // in case the recorder returns the very slices it was given
 			for i := range got {
 				for j := range got[i].State {
 					got[i].State[j] = 'X'
 				}
 			}
-			requireNotifications(t, "SelectNotifications after modifying the states of an earlier result", selectNotifications(t, r, eventsourcing.NotificationQuery{Limit: 100}), all)
+			requireNotifications(t, "SelectNotifications after modifying the states of an earlier result", selectNotifications(t, r, es.NotificationQuery{Limit: 100}), all)
 			id := all[0].OriginatorID
-			var want []eventsourcing.StoredEvent
+			var want []es.StoredEvent
 			for _, n := range all {
 				if n.OriginatorID == id {
 					want = append(want, n.StoredEvent)
 				}
 			}
-			requireEvents(t, "SelectEvents after modifying the states returned by SelectNotifications", selectEvents(t, r, id, eventsourcing.EventQuery{}), want)
+			requireEvents(t, "SelectEvents after modifying the states returned by SelectNotifications", selectEvents(t, r, id, es.EventQuery{}), want)
 		})
 		t.Run("CancelledContext", func(t *testing.T) {
 			r, _ := fixture(t)
-			_, err := r.SelectNotifications(cancelled(t), eventsourcing.NotificationQuery{Limit: 10})
+			_, err := r.SelectNotifications(cancelled(t), es.NotificationQuery{Limit: 10})
 			requireCanceled(t, err, "SelectNotifications")
 		})
 	})
@@ -333,15 +334,15 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) eventsourcing.A
 // batchResult is a batch that a writer recorded and the IDs it got.
 type batchResult struct {
 	ids    []int64
-	events []eventsourcing.StoredEvent
+	events []es.StoredEvent
 }
 
 // checkBatches checks batches recorded concurrently: each batch's IDs increase in input order, no ID is
 // given twice, no batch's ID falls between another batch's lowest and highest, and the log holds exactly
 // these events under these IDs.
-func checkBatches(t *testing.T, r eventsourcing.ApplicationRecorder, batches []batchResult) {
+func checkBatches(t *testing.T, r es.ApplicationRecorder, batches []batchResult) {
 	t.Helper()
-	byID := make(map[int64]eventsourcing.StoredEvent)
+	byID := make(map[int64]es.StoredEvent)
 	for _, b := range batches {
 		if len(b.ids) != len(b.events) {
 			t.Fatalf("InsertEvents(%s) returned %d IDs %v, want %d", describe(b.events), len(b.ids), b.ids, len(b.events))
@@ -364,16 +365,16 @@ func checkBatches(t *testing.T, r eventsourcing.ApplicationRecorder, batches []b
 			t.Fatalf("concurrent batches interleave: one got IDs %v, another %v", prev, next)
 		}
 	}
-	var want []eventsourcing.Notification
+	var want []es.Notification
 	for _, id := range sortedKeys(byID) {
-		want = append(want, eventsourcing.Notification{ID: id, StoredEvent: byID[id]})
+		want = append(want, es.Notification{ID: id, StoredEvent: byID[id]})
 	}
 	requireNotifications(t, "SelectNotifications of the whole log after concurrent batches", readAll(t, r, 0), want)
 	requireMax(t, r, want[len(want)-1].ID)
 }
 
 // deepCopy copies notifications with their states.
-func deepCopy(ns []eventsourcing.Notification) []eventsourcing.Notification {
+func deepCopy(ns []es.Notification) []es.Notification {
 	out := slices.Clone(ns)
 	for i := range out {
 		out[i].State = slices.Clone(out[i].State)
@@ -382,15 +383,15 @@ func deepCopy(ns []eventsourcing.Notification) []eventsourcing.Notification {
 }
 
 // notifications pairs IDs with the events they were returned for.
-func notifications(ids []int64, events []eventsourcing.StoredEvent) []eventsourcing.Notification {
-	out := make([]eventsourcing.Notification, len(events))
+func notifications(ids []int64, events []es.StoredEvent) []es.Notification {
+	out := make([]es.Notification, len(events))
 	for i, e := range events {
-		out[i] = eventsourcing.Notification{ID: ids[i], StoredEvent: e}
+		out[i] = es.Notification{ID: ids[i], StoredEvent: e}
 	}
 	return out
 }
 
-func selectNotifications(t *testing.T, r eventsourcing.ApplicationRecorder, q eventsourcing.NotificationQuery) []eventsourcing.Notification {
+func selectNotifications(t *testing.T, r es.ApplicationRecorder, q es.NotificationQuery) []es.Notification {
 	t.Helper()
 	got, err := r.SelectNotifications(t.Context(), q)
 	if err != nil {
@@ -400,11 +401,11 @@ func selectNotifications(t *testing.T, r eventsourcing.ApplicationRecorder, q ev
 }
 
 // readAll reads the log after the given ID page by page, checking that IDs ascend.
-func readAll(t *testing.T, r eventsourcing.ApplicationRecorder, after int64) []eventsourcing.Notification {
+func readAll(t *testing.T, r es.ApplicationRecorder, after int64) []es.Notification {
 	t.Helper()
-	var out []eventsourcing.Notification
+	var out []es.Notification
 	for {
-		page := selectNotifications(t, r, eventsourcing.NotificationQuery{After: after, Limit: 37})
+		page := selectNotifications(t, r, es.NotificationQuery{After: after, Limit: 37})
 		if len(page) == 0 {
 			return out
 		}
@@ -422,7 +423,7 @@ func readAll(t *testing.T, r eventsourcing.ApplicationRecorder, after int64) []e
 }
 
 // requireNotifications fails the test unless got equals want, element by element.
-func requireNotifications(t *testing.T, call string, got, want []eventsourcing.Notification) {
+func requireNotifications(t *testing.T, call string, got, want []es.Notification) {
 	t.Helper()
 	if len(got) != len(want) || !slices.Equal(notificationIDs(got), notificationIDs(want)) {
 		t.Fatalf("%s returned IDs %v, want %v", call, abbreviate(notificationIDs(got)), abbreviate(notificationIDs(want)))
@@ -442,7 +443,7 @@ func abbreviate(ids []int64) string {
 	return fmt.Sprintf("%v … %v (%d IDs)", ids[:20], ids[len(ids)-10:], len(ids))
 }
 
-func requireMax(t *testing.T, r eventsourcing.ApplicationRecorder, want int64) {
+func requireMax(t *testing.T, r es.ApplicationRecorder, want int64) {
 	t.Helper()
 	got, err := r.MaxNotificationID(t.Context())
 	if err != nil {

@@ -13,10 +13,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/recordertest"
-	"github.com/google/uuid"
 )
 
 // The suite must be able to fail. Each mutant below is the memory recorder with one rule broken; the
@@ -29,83 +30,95 @@ type mutant struct {
 	// path is the subtest (below TestMutant) to run and to see fail.
 	path string
 	// process, or aggregate when nil, builds the broken recorder.
-	process   func() eventsourcing.ProcessRecorder
-	aggregate func() eventsourcing.AggregateRecorder
+	process   func() es.ProcessRecorder
+	aggregate func() es.AggregateRecorder
 }
 
 var mutants = []mutant{
 	{name: "insert one event at a time", path: "InsertEvents/ConflictWithRecordedVersionWritesNothing",
-		process: func() eventsourcing.ProcessRecorder { return &oneAtATime{ProcessRecorder: memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &oneAtATime{ProcessRecorder: memory.NewProcessRecorder()} }},
 	{name: "insert one event at a time, concurrently", path: "NotificationIDs/ConcurrentBatchesDisjointAndNotInterleaved",
-		process: func() eventsourcing.ProcessRecorder { return &oneAtATime{ProcessRecorder: memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &oneAtATime{ProcessRecorder: memory.NewProcessRecorder()} }},
 	{name: "drop duplicates within a batch", path: "InsertEvents/DuplicateVersionInBatchWritesNothing",
-		process: func() eventsourcing.ProcessRecorder { return &dedupBatch{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &dedupBatch{memory.NewProcessRecorder()} }},
 	{name: "IDs from 0", path: "NotificationIDs/FreshStoreStartsAtOne",
-		process: func() eventsourcing.ProcessRecorder { return &idsFromZero{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &idsFromZero{memory.NewProcessRecorder()} }},
 	{name: "ignore Desc", path: "SelectEvents/Queries/Desc",
-		process: func() eventsourcing.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), ignoreDesc} }},
+		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), ignoreDesc} }},
 	{name: "limit before ordering", path: "SelectEvents/Queries/DescLimit",
-		process: func() eventsourcing.ProcessRecorder {
+		process: func() es.ProcessRecorder {
 			return &selectMutant{memory.NewProcessRecorder(), limitBeforeOrder}
 		}},
 	{name: "limit before ordering (combinations)", path: "SelectEvents/AllCombinations",
-		process: func() eventsourcing.ProcessRecorder {
+		process: func() es.ProcessRecorder {
 			return &selectMutant{memory.NewProcessRecorder(), limitBeforeOrder}
 		}},
 	{name: "UpTo exclusive", path: "SelectEvents/Queries/UpToInclusive",
-		process: func() eventsourcing.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), upToExclusive} }},
+		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), upToExclusive} }},
 	{name: "After inclusive", path: "SelectEvents/Queries/AfterExclusive",
-		process: func() eventsourcing.ProcessRecorder {
+		process: func() es.ProcessRecorder {
 			return &selectMutant{memory.NewProcessRecorder(), afterInclusive}
 		}},
 	{name: "unknown originator is an error", path: "SelectEvents/UnknownOriginator",
-		process: func() eventsourcing.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), notFound} }},
+		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), notFound} }},
 	{name: "returned state aliases input", path: "SelectEvents/NoAliasingOfInput",
-		process: func() eventsourcing.ProcessRecorder { return newAliasing() }},
+		process: func() es.ProcessRecorder { return newAliasing() }},
 	{name: "returned state aliases storage", path: "SelectEvents/NoAliasingOfOutput",
-		process: func() eventsourcing.ProcessRecorder { return newAliasing() }},
+		process: func() es.ProcessRecorder { return newAliasing() }},
 	{name: "notifications alias input", path: "SelectNotifications/NoAliasingOfOutput",
-		process: func() eventsourcing.ProcessRecorder { return newAliasing() }},
+		process: func() es.ProcessRecorder { return newAliasing() }},
 	{name: "state loses trailing zero bytes", path: "SelectEvents/StateAndTopicRoundTrip",
-		process: func() eventsourcing.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), trimZeros} }},
+		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), trimZeros} }},
 	{name: "limit before topic filter", path: "SelectNotifications/Queries/TopicFilterBeforeLimit",
-		process: func() eventsourcing.ProcessRecorder { return &limitBeforeTopics{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &limitBeforeTopics{memory.NewProcessRecorder()} }},
 	{name: "limit 0 accepted", path: "SelectNotifications/LimitBelowOneIsAnError",
-		process: func() eventsourcing.ProcessRecorder { return &limitZeroOK{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &limitZeroOK{memory.NewProcessRecorder()} }},
 	{name: "late fills", path: "NotificationIDs/NoLateFills",
-		process: func() eventsourcing.ProcessRecorder {
+		process: func() es.ProcessRecorder {
 			return &lateFill{ProcessRecorder: memory.NewProcessRecorder(), hidden: map[int64]bool{}}
 		}},
 	{name: "subscription skips", path: "Subscribe/History",
-		process: func() eventsourcing.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), skipTwo} }},
+		process: func() es.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), skipTwo} }},
 	{name: "subscription duplicates", path: "Subscribe/HistoryThenLive",
-		process: func() eventsourcing.ProcessRecorder {
+		process: func() es.ProcessRecorder {
 			return &subscribeMutant{memory.NewProcessRecorder(), repeatThree}
 		}},
 	{name: "subscription ignores topics", path: "Subscribe/Topics",
-		process: func() eventsourcing.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), nil} }},
+		process: func() es.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), nil} }},
 	{name: "subscription yields the context's error", path: "Subscribe/CancelWhileWaiting",
-		process: func() eventsourcing.ProcessRecorder {
+		process: func() es.ProcessRecorder {
 			return &subscribeMutant{memory.NewProcessRecorder(), errorOnCancel}
 		}},
-	{name: "tracking accepts the mark again", path: "Tracking/AtOrBelowMarkConflicts",
-		process: func() eventsourcing.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder()}
+	{name: "tracking accepts the mark again", path: "Tracking/MarksNeverGoBack",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: acceptsMarkAgain}
 		}},
-	{name: "HasTrackingID off by one", path: "Tracking/HighWaterMark",
-		process: func() eventsourcing.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), offByOne: true}
+	{name: "HasTrackingID off by one", path: "Tracking/CompareAndSet",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: offByOne}
+		}},
+	{name: "tracking only above the mark, not a compare-and-set", path: "Tracking/PriorMustBeTheMark",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: aboveTheMark}
+		}},
+	{name: "a stale instance's batch commits", path: "WithTracking/StaleInstance",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: aboveTheMark}
+		}},
+	{name: "tracking keyed by upstream alone", path: "Tracking/ConsumersAndUpstreamsAreIndependent",
+		process: func() es.ProcessRecorder {
+			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: upstreamOnly}
 		}},
 	{name: "events and tracking in two steps", path: "WithTracking/ConflictingTrackingWritesNoEvents",
-		process: func() eventsourcing.ProcessRecorder { return &trackingAfterEvents{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &trackingAfterEvents{memory.NewProcessRecorder()} }},
 	{name: "context ignored", path: "InsertEvents/CancelledContext",
-		process: func() eventsourcing.ProcessRecorder { return &ignoreContext{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &ignoreContext{memory.NewProcessRecorder()} }},
 	{name: "context ignored by tracking", path: "Tracking/CancelledContext",
-		process: func() eventsourcing.ProcessRecorder { return &ignoreContext{memory.NewProcessRecorder()} }},
+		process: func() es.ProcessRecorder { return &ignoreContext{memory.NewProcessRecorder()} }},
 	{name: "aggregate recorder returns IDs", path: "InsertEvents/OneEvent",
-		aggregate: func() eventsourcing.AggregateRecorder { return &aggregateWithIDs{memory.NewAggregateRecorder()} }},
+		aggregate: func() es.AggregateRecorder { return &aggregateWithIDs{memory.NewAggregateRecorder()} }},
 	{name: "aggregate recorder ignores WithTracking", path: "InsertEvents/WithTrackingUnsupported",
-		aggregate: func() eventsourcing.AggregateRecorder {
+		aggregate: func() es.AggregateRecorder {
 			return &aggregateIgnoresTracking{memory.NewAggregateRecorder()}
 		}},
 }
@@ -122,9 +135,9 @@ func TestMutant(t *testing.T) {
 		t.Fatalf("no mutant %q", name)
 	}
 	if m := mutants[i]; m.process != nil {
-		recordertest.TestProcessRecorder(t, func(*testing.T) eventsourcing.ProcessRecorder { return m.process() })
+		recordertest.TestProcessRecorder(t, func(*testing.T) es.ProcessRecorder { return m.process() })
 	} else {
-		recordertest.TestAggregateRecorder(t, func(*testing.T) eventsourcing.AggregateRecorder { return m.aggregate() })
+		recordertest.TestAggregateRecorder(t, func(*testing.T) es.AggregateRecorder { return m.aggregate() })
 	}
 }
 
@@ -155,10 +168,10 @@ func TestSuiteDetectsMutants(t *testing.T) {
 // oneAtATime records each event in its own call: not atomic, and batches interleave.
 type oneAtATime struct{ *memory.ProcessRecorder }
 
-func (r *oneAtATime) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *oneAtATime) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	ids := []int64{}
 	for _, e := range events {
-		id, err := r.ProcessRecorder.InsertEvents(ctx, []eventsourcing.StoredEvent{e}, opts...)
+		id, err := r.ProcessRecorder.InsertEvents(ctx, []es.StoredEvent{e}, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -171,13 +184,13 @@ func (r *oneAtATime) InsertEvents(ctx context.Context, events []eventsourcing.St
 // dedupBatch drops repeated versions from a batch instead of failing it.
 type dedupBatch struct{ *memory.ProcessRecorder }
 
-func (r *dedupBatch) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *dedupBatch) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	type key struct {
 		id uuid.UUID
 		v  int64
 	}
 	seen := map[key]bool{}
-	var kept []eventsourcing.StoredEvent
+	var kept []es.StoredEvent
 	for _, e := range events {
 		if !seen[key{e.OriginatorID, e.OriginatorVersion}] {
 			seen[key{e.OriginatorID, e.OriginatorVersion}] = true
@@ -193,7 +206,7 @@ func (r *dedupBatch) InsertEvents(ctx context.Context, events []eventsourcing.St
 
 type idsFromZero struct{ *memory.ProcessRecorder }
 
-func (r *idsFromZero) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *idsFromZero) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	ids, err := r.ProcessRecorder.InsertEvents(ctx, events, opts...)
 	for i := range ids {
 		ids[i]--
@@ -204,19 +217,19 @@ func (r *idsFromZero) InsertEvents(ctx context.Context, events []eventsourcing.S
 // selectMutant changes SelectEvents.
 type selectMutant struct {
 	*memory.ProcessRecorder
-	change func(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error)
+	change func(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error)
 }
 
-func (r *selectMutant) SelectEvents(ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func (r *selectMutant) SelectEvents(ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	return r.change(r.ProcessRecorder, ctx, id, q)
 }
 
-func ignoreDesc(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func ignoreDesc(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	q.Desc = false
 	return r.SelectEvents(ctx, id, q)
 }
 
-func limitBeforeOrder(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func limitBeforeOrder(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	desc := q.Desc
 	q.Desc = false
 	out, err := r.SelectEvents(ctx, id, q)
@@ -226,29 +239,29 @@ func limitBeforeOrder(r *memory.ProcessRecorder, ctx context.Context, id uuid.UU
 	return out, err
 }
 
-func upToExclusive(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func upToExclusive(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	if q.UpTo > 1 {
 		q.UpTo--
 	}
 	return r.SelectEvents(ctx, id, q)
 }
 
-func afterInclusive(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func afterInclusive(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	if q.After > 0 {
 		q.After--
 	}
 	return r.SelectEvents(ctx, id, q)
 }
 
-func notFound(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func notFound(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	out, err := r.SelectEvents(ctx, id, q)
 	if err == nil && len(out) == 0 {
-		return nil, eventsourcing.ErrNotFound
+		return nil, es.ErrNotFound
 	}
 	return out, err
 }
 
-func trimZeros(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func trimZeros(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	out, err := r.SelectEvents(ctx, id, q)
 	for i := range out {
 		for len(out[i].State) > 0 && out[i].State[len(out[i].State)-1] == 0 {
@@ -271,7 +284,7 @@ func newAliasing() *aliasing {
 
 func aliasKey(id uuid.UUID, v int64) string { return fmt.Sprint(id, "/", v) }
 
-func (r *aliasing) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *aliasing) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	ids, err := r.ProcessRecorder.InsertEvents(ctx, events, opts...)
 	if err == nil {
 		r.mu.Lock()
@@ -283,7 +296,7 @@ func (r *aliasing) InsertEvents(ctx context.Context, events []eventsourcing.Stor
 	return ids, err
 }
 
-func (r *aliasing) SelectEvents(ctx context.Context, id uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func (r *aliasing) SelectEvents(ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	out, err := r.ProcessRecorder.SelectEvents(ctx, id, q)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -295,7 +308,7 @@ func (r *aliasing) SelectEvents(ctx context.Context, id uuid.UUID, q eventsourci
 	return out, err
 }
 
-func (r *aliasing) SelectNotifications(ctx context.Context, q eventsourcing.NotificationQuery) ([]eventsourcing.Notification, error) {
+func (r *aliasing) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	out, err := r.ProcessRecorder.SelectNotifications(ctx, q)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -309,19 +322,19 @@ func (r *aliasing) SelectNotifications(ctx context.Context, q eventsourcing.Noti
 
 type limitBeforeTopics struct{ *memory.ProcessRecorder }
 
-func (r *limitBeforeTopics) SelectNotifications(ctx context.Context, q eventsourcing.NotificationQuery) ([]eventsourcing.Notification, error) {
+func (r *limitBeforeTopics) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	topics := q.Topics
 	q.Topics = nil
 	out, err := r.ProcessRecorder.SelectNotifications(ctx, q)
 	if len(topics) > 0 {
-		out = slices.DeleteFunc(out, func(n eventsourcing.Notification) bool { return !slices.Contains(topics, n.Topic) })
+		out = slices.DeleteFunc(out, func(n es.Notification) bool { return !slices.Contains(topics, n.Topic) })
 	}
 	return out, err
 }
 
 type limitZeroOK struct{ *memory.ProcessRecorder }
 
-func (r *limitZeroOK) SelectNotifications(ctx context.Context, q eventsourcing.NotificationQuery) ([]eventsourcing.Notification, error) {
+func (r *limitZeroOK) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	if q.Limit < 1 {
 		q.Limit = 100
 	}
@@ -336,11 +349,11 @@ type lateFill struct {
 	hidden map[int64]bool
 }
 
-func (r *lateFill) SelectNotifications(ctx context.Context, q eventsourcing.NotificationQuery) ([]eventsourcing.Notification, error) {
+func (r *lateFill) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	out, err := r.ProcessRecorder.SelectNotifications(ctx, q)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.DeleteFunc(out, func(n eventsourcing.Notification) bool {
+	return slices.DeleteFunc(out, func(n es.Notification) bool {
 		if n.ID%3 == 0 && !r.hidden[n.ID] && n.ID != out[len(out)-1].ID {
 			r.hidden[n.ID] = true
 			return true
@@ -352,18 +365,18 @@ func (r *lateFill) SelectNotifications(ctx context.Context, q eventsourcing.Noti
 // subscribeMutant changes what Subscribe yields, or ignores its topics.
 type subscribeMutant struct {
 	*memory.ProcessRecorder
-	change func(ctx context.Context, seq iter.Seq2[eventsourcing.Notification, error]) iter.Seq2[eventsourcing.Notification, error]
+	change func(ctx context.Context, seq iter.Seq2[es.Notification, error]) iter.Seq2[es.Notification, error]
 }
 
-func (r *subscribeMutant) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[eventsourcing.Notification, error] {
+func (r *subscribeMutant) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
 	if r.change == nil {
 		return r.ProcessRecorder.Subscribe(ctx, after) // topics ignored
 	}
 	return r.change(ctx, r.ProcessRecorder.Subscribe(ctx, after, topics...))
 }
 
-func skipTwo(_ context.Context, seq iter.Seq2[eventsourcing.Notification, error]) iter.Seq2[eventsourcing.Notification, error] {
-	return func(yield func(eventsourcing.Notification, error) bool) {
+func skipTwo(_ context.Context, seq iter.Seq2[es.Notification, error]) iter.Seq2[es.Notification, error] {
+	return func(yield func(es.Notification, error) bool) {
 		for n, err := range seq {
 			if n.ID == 2 {
 				continue
@@ -375,8 +388,8 @@ func skipTwo(_ context.Context, seq iter.Seq2[eventsourcing.Notification, error]
 	}
 }
 
-func repeatThree(_ context.Context, seq iter.Seq2[eventsourcing.Notification, error]) iter.Seq2[eventsourcing.Notification, error] {
-	return func(yield func(eventsourcing.Notification, error) bool) {
+func repeatThree(_ context.Context, seq iter.Seq2[es.Notification, error]) iter.Seq2[es.Notification, error] {
+	return func(yield func(es.Notification, error) bool) {
 		for n, err := range seq {
 			if !yield(n, err) {
 				return
@@ -388,50 +401,87 @@ func repeatThree(_ context.Context, seq iter.Seq2[eventsourcing.Notification, er
 	}
 }
 
-func errorOnCancel(ctx context.Context, seq iter.Seq2[eventsourcing.Notification, error]) iter.Seq2[eventsourcing.Notification, error] {
-	return func(yield func(eventsourcing.Notification, error) bool) {
+func errorOnCancel(ctx context.Context, seq iter.Seq2[es.Notification, error]) iter.Seq2[es.Notification, error] {
+	return func(yield func(es.Notification, error) bool) {
 		for n, err := range seq {
 			if !yield(n, err) {
 				return
 			}
 		}
 		if ctx.Err() != nil {
-			yield(eventsourcing.Notification{}, ctx.Err())
+			yield(es.Notification{}, ctx.Err())
 		}
 	}
 }
 
-// trackingMutant accepts an ID equal to the mark, or answers HasTrackingID off by one.
+// trackingMutant breaks a rule of the tracking marks, as kind says.
 type trackingMutant struct {
 	*memory.ProcessRecorder
-	offByOne bool
+	kind trackingMutation
 }
 
-func (r *trackingMutant) InsertTracking(ctx context.Context, t eventsourcing.Tracking) error {
-	if !r.offByOne {
-		if m, err := r.MaxTrackingID(ctx, t.ApplicationName); err == nil && m == t.NotificationID {
+type trackingMutation int
+
+const (
+	acceptsMarkAgain trackingMutation = iota // a record of the recorded mark succeeds, doing nothing
+	offByOne                                 // HasTrackingID answers for the next notification
+	aboveTheMark                             // any record above the mark succeeds, whatever its prior
+	upstreamOnly                             // every consumer shares one mark per upstream
+)
+
+func (r *trackingMutant) InsertTracking(ctx context.Context, t es.Tracking) error {
+	switch r.kind {
+	case acceptsMarkAgain:
+		if m, err := r.MaxTrackingID(ctx, t.Consumer, t.Upstream); err == nil && m == t.NotificationID {
 			return nil
 		}
+	case aboveTheMark:
+		if m, err := r.MaxTrackingID(ctx, t.Consumer, t.Upstream); err == nil && t.NotificationID > m {
+			t.Prior = m
+		}
+	case upstreamOnly:
+		t.Consumer = ""
 	}
 	return r.ProcessRecorder.InsertTracking(ctx, t)
 }
 
-func (r *trackingMutant) HasTrackingID(ctx context.Context, app string, n int64) (bool, error) {
-	if r.offByOne {
-		return r.ProcessRecorder.HasTrackingID(ctx, app, n+1)
+func (r *trackingMutant) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil && r.kind == aboveTheMark {
+		t := *o.Tracking
+		if m, err := r.MaxTrackingID(ctx, t.Consumer, t.Upstream); err == nil && t.NotificationID > m {
+			t.Prior = m
+		}
+		opts = []es.InsertOption{es.WithTracking(t)}
 	}
-	return r.ProcessRecorder.HasTrackingID(ctx, app, n)
+	return r.ProcessRecorder.InsertEvents(ctx, events, opts...)
+}
+
+func (r *trackingMutant) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	if r.kind == upstreamOnly {
+		consumer = ""
+	}
+	return r.ProcessRecorder.MaxTrackingID(ctx, consumer, upstream)
+}
+
+func (r *trackingMutant) HasTrackingID(ctx context.Context, consumer, upstream string, n int64) (bool, error) {
+	switch r.kind {
+	case offByOne:
+		n++
+	case upstreamOnly:
+		consumer = ""
+	}
+	return r.ProcessRecorder.HasTrackingID(ctx, consumer, upstream, n)
 }
 
 // trackingAfterEvents records the events, then the tracking record, in two steps.
 type trackingAfterEvents struct{ *memory.ProcessRecorder }
 
-func (r *trackingAfterEvents) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *trackingAfterEvents) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	ids, err := r.ProcessRecorder.InsertEvents(ctx, events)
 	if err != nil {
 		return nil, err
 	}
-	if o := eventsourcing.ApplyInsertOptions(opts...); o.Tracking != nil {
+	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
 		if err := r.InsertTracking(ctx, *o.Tracking); err != nil {
 			return nil, err
 		}
@@ -442,23 +492,23 @@ func (r *trackingAfterEvents) InsertEvents(ctx context.Context, events []eventso
 // ignoreContext never looks at its context.
 type ignoreContext struct{ *memory.ProcessRecorder }
 
-func (r *ignoreContext) InsertEvents(_ context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *ignoreContext) InsertEvents(_ context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	return r.ProcessRecorder.InsertEvents(context.Background(), events, opts...)
 }
 
-func (r *ignoreContext) InsertTracking(_ context.Context, t eventsourcing.Tracking) error {
+func (r *ignoreContext) InsertTracking(_ context.Context, t es.Tracking) error {
 	return r.ProcessRecorder.InsertTracking(context.Background(), t)
 }
 
 type aggregateWithIDs struct{ *memory.AggregateRecorder }
 
-func (r *aggregateWithIDs) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *aggregateWithIDs) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	_, err := r.AggregateRecorder.InsertEvents(ctx, events, opts...)
 	return make([]int64, len(events)), err
 }
 
 type aggregateIgnoresTracking struct{ *memory.AggregateRecorder }
 
-func (r *aggregateIgnoresTracking) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, _ ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *aggregateIgnoresTracking) InsertEvents(ctx context.Context, events []es.StoredEvent, _ ...es.InsertOption) ([]int64, error) {
 	return r.AggregateRecorder.InsertEvents(ctx, events)
 }

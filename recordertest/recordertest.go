@@ -6,7 +6,7 @@
 // recorder for one subtest (registering its cleanup with t.Cleanup):
 //
 //	func TestRecorder(t *testing.T) {
-//		recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+//		recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
 //			r := mystore.NewProcessRecorder(openFreshDatabase(t))
 //			return r
 //		})
@@ -38,48 +38,52 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 )
 
 // waitTimeout bounds every wait of the suite. Reaching it is a failure; nothing is ever asserted to be
 // faster than this.
 const waitTimeout = 10 * time.Second
 
-// TestAggregateRecorder runs the rules of an [eventsourcing.AggregateRecorder]: atomic batches,
+// TestAggregateRecorder runs the rules of an [es.AggregateRecorder]: atomic batches,
 // conflicts, and SelectEvents. newRecorder returns a fresh, empty recorder for each subtest. When the
-// recorder is also an [eventsourcing.ApplicationRecorder], InsertEvents must return one ID per event;
-// otherwise it must return nil IDs. When it is not a [eventsourcing.TrackingRecorder], InsertEvents must
-// fail with [eventsourcing.WithTracking] and record nothing.
-func TestAggregateRecorder(t *testing.T, newRecorder func(t *testing.T) eventsourcing.AggregateRecorder) {
+// recorder is also an [es.ApplicationRecorder], InsertEvents must return one ID per event;
+// otherwise it must return nil IDs. When it is not a [es.TrackingRecorder], InsertEvents must
+// fail with [es.WithTracking] and record nothing.
+func TestAggregateRecorder(t *testing.T, newRecorder func(t *testing.T) es.AggregateRecorder) {
 	t.Helper()
 	runAggregate(t, newRecorder)
+	runClose(t, newRecorder)
 }
 
-// TestApplicationRecorder runs the rules of an [eventsourcing.ApplicationRecorder]: everything of
+// TestApplicationRecorder runs the rules of an [es.ApplicationRecorder]: everything of
 // [TestAggregateRecorder], then notification IDs, SelectNotifications, MaxNotificationID and Subscribe.
-func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) eventsourcing.ApplicationRecorder) {
+func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) es.ApplicationRecorder) {
 	t.Helper()
-	runAggregate(t, func(t *testing.T) eventsourcing.AggregateRecorder { return newRecorder(t) })
+	runAggregate(t, func(t *testing.T) es.AggregateRecorder { return newRecorder(t) })
 	runApplication(t, newRecorder)
+	runClose(t, func(t *testing.T) es.AggregateRecorder { return newRecorder(t) })
 }
 
-// TestTrackingRecorder runs the rules of an [eventsourcing.TrackingRecorder]: the per-application
+// TestTrackingRecorder runs the rules of an [es.TrackingRecorder]: the per-application
 // high-water mark.
-func TestTrackingRecorder(t *testing.T, newRecorder func(t *testing.T) eventsourcing.TrackingRecorder) {
+func TestTrackingRecorder(t *testing.T, newRecorder func(t *testing.T) es.TrackingRecorder) {
 	t.Helper()
 	runTracking(t, newRecorder)
 }
 
-// TestProcessRecorder runs the rules of an [eventsourcing.ProcessRecorder]: everything of
+// TestProcessRecorder runs the rules of an [es.ProcessRecorder]: everything of
 // [TestApplicationRecorder] and [TestTrackingRecorder], then the atomicity of events and tracking
-// recorded together with [eventsourcing.WithTracking].
-func TestProcessRecorder(t *testing.T, newRecorder func(t *testing.T) eventsourcing.ProcessRecorder) {
+// recorded together with [es.WithTracking].
+func TestProcessRecorder(t *testing.T, newRecorder func(t *testing.T) es.ProcessRecorder) {
 	t.Helper()
-	runAggregate(t, func(t *testing.T) eventsourcing.AggregateRecorder { return newRecorder(t) })
-	runApplication(t, func(t *testing.T) eventsourcing.ApplicationRecorder { return newRecorder(t) })
-	runTracking(t, func(t *testing.T) eventsourcing.TrackingRecorder { return newRecorder(t) })
+	runAggregate(t, func(t *testing.T) es.AggregateRecorder { return newRecorder(t) })
+	runApplication(t, func(t *testing.T) es.ApplicationRecorder { return newRecorder(t) })
+	runTracking(t, func(t *testing.T) es.TrackingRecorder { return newRecorder(t) })
 	runProcess(t, newRecorder)
+	runClose(t, func(t *testing.T) es.AggregateRecorder { return newRecorder(t) })
 }
 
 // sizes of the concurrency tests: writers × batches per writer.
@@ -91,13 +95,13 @@ func concurrency() (writers, batches int) {
 }
 
 // ev makes a stored event.
-func ev(id uuid.UUID, version int64, topic string, state string) eventsourcing.StoredEvent {
-	return eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: topic, State: []byte(state)}
+func ev(id uuid.UUID, version int64, topic string, state string) es.StoredEvent {
+	return es.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: topic, State: []byte(state)}
 }
 
 // series makes versions from..to of id, with topic and a state naming the version.
-func series(id uuid.UUID, from, to int64, topic string) []eventsourcing.StoredEvent {
-	var out []eventsourcing.StoredEvent
+func series(id uuid.UUID, from, to int64, topic string) []es.StoredEvent {
+	var out []es.StoredEvent
 	for v := from; v <= to; v++ {
 		out = append(out, ev(id, v, topic, fmt.Sprintf("%s v%d", id, v)))
 	}
@@ -106,7 +110,7 @@ func series(id uuid.UUID, from, to int64, topic string) []eventsourcing.StoredEv
 
 // insert records events and fails the test on error. It checks the shape of the returned IDs: one per
 // event, strictly increasing, on an ApplicationRecorder; nil on a recorder without a sequence.
-func insert(t *testing.T, r eventsourcing.AggregateRecorder, events ...eventsourcing.StoredEvent) []int64 {
+func insert(t *testing.T, r es.AggregateRecorder, events ...es.StoredEvent) []int64 {
 	t.Helper()
 	ids, err := r.InsertEvents(t.Context(), events)
 	if err != nil {
@@ -117,9 +121,9 @@ func insert(t *testing.T, r eventsourcing.AggregateRecorder, events ...eventsour
 }
 
 // checkIDs checks the IDs InsertEvents returned for events.
-func checkIDs(t *testing.T, r eventsourcing.AggregateRecorder, events []eventsourcing.StoredEvent, ids []int64) {
+func checkIDs(t *testing.T, r es.AggregateRecorder, events []es.StoredEvent, ids []int64) {
 	t.Helper()
-	if _, ok := r.(eventsourcing.ApplicationRecorder); !ok {
+	if _, ok := r.(es.ApplicationRecorder); !ok {
 		if ids != nil {
 			t.Fatalf("InsertEvents(%s) on a recorder without an application sequence returned IDs %v, want nil", describe(events), ids)
 		}
@@ -139,7 +143,7 @@ func checkIDs(t *testing.T, r eventsourcing.AggregateRecorder, events []eventsou
 }
 
 // selectEvents calls SelectEvents and fails the test on error.
-func selectEvents(t *testing.T, r eventsourcing.AggregateRecorder, id uuid.UUID, q eventsourcing.EventQuery) []eventsourcing.StoredEvent {
+func selectEvents(t *testing.T, r es.AggregateRecorder, id uuid.UUID, q es.EventQuery) []es.StoredEvent {
 	t.Helper()
 	got, err := r.SelectEvents(t.Context(), id, q)
 	if err != nil {
@@ -153,9 +157,9 @@ func requireConflict(t *testing.T, err error, call string) {
 	t.Helper()
 	switch {
 	case err == nil:
-		t.Fatalf("%s: no error, want one wrapping eventsourcing.ErrConflict", call)
-	case !errors.Is(err, eventsourcing.ErrConflict):
-		t.Fatalf("%s: error %q does not wrap eventsourcing.ErrConflict (errors.Is is false)", call, err)
+		t.Fatalf("%s: no error, want one wrapping es.ErrConflict", call)
+	case !errors.Is(err, es.ErrConflict):
+		t.Fatalf("%s: error %q does not wrap es.ErrConflict (errors.Is is false)", call, err)
 	}
 }
 
@@ -178,13 +182,13 @@ func cancelled(t *testing.T) context.Context {
 }
 
 // sameEvent reports whether a and b are equal, a nil and an empty state being the same.
-func sameEvent(a, b eventsourcing.StoredEvent) bool {
+func sameEvent(a, b es.StoredEvent) bool {
 	return a.OriginatorID == b.OriginatorID && a.OriginatorVersion == b.OriginatorVersion &&
 		a.Topic == b.Topic && bytes.Equal(a.State, b.State)
 }
 
 // requireEvents fails the test unless got equals want, element by element.
-func requireEvents(t *testing.T, call string, got, want []eventsourcing.StoredEvent) {
+func requireEvents(t *testing.T, call string, got, want []es.StoredEvent) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s returned %d events %s, want %d: %s", call, len(got), describe(got), len(want), describe(want))
@@ -197,14 +201,14 @@ func requireEvents(t *testing.T, call string, got, want []eventsourcing.StoredEv
 }
 
 // requireNoEvents fails the test if originator id has any events.
-func requireNoEvents(t *testing.T, r eventsourcing.AggregateRecorder, id uuid.UUID, why string) {
+func requireNoEvents(t *testing.T, r es.AggregateRecorder, id uuid.UUID, why string) {
 	t.Helper()
-	if got := selectEvents(t, r, id, eventsourcing.EventQuery{}); len(got) != 0 {
+	if got := selectEvents(t, r, id, es.EventQuery{}); len(got) != 0 {
 		t.Fatalf("%s: originator %s has %d events %s, want none", why, id, len(got), describe(got))
 	}
 }
 
-func show(e eventsourcing.StoredEvent) string {
+func show(e es.StoredEvent) string {
 	state := string(e.State)
 	if len(state) > 40 {
 		state = state[:40] + "…"
@@ -213,7 +217,7 @@ func show(e eventsourcing.StoredEvent) string {
 }
 
 // describe summarises events as originator:version pairs, with short originator IDs.
-func describe(events []eventsourcing.StoredEvent) string {
+func describe(events []es.StoredEvent) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, e := range events {
@@ -230,7 +234,7 @@ func describe(events []eventsourcing.StoredEvent) string {
 	return b.String()
 }
 
-func versions(events []eventsourcing.StoredEvent) []int64 {
+func versions(events []es.StoredEvent) []int64 {
 	out := make([]int64, len(events))
 	for i, e := range events {
 		out[i] = e.OriginatorVersion
@@ -238,7 +242,7 @@ func versions(events []eventsourcing.StoredEvent) []int64 {
 	return out
 }
 
-func notificationIDs(ns []eventsourcing.Notification) []int64 {
+func notificationIDs(ns []es.Notification) []int64 {
 	out := make([]int64, len(ns))
 	for i, n := range ns {
 		out[i] = n.ID
@@ -307,7 +311,7 @@ func (o *outcomes) add(i int, err error) {
 	switch {
 	case err == nil:
 		o.ok = append(o.ok, i)
-	case errors.Is(err, eventsourcing.ErrConflict):
+	case errors.Is(err, es.ErrConflict):
 		o.conflicts++
 	default:
 		o.others = append(o.others, err)

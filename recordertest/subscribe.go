@@ -10,19 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 )
 
-// runSubscribe runs the Subscribe rules (DESIGN rule 6).
-func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.ApplicationRecorder) {
+// runSubscribe runs the rules of eventsourcing.ApplicationRecorder.Subscribe.
+func runSubscribe(t *testing.T, newRecorder func(t *testing.T) es.ApplicationRecorder) {
 	t.Helper()
 	t.Run("Subscribe", func(t *testing.T) {
 		t.Run("History", func(t *testing.T) {
 			r := newRecorder(t)
 			a, b := uuid.New(), uuid.New()
-			var want []eventsourcing.Notification
-			for _, batch := range [][]eventsourcing.StoredEvent{series(a, 1, 3, "x"), {ev(b, 1, "y", "b1")}, {ev(a, 4, "x", "a4"), ev(b, 2, "y", "b2"), ev(a, 5, "x", "a5")}} {
+			var want []es.Notification
+			for _, batch := range [][]es.StoredEvent{series(a, 1, 3, "x"), {ev(b, 1, "y", "b1")}, {ev(a, 4, "x", "a4"), ev(b, 2, "y", "b2"), ev(a, 5, "x", "a5")}} {
 				want = append(want, notifications(insert(t, r, batch...), batch)...)
 			}
 			s := subscribe(t, r, 0)
@@ -45,7 +46,7 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 			want := notifications(insert(t, r, first...), first)
 			s := subscribe(t, r, 0)
 			s.expect(t, "Subscribe(after 0): the history", want)
-			for _, batch := range [][]eventsourcing.StoredEvent{{ev(b, 1, "y", "b1"), ev(a, 5, "x", "a5"), ev(b, 2, "y", "b2")}, {ev(a, 6, "x", "a6")}, {ev(b, 3, "y", "b3")}} {
+			for _, batch := range [][]es.StoredEvent{{ev(b, 1, "y", "b1"), ev(a, 5, "x", "a5"), ev(b, 2, "y", "b2")}, {ev(a, 6, "x", "a6")}, {ev(b, 3, "y", "b3")}} {
 				live := notifications(insert(t, r, batch...), batch)
 				s.expect(t, fmt.Sprintf("Subscribe(after 0): the events of InsertEvents(%s) recorded after it caught up", describe(batch)), live)
 			}
@@ -58,7 +59,7 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 			id := uuid.New()
 			for v := int64(1); v <= 3; v++ {
 				e := ev(id, v, "topic", fmt.Sprintf("v%d", v))
-				want := notifications(insert(t, r, e), []eventsourcing.StoredEvent{e})
+				want := notifications(insert(t, r, e), []es.StoredEvent{e})
 				s.expect(t, fmt.Sprintf("a subscription started on an empty store, after version %d was recorded", v), want)
 			}
 			s.stop(t)
@@ -70,7 +71,7 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 			s := subscribe(t, r, all[3].ID)
 			s.expect(t, fmt.Sprintf("Subscribe(after %d)", all[3].ID), all[4:])
 			more := ev(events[0].OriginatorID, 11, "topic", "v11")
-			live := notifications(insert(t, r, more), []eventsourcing.StoredEvent{more})
+			live := notifications(insert(t, r, more), []es.StoredEvent{more})
 			s.expect(t, "the subscription, after another event", live)
 			s.stop(t)
 		})
@@ -82,7 +83,7 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 			after := ids[2] + 2
 			s := subscribe(t, r, after)
 			events := series(id, 4, 8, "topic")
-			var want []eventsourcing.Notification
+			var want []es.Notification
 			for _, n := range notifications(insert(t, r, events...), events) {
 				if n.ID > after {
 					want = append(want, n)
@@ -95,13 +96,13 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 		t.Run("Topics", func(t *testing.T) {
 			r := newRecorder(t)
 			id := uuid.New()
-			var all []eventsourcing.Notification
+			var all []es.Notification
 			for i := int64(1); i <= 12; i++ {
 				e := ev(id, i, []string{"a", "b", "c"}[i%3], fmt.Sprintf("v%d", i))
-				all = append(all, notifications(insert(t, r, e), []eventsourcing.StoredEvent{e})...)
+				all = append(all, notifications(insert(t, r, e), []es.StoredEvent{e})...)
 			}
-			only := func(ns []eventsourcing.Notification, after int64, topics ...string) []eventsourcing.Notification {
-				var out []eventsourcing.Notification
+			only := func(ns []es.Notification, after int64, topics ...string) []es.Notification {
+				var out []es.Notification
 				for _, n := range ns {
 					if n.ID > after && slices.Contains(topics, n.Topic) {
 						out = append(out, n)
@@ -117,7 +118,7 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 			s2.expect(t, fmt.Sprintf(`Subscribe(after %d, "b")`, all[6].ID), want)
 
 			// Live: events of other topics are passed over.
-			batch := []eventsourcing.StoredEvent{ev(id, 13, "b", "v13"), ev(id, 14, "b", "v14"), ev(id, 15, "c", "v15")}
+			batch := []es.StoredEvent{ev(id, 13, "b", "v13"), ev(id, 14, "b", "v14"), ev(id, 15, "c", "v15")}
 			live := notifications(insert(t, r, batch...), batch)
 			s.expect(t, `Subscribe(after 0, "a", "c") after events of topics b, b, c`, live[2:])
 			s2.expect(t, fmt.Sprintf(`Subscribe(after %d, "b") after events of topics b, b, c`, all[6].ID), live[:2])
@@ -165,16 +166,16 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 				return
 			}
 
-			byID := make(map[int64]eventsourcing.StoredEvent)
+			byID := make(map[int64]es.StoredEvent)
 			for _, b := range slices.Concat(firstWave, secondWave) {
 				for i, id := range b.ids {
 					byID[id] = b.events[i]
 				}
 			}
-			var want, wantX []eventsourcing.Notification
+			var want, wantX []es.Notification
 			for _, id := range sortedKeys(byID) {
 				if id > after {
-					n := eventsourcing.Notification{ID: id, StoredEvent: byID[id]}
+					n := es.Notification{ID: id, StoredEvent: byID[id]}
 					want = append(want, n)
 					if n.Topic == "topic-x" {
 						wantX = append(wantX, n)
@@ -188,6 +189,7 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 			all.stop(t)
 			filtered.stop(t)
 		})
+		t.Run("StartedDuringWrites", func(t *testing.T) { subscribeDuringWrites(t, newRecorder) })
 		t.Run("CancelWhileWaiting", func(t *testing.T) {
 			r := newRecorder(t)
 			insert(t, r, series(uuid.New(), 1, 2, "topic")...)
@@ -283,13 +285,13 @@ func runSubscribe(t *testing.T, newRecorder func(t *testing.T) eventsourcing.App
 // writeBatches has writers record batches of 3 events each concurrently, over two originators per writer
 // and the topics topic-x and topic-y, calling onBatch (if not nil) after each, and returns what they
 // recorded. Errors fail the test.
-func writeBatches(t *testing.T, r eventsourcing.AggregateRecorder, writers, batches int, onBatch func()) []batchResult {
+func writeBatches(t *testing.T, r es.AggregateRecorder, writers, batches int, onBatch func()) []batchResult {
 	results := make([][]batchResult, writers)
 	concurrently(writers, func(w int) {
 		a, b := uuid.New(), uuid.New()
 		topics := []string{"topic-x", "topic-y"}
 		for i := range int64(batches) {
-			batch := []eventsourcing.StoredEvent{
+			batch := []es.StoredEvent{
 				ev(a, 2*i+1, topics[i%2], fmt.Sprintf("a%d", 2*i+1)),
 				ev(b, i+1, topics[(i+1)%2], fmt.Sprintf("b%d", i+1)),
 				ev(a, 2*i+2, topics[(i+int64(w))%2], fmt.Sprintf("a%d", 2*i+2)),
@@ -316,7 +318,7 @@ func writeBatches(t *testing.T, r eventsourcing.AggregateRecorder, writers, batc
 type subscription struct {
 	what     string
 	cancel   context.CancelFunc
-	items    chan eventsourcing.Notification
+	items    chan es.Notification
 	discard  chan struct{} // closed by stop: nobody takes items any more
 	done     chan struct{} // closed when the iteration has ended
 	last     int64         // the highest ID taken
@@ -327,13 +329,13 @@ type subscription struct {
 
 // subscribe starts ranging over r.Subscribe(ctx, after, topics...) in a goroutine. The test's cleanup
 // stops it.
-func subscribe(t *testing.T, r eventsourcing.ApplicationRecorder, after int64, topics ...string) *subscription {
+func subscribe(t *testing.T, r es.ApplicationRecorder, after int64, topics ...string) *subscription {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &subscription{
 		what:    fmt.Sprintf("Subscribe(after %d, topics %q)", after, topics),
 		cancel:  cancel,
-		items:   make(chan eventsourcing.Notification),
+		items:   make(chan es.Notification),
 		discard: make(chan struct{}),
 		done:    make(chan struct{}),
 		last:    after,
@@ -359,7 +361,7 @@ func subscribe(t *testing.T, r eventsourcing.ApplicationRecorder, after int64, t
 }
 
 // expect waits for the notifications up to the last ID of want and checks that they are want.
-func (s *subscription) expect(t *testing.T, call string, want []eventsourcing.Notification) []eventsourcing.Notification {
+func (s *subscription) expect(t *testing.T, call string, want []es.Notification) []es.Notification {
 	t.Helper()
 	if len(want) == 0 {
 		return nil
@@ -370,20 +372,20 @@ func (s *subscription) expect(t *testing.T, call string, want []eventsourcing.No
 }
 
 // take waits for the next n notifications, checking that IDs ascend.
-func (s *subscription) take(t *testing.T, n int) []eventsourcing.Notification {
+func (s *subscription) take(t *testing.T, n int) []es.Notification {
 	t.Helper()
-	return s.receive(t, func(got []eventsourcing.Notification) bool { return len(got) >= n }, fmt.Sprintf("%d notifications", n))
+	return s.receive(t, func(got []es.Notification) bool { return len(got) >= n }, fmt.Sprintf("%d notifications", n))
 }
 
 // until waits for notifications up to and including ID id, checking that IDs ascend.
-func (s *subscription) until(t *testing.T, id int64) []eventsourcing.Notification {
+func (s *subscription) until(t *testing.T, id int64) []es.Notification {
 	t.Helper()
-	return s.receive(t, func([]eventsourcing.Notification) bool { return s.last >= id }, fmt.Sprintf("notifications up to ID %d", id))
+	return s.receive(t, func([]es.Notification) bool { return s.last >= id }, fmt.Sprintf("notifications up to ID %d", id))
 }
 
-func (s *subscription) receive(t *testing.T, enough func([]eventsourcing.Notification) bool, want string) []eventsourcing.Notification {
+func (s *subscription) receive(t *testing.T, enough func([]es.Notification) bool, want string) []es.Notification {
 	t.Helper()
-	var got []eventsourcing.Notification
+	var got []es.Notification
 	timer := time.NewTimer(waitTimeout)
 	defer timer.Stop()
 	for !enough(got) {
@@ -437,4 +439,23 @@ func (s *subscription) stop(t *testing.T) {
 			t.Errorf("%s yielded an error: %v (the end of its context must end it without one)", s.what, err)
 		}
 	})
+}
+
+// end waits for the subscription to end by itself (without its context ending) and returns the error
+// it ended with, nil if none.
+func (s *subscription) end(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("%s did not end within %v", s.what, waitTimeout)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := s.errs
+	s.errs = nil
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs[0]
 }

@@ -101,9 +101,29 @@ func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) (
 }
 
 // Get returns the aggregate with the given ID at its latest version. It fails with an error wrapping
-// es.ErrNotFound when no event of id is recorded.
+// es.ErrNotFound when no event of id is recorded. In a context with a UnitOfWork, it returns the
+// unit's instance of the aggregate when it holds one, and adds what it loads.
 func (r *Repository[T, P]) Get(ctx context.Context, id uuid.UUID) (P, error) {
-	return r.get(ctx, id, 0)
+	u := unitOfWork(ctx)
+	if u != nil {
+		if held, ok := u.get(id); ok {
+			return r.held(id, held)
+		}
+	}
+	a, err := r.get(ctx, id, 0)
+	if err != nil || u == nil {
+		return a, err
+	}
+	return r.held(id, u.addIfAbsent(a))
+}
+
+// held returns an aggregate of a unit of work as a P.
+func (r *Repository[T, P]) held(id uuid.UUID, a aggregate.Root) (P, error) {
+	p, ok := a.(P)
+	if !ok {
+		return nil, fmt.Errorf("repository: get %s: the unit of work holds it as a %T, not a %T", id, a, p)
+	}
+	return p, nil
 }
 
 // GetAt returns the aggregate as it was at version. It fails with an error wrapping es.ErrNotFound when

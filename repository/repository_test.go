@@ -13,6 +13,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/repository"
@@ -347,65 +348,34 @@ func TestBadStoredEventIsAClearError(t *testing.T) {
 	}
 }
 
-// Tally is the benchmarks' aggregate: its state has a fixed size, so that what the benchmarks measure
-// is replay, not the growth of the state (Counter's Tags grow with every event).
-type Tally struct {
-	aggregate.Base
-	Name  string
-	Count int
-}
-
-func (c *Tally) Apply(e any) {
-	switch e := e.(type) {
-	case Started:
-		c.Name = e.Name
-	case Incremented:
-		c.Count += e.By
-	}
-}
-
-func benchmarkGet(b *testing.B, events, every int) {
-	ctx := context.Background()
-	reg := registry()
-	mapper.Register[Tally](reg, "test.Tally")
-	m := must(mapper.New(reg))
-	f := &fixture{events: eventstore.New(m, memory.NewProcessRecorder()), snapshots: eventstore.New(m, memory.NewAggregateRecorder())}
-	var opts []repository.Option
-	if every > 0 {
-		opts = append(opts, repository.WithSnapshots(f.snapshots, every))
-	}
-	repo := must(repository.New[Tally](f.events, opts...))
-	plain := must(repository.New[Tally](f.events))
-	c := &Tally{}
-	aggregate.Trigger(c, Started{Name: "bench"})
-	// The worst case for snapshots: the last 99 events are saved without taking one, so a load replays
-	// at least 99 events after the newest snapshot.
-	for i := 1; i < events; i++ {
-		aggregate.Trigger(c, Incremented{By: 1})
-		if i%10 == 0 || i == events-1 {
-			save := repo.Save
-			if i >= events-99 {
-				save = plain.Save
-			}
-			if err := save(ctx, c); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		got, err := repo.Get(ctx, c.ID)
-		if err != nil || got.Version != int64(events) {
-			b.Fatalf("%v %d", err, got.Version)
-		}
-	}
-}
-
+// BenchmarkGet loads an account (the benchmark domain's aggregate, whose state has a fixed size, so
+// that what is measured is replay, not the growth of the state) of n events, built in the worst case
+// for snapshots (see benchkit.LoadStore.Build): without snapshots, with a snapshot every 100 events,
+// and by hand from the same events stored as plain JSON (raw), the floor.
 func BenchmarkGet(b *testing.B) {
+	raw := benchkit.NewMemLog()
+	ls, err := benchkit.NewLoadStore(memory.NewProcessRecorder(), memory.NewAggregateRecorder(), 100, raw.Append, raw.SelectEvents)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, n := range []int{10, 100, 1000, 10000} {
-		b.Run(fmt.Sprintf("events=%d/snapshots=none", n), func(b *testing.B) { benchmarkGet(b, n, 0) })
-		b.Run(fmt.Sprintf("events=%d/snapshots=100", n), func(b *testing.B) { benchmarkGet(b, n, 100) })
+		id, rawID, err := ls.Build(context.Background(), n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			op   benchkit.Op
+		}{
+			{"snapshots=none", benchkit.LoadOp("Get", ls.NoSnapshots.Get, id, n)},
+			{"snapshots=100", benchkit.LoadOp("Get", ls.WithSnapshots.Get, id, n)},
+			{"raw", benchkit.LoadOp("raw load", ls.RawGet, rawID, n)},
+		} {
+			b.Run(fmt.Sprintf("events=%d/%s", n, c.name), func(b *testing.B) {
+				b.ReportAllocs()
+				benchkit.Run(b, c.op, "loads")
+			})
+		}
 	}
 }
 
@@ -413,23 +383,17 @@ func BenchmarkGet(b *testing.B) {
 // clone and of the query for events recorded since.
 func BenchmarkGetCached(b *testing.B) {
 	ctx := context.Background()
-	reg := registry()
-	mapper.Register[Tally](reg, "test.Tally")
-	repo := must(repository.New[Tally](eventstore.New(must(mapper.New(reg)), memory.NewProcessRecorder()), repository.WithCache(10)))
-	c := &Tally{}
-	aggregate.Trigger(c, Started{Name: "bench"})
-	for range 99 {
-		aggregate.Trigger(c, Incremented{By: 1})
+	repo := must(repository.New[benchkit.Account](eventstore.New(must(mapper.New(benchkit.NewRegistry())), memory.NewProcessRecorder()), repository.WithCache(10)))
+	a := &benchkit.Account{}
+	aggregate.Trigger(a, benchkit.AccountOpened{Owner: "Ada Lovelace", Currency: "EUR"})
+	for i := range 99 {
+		aggregate.Trigger(a, benchkit.Deposit(i))
 	}
-	if err := repo.Save(ctx, c); err != nil {
+	if err := repo.Save(ctx, a); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	for b.Loop() {
-		if got, err := repo.Get(ctx, c.ID); err != nil || got.Version != 100 {
-			b.Fatal(err)
-		}
-	}
+	benchkit.Run(b, benchkit.LoadOp("Get", repo.Get, a.ID, 100), "loads")
 }
 
 // must returns v and panics on err: for constructors whose arguments the test controls.

@@ -52,6 +52,10 @@ func FS(d Dialect) (fs.FS, error) {
 	}
 }
 
+// ErrNotMigrated is wrapped by the error of a recorder whose database (or PostgreSQL schema) lacks the
+// tables and functions of the migrations: run Migrate first.
+var ErrNotMigrated = errors.New("schema: database not migrated")
+
 var plainIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // ErrInvalidSchemaName is wrapped by the error for a schema name that is not a plain identifier.
@@ -76,19 +80,23 @@ func Qualify(q, schemaName string) string {
 	return strings.ReplaceAll(q, TemplateMarker, schemaName+".")
 }
 
-// Option configures Migrate.
+// Option configures Migrate. Options record values; Migrate checks them and fails on an invalid one.
 type Option func(*config)
 
 type config struct {
-	schema string
-	logger *slog.Logger
+	schema    string
+	schemaSet bool // WithSchema was given, even with ""
+	logger    *slog.Logger
 }
 
 // WithSchema migrates into the named PostgreSQL schema, creating it when missing; the migration history
-// is kept in that schema too. Without it, tables go to the connection's current schema.
-func WithSchema(name string) Option { return func(c *config) { c.schema = name } }
+// is kept in that schema too. Without it, tables go to the connection's current schema. The name must
+// pass ValidateSchemaName (an empty name is refused rather than taken to mean the current schema, as
+// the recorders' WithSchema does: it is more likely a missing setting).
+func WithSchema(name string) Option { return func(c *config) { c.schema, c.schemaSet = name, true } }
 
-// WithLogger logs each applied migration to l. By default Migrate logs nothing.
+// WithLogger logs each applied migration to l, at debug level. Without it, or with nil, Migrate logs
+// to slog.Default() as it is when Migrate is called.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Migrate brings the schema of db up to date. Running it again is a no-op. On PostgreSQL concurrent
@@ -100,53 +108,65 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, opts ...Option) error {
 	}
 	var cfg config
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
+		cfg.logger = slog.Default()
 	}
+	var results []*goose.MigrationResult
+	var err error
 	switch d {
 	case Postgres:
-		return migratePostgres(ctx, db, cfg)
+		if cfg.schemaSet {
+			if err := ValidateSchemaName(cfg.schema); err != nil {
+				return fmt.Errorf("schema: migrate: WithSchema: %w", err)
+			}
+		}
+		results, err = migratePostgres(ctx, db, cfg)
 	case SQLite:
-		if cfg.schema != "" {
+		if cfg.schemaSet {
 			return errors.New("schema: migrate: SQLite has no schemas: use one database file per application")
 		}
-		return migrateSQLite(ctx, db, cfg)
+		results, err = migrateSQLite(ctx, db, cfg)
 	default:
 		return fmt.Errorf("schema: migrate: unknown dialect %q", d)
 	}
+	for _, r := range results {
+		cfg.logger.DebugContext(ctx, "schema: applied migration", "dialect", string(d), "schema", cfg.schema,
+			"version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return err
 }
 
-func migratePostgres(ctx context.Context, db *sql.DB, cfg config) error {
+func migratePostgres(ctx context.Context, db *sql.DB, cfg config) ([]*goose.MigrationResult, error) {
 	fsys, err := FS(Postgres)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	table := goose.DefaultTablename
 	if cfg.schema != "" {
-		if err := ValidateSchemaName(cfg.schema); err != nil {
-			return fmt.Errorf("schema: migrate: %w", err)
-		}
 		if err := createSchema(ctx, db, cfg.schema); err != nil {
-			return err
+			return nil, err
 		}
 		table = cfg.schema + "." + table
 	}
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
-		return fmt.Errorf("schema: migrate: %w", err)
+		return nil, fmt.Errorf("schema: migrate: %w", err)
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, templateFS{fsys, cfg.schema},
 		goose.WithTableName(table), goose.WithSessionLocker(locker),
-		goose.WithDisableGlobalRegistry(true), goose.WithSlog(cfg.logger))
+		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("schema: migrate: %w", err)
+		return nil, fmt.Errorf("schema: migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("schema: migrate postgres (schema %q): %w", cfg.schema, err)
+	results, err := p.Up(ctx)
+	if err != nil {
+		return results, fmt.Errorf("schema: migrate postgres (schema %q): %w", cfg.schema, err)
 	}
-	return nil
+	return results, nil
 }
 
 // createSchema creates the schema unless it exists. Two processes may both find it missing; the loser's
@@ -171,36 +191,35 @@ func createSchema(ctx context.Context, db *sql.DB, name string) error {
 	return nil
 }
 
-func migrateSQLite(ctx context.Context, db *sql.DB, cfg config) error {
+func migrateSQLite(ctx context.Context, db *sql.DB, cfg config) ([]*goose.MigrationResult, error) {
 	fsys, err := FS(SQLite)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
-		goose.WithDisableGlobalRegistry(true), goose.WithSlog(cfg.logger))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("schema: migrate: %w", err)
+		return nil, fmt.Errorf("schema: migrate: %w", err)
 	}
 	// Another process may be migrating the same file: its transaction makes ours fail (busy, or a table
 	// that now exists). Once it has committed, nothing is pending and we are done.
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ {
-		if _, err := p.Up(ctx); err == nil {
-			return nil
-		} else {
-			lastErr = err
+		results, err := p.Up(ctx)
+		if err == nil {
+			return results, nil
 		}
+		lastErr = err
 		pending, err := p.HasPending(ctx)
 		if err == nil && !pending {
-			return nil
+			return results, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("schema: migrate sqlite: %w", ctx.Err())
+			return results, fmt.Errorf("schema: migrate sqlite: %w", ctx.Err())
 		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("schema: migrate sqlite: %w", lastErr)
+	return nil, fmt.Errorf("schema: migrate sqlite: %w", lastErr)
 }
 
 // templateFS serves migration files with the schema marker replaced.

@@ -1,12 +1,15 @@
 package schema_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -59,5 +62,35 @@ func TestMigrateRefusesBadArguments(t *testing.T) {
 	ctx := context.Background()
 	if err := schema.Migrate(ctx, nil, schema.SQLite); err == nil {
 		t.Fatal("nil *sql.DB accepted")
+	}
+}
+
+func TestMigrateOptions(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// One rule for schema names, as in the PostgreSQL recorders: an empty name is refused, not taken to
+	// mean the current schema. Checked before anything touches the database.
+	if err := schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema("")); !errors.Is(err, schema.ErrInvalidSchemaName) {
+		t.Errorf("WithSchema(\"\") on PostgreSQL: %v, want ErrInvalidSchemaName", err)
+	}
+	if err := schema.Migrate(ctx, db, schema.SQLite, schema.WithSchema("app")); err == nil || !strings.Contains(err.Error(), "SQLite has no schemas") {
+		t.Errorf("WithSchema on SQLite: %v", err)
+	}
+	if err := schema.Migrate(ctx, db, schema.Dialect("oracle")); err == nil || !strings.Contains(err.Error(), `unknown dialect "oracle"`) {
+		t.Errorf("unknown dialect: %v", err)
+	}
+	// Nil options are skipped; applied migrations are logged at debug level, so that the default
+	// logger stays quiet.
+	var logged bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := schema.Migrate(ctx, db, schema.SQLite, nil, schema.WithLogger(logger)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logged.String(), "level=DEBUG msg=\"schema: applied migration\"") || !strings.Contains(logged.String(), "00001_create_tables.sql") {
+		t.Errorf("log of the migration:\n%s", logged.String())
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 )
 
 // TestQuickReport runs the program in -quick mode on memory and SQLite only (PostgreSQL is turned off,
@@ -82,10 +84,10 @@ func TestTargetVerdict(t *testing.T) {
 		t    target
 		want string
 	}{
-		{target{got: series{0.9, 1.0, 1.1}, want: 0.85}, "met"},
-		{target{got: series{0.6, 0.7, 0.9}, want: 0.85}, "**missed** by 18% (0.15× short); runs straddle the bound"},
-		{target{got: series{1.5, 1.5, 1.5}, want: 1.2, atMost: true}, "**missed**: 0.30× over (25% above the bound)"},
-		{target{got: series{1.0}, want: 1.2, atMost: true}, "met"},
+		{target{got: benchkit.Series{0.9, 1.0, 1.1}, want: 0.85}, "met"},
+		{target{got: benchkit.Series{0.6, 0.7, 0.9}, want: 0.85}, "**missed** by 18% (0.15× short); runs straddle the bound"},
+		{target{got: benchkit.Series{1.5, 1.5, 1.5}, want: 1.2, atMost: true}, "**missed**: 0.30× over (25% above the bound)"},
+		{target{got: benchkit.Series{1.0}, want: 1.2, atMost: true}, "met"},
 	} {
 		if got := c.t.verdict(); got != c.want {
 			t.Errorf("verdict(%v) = %q, want %q", c.t.got, got, c.want)

@@ -4,18 +4,53 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
+)
+
+// The targets the report checks.
+const (
+	rawTarget      = 0.85                   // recorder appends and reads against the raw driver loop
+	groupTarget    = 5.0                    // SQLite, 16 writers at synchronous FULL against one writer
+	orderingTarget = 2.0                    // PostgreSQL, 16 writers: the xid ordering against the table lock
+	flatTarget     = 1.2                    // snapshot-bounded loads, 10,000 events against 1,000 (time)
+	latencyBound   = 100 * time.Millisecond // a subscription delivers a new event within about this
 )
 
 // section is one scenario of the report.
 type section struct {
-	name   string // the scenario's -only name
-	title  string
-	intro  string // what is measured and against what
-	tables []table
-	notes  []string
-	err    error // the scenario failed; what it measured before is kept
+	name    string // the scenario's -only name
+	title   string
+	intro   string // what is measured and against what
+	tables  []*table
+	notes   []string
+	targets []target
+	err     error // the scenario failed; what it measured before is kept
+}
+
+// table adds a table to the section.
+func (s *section) table(caption string, header ...string) *table {
+	t := &table{caption: caption, header: header}
+	s.tables = append(s.tables, t)
+	return t
+}
+
+// target adds a target to the section's and returns it.
+func (s *section) target(t target) *target {
+	s.targets = append(s.targets, t)
+	return &t
+}
+
+// skipped notes that the section's PostgreSQL cases are skipped, and says whether they are.
+func (s *section) skipped(e *env) bool {
+	if e.pg == nil {
+		s.notes = append(s.notes, "PostgreSQL: skipped ("+e.pgSkip+").")
+	}
+	return e.pg == nil
 }
 
 type table struct {
@@ -26,16 +61,25 @@ type table struct {
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
-// target is one of issue 5's targets (or a design rule), checked against a measured ratio.
+var cmpHeader = []string{"Case", "Figure (median)", "Spread (min – max)", "Baseline", "Baseline (median)", "Ratio (median, range)", "Target", "Result"}
+
+// cmp adds a figure beside its baseline. r is the ratio per run (above 1: the figure is better); tgt,
+// when set, the target it is judged by.
+func (t *table) cmp(label, baseLabel string, fig, base benchkit.Series, f func(float64) string, r benchkit.Series, tgt *target) {
+	want, res := "–", "–"
+	if tgt != nil {
+		want, res = tgt.required(), tgt.verdict()
+	}
+	t.add(label, f(fig.Median()), spread(fig, f), baseLabel, f(base.Median()), ratioCell(r), want, res)
+}
+
+// target is a bound checked against a measured series (a ratio, a time).
 type target struct {
-	section string
-	what    string
-	got     series  // per-round values; the median decides
-	want    float64 // the bound
-	atMost  bool    // got must be <= want (else >= want)
-	unit    string  // "×" or a time unit handled by format
-	format  func(float64) string
-	note    string
+	what   string
+	got    benchkit.Series // per-round values; the median decides
+	want   float64         // the bound
+	atMost bool            // got must be <= want (else >= want)
+	format func(float64) string
 }
 
 func (t target) fmt(x float64) string {
@@ -53,7 +97,7 @@ func (t target) required() string {
 }
 
 func (t target) met() bool {
-	m := t.got.median()
+	m := t.got.Median()
 	if t.atMost {
 		return m <= t.want
 	}
@@ -63,35 +107,104 @@ func (t target) met() bool {
 // verdict says whether the median meets the bound and, if not, by how much it misses; it also says
 // when the runs' spread straddles the bound, so a borderline result is not read as a firm one.
 func (t target) verdict() string {
-	m := t.got.median()
-	var v string
-	if math.IsNaN(m) {
+	m := t.got.Median()
+	v := "met"
+	switch {
+	case math.IsNaN(m):
 		return "not measured"
+	case t.met():
+	case t.atMost:
+		v = fmt.Sprintf("**missed**: %s over (%s above the bound)", t.fmt(m-t.want), pct((m-t.want)/t.want*100))
+	default:
+		v = fmt.Sprintf("**missed** by %s (%s short)", pct((t.want-m)/t.want*100), t.fmt(t.want-m))
 	}
-	if t.met() {
-		v = "met"
-	} else {
-		var short float64
-		if t.atMost {
-			short = (m - t.want) / t.want * 100
-			v = fmt.Sprintf("**missed**: %s over (%s above the bound)", t.fmt(m-t.want), pct(short))
-		} else {
-			short = (t.want - m) / t.want * 100
-			v = fmt.Sprintf("**missed** by %s (%s short)", pct(short), t.fmt(t.want-m))
-		}
-	}
-	lo, hi := t.got.min(), t.got.max()
-	if len(t.got) > 1 && lo < t.want && hi > t.want {
+	if len(t.got) > 1 && t.got.Min() < t.want && t.got.Max() > t.want {
 		v += "; runs straddle the bound"
 	}
 	return v
 }
 
-func pct(x float64) string {
-	if x < 10 {
-		return strconv.FormatFloat(x, 'f', 1, 64) + "%"
+func writeReport(w io.Writer, cfg config, m [][]string, e *env, secs []*section, took time.Duration, start time.Time) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n\n", args...) }
+	p("# Benchmarks")
+	cmd := "`" + strings.TrimSpace("go run ./cmd/esbench "+strings.Join(cfg.args, " ")) + "`"
+	if strings.Join(cfg.args, " ") == "-out BENCHMARKS.md" {
+		cmd += " (`make bench`)"
 	}
-	return strconv.FormatFloat(x, 'f', 0, 64) + "%"
+	p("Generated by %s on %s; the measurements took %s. Do not edit by hand: run `make bench` again.",
+		cmd, start.UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
+	if cfg.quick {
+		p("> **Quick mode**: tiny sizes and very short runs. A smoke test of the program; the figures mean nothing.")
+	}
+	p("## Machine")
+	writeTable(w, &table{header: []string{"", ""}, rows: m})
+	p("## How to read this")
+	p("Every figure is the **median of %d runs**, and its **spread** is the range (min – max) over those runs. Every figure "+
+		"has a **baseline measured in the same run**, interleaved with it: within each run the two take turns in chunks of %v "+
+		"to a few hundred milliseconds (the one that goes first rotates, and an untimed garbage collection runs between "+
+		"chunks), so load from elsewhere on the machine falls on both alike. The **ratio** is computed per run and given as "+
+		"its median and range, oriented so that **above 1× means the figure is faster (or smaller) than its baseline**, "+
+		"except where a table says otherwise. Targets are judged on the median ratio.", cfg.runs, cfg.chunk/2)
+	p("The machine is shared: other processes (other engineers' test suites, the PostgreSQL server itself) compete "+
+		"for its %d cores, so absolute figures vary from run to run far more than the ratios do. Compare ratios, not absolute "+
+		"figures, across reports.", runtime.NumCPU())
+	p("## Summary of targets")
+	st := &table{header: []string{"Scenario", "Target", "Measured (median, range over runs)", "Required", "Result"}}
+	met := 0
+	for _, s := range secs {
+		for _, t := range s.targets {
+			st.add(strings.Fields(s.title)[0], t.what, t.fmt(t.got.Median())+" ("+spread(t.got, t.fmt)+")", t.required(), t.verdict())
+			if t.met() {
+				met++
+			}
+		}
+	}
+	if len(st.rows) == 0 {
+		p("No target was measured in this run.")
+	} else {
+		p("%d of %d targets met on the median of the runs. The targets: recorder appends and reads at least %v× the raw "+
+			"driver loop; PostgreSQL 16-writer appends at least %v× the table lock; SQLite 16-writer durable appends at least "+
+			"%v× one writer; snapshot-bounded loads flat from 1,000 to 10,000 events (taken here as a time ratio of at most "+
+			"%v); a subscription delivers a new event within about %s (judged on the p99). A \"runs straddle the bound\" note "+
+			"means the verdict could flip on another run.", met, len(st.rows), rawTarget, orderingTarget, groupTarget, flatTarget,
+			fmtSeconds(latencyBound.Seconds()))
+		writeTable(w, st)
+	}
+	if e.pgSkip != "" {
+		p("**PostgreSQL scenarios were skipped**: %s. Set `ES_POSTGRES_DSN` or `-postgres` to include them.", e.pgSkip)
+	}
+	for _, s := range secs {
+		p("## %s", s.title)
+		if s.intro != "" {
+			p("%s", s.intro)
+		}
+		for _, t := range s.tables {
+			writeTable(w, t)
+		}
+		for _, n := range s.notes {
+			p("%s", n)
+		}
+		if s.err != nil {
+			p("**FAILED**: %v", s.err)
+		}
+	}
+}
+
+func writeTable(w io.Writer, t *table) {
+	if t.caption != "" {
+		fmt.Fprintf(w, "%s\n\n", t.caption)
+	}
+	fmt.Fprintf(w, "| %s |\n|---|%s\n", strings.Join(t.header, " | "), strings.Repeat("--:|", len(t.header)-1))
+	for _, r := range t.rows {
+		cells := make([]string, len(t.header))
+		for i := range cells {
+			if i < len(r) {
+				cells[i] = strings.ReplaceAll(r[i], "|", `\|`)
+			}
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
 }
 
 // Formatting. Figures carry three significant digits: the runs rarely agree on more.
@@ -102,12 +215,8 @@ func sig3(x float64) string {
 		return "–"
 	case a >= 1000:
 		return commas(int64(math.Round(x)))
-	case a >= 100:
-		return strconv.FormatFloat(x, 'f', 0, 64)
-	case a >= 10:
-		return strconv.FormatFloat(x, 'f', 1, 64)
-	case a >= 1:
-		return strconv.FormatFloat(x, 'f', 2, 64)
+	case a >= 1: // two decimals from 1, one from 10, none from 100
+		return strconv.FormatFloat(x, 'f', 2-int(math.Log10(a)), 64)
 	default:
 		return strconv.FormatFloat(x, 'g', 3, 64)
 	}
@@ -115,100 +224,75 @@ func sig3(x float64) string {
 
 func commas(n int64) string {
 	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return s
 }
 
-// fmtSeconds formats seconds as ns, µs, ms or s.
-func fmtSeconds(s float64) string {
-	switch a := math.Abs(s); {
-	case math.IsNaN(s):
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return commas(int64(n)) + " " + what + "s"
+}
+
+// scaled formats x in the first unit whose size it reaches (sizes from the largest down; the last is
+// taken for anything smaller).
+func scaled(x float64, units []string, sizes []float64) string {
+	i := 0
+	for i < len(sizes)-1 && math.Abs(x) < sizes[i] {
+		i++
+	}
+	if math.IsNaN(x) {
 		return "–"
-	case a == 0:
-		return "0"
-	case a < 1e-6:
-		return sig3(s*1e9) + " ns"
-	case a < 1e-3:
-		return sig3(s*1e6) + " µs"
-	case a < 1:
-		return sig3(s*1e3) + " ms"
-	default:
-		return sig3(s) + " s"
 	}
+	return sig3(x/sizes[i]) + " " + units[i]
 }
 
-func fmtRate(r float64, unit string) string { return sig3(r) + " " + unit }
+func fmtSeconds(s float64) string {
+	if s == 0 {
+		return "0"
+	}
+	return scaled(s, []string{"s", "ms", "µs", "ns"}, []float64{1, 1e-3, 1e-6, 1e-9})
+}
+
+func fmtBytes(b float64) string {
+	return scaled(b, []string{"MiB", "KiB", "B"}, []float64{1 << 20, 1 << 10, 1})
+}
+
+func fmtRate(unit string) func(float64) string {
+	return func(r float64) string { return sig3(r) + " " + unit }
+}
 
 func fmtRatio(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
 		return "–"
-	}
-	if x >= 10 {
+	case x >= 10:
 		return strconv.FormatFloat(x, 'f', 1, 64) + "×"
-	}
-	if x != 0 && math.Abs(x) < 0.1 {
+	case x != 0 && math.Abs(x) < 0.1:
 		return strconv.FormatFloat(x, 'g', 2, 64) + "×"
 	}
 	return strconv.FormatFloat(x, 'f', 2, 64) + "×"
 }
 
-func fmtBytes(b float64) string {
-	switch a := math.Abs(b); {
-	case math.IsNaN(b):
-		return "–"
-	case a < 1024:
-		return sig3(b) + " B"
-	case a < 1<<20:
-		return sig3(b/1024) + " KiB"
-	default:
-		return sig3(b/(1<<20)) + " MiB"
+func pct(x float64) string {
+	if x < 10 {
+		return strconv.FormatFloat(x, 'f', 1, 64) + "%"
 	}
+	return strconv.FormatFloat(x, 'f', 0, 64) + "%"
 }
 
 // spread formats the runs' range with f.
-func spread(s series, f func(float64) string) string {
+func spread(s benchkit.Series, f func(float64) string) string {
 	if len(s) == 0 {
 		return "–"
 	}
-	return f(s.min()) + " – " + f(s.max())
+	return f(s.Min()) + " – " + f(s.Max())
 }
 
 // ratioCell formats a ratio's median with its range over runs.
-func ratioCell(s series) string {
-	return fmtRatio(s.median()) + " (" + fmtRatio(s.min()) + " – " + fmtRatio(s.max()) + ")"
-}
-
-func writeTable(w io.Writer, t table) {
-	if t.caption != "" {
-		fmt.Fprintf(w, "%s\n\n", t.caption)
-	}
-	fmt.Fprintf(w, "| %s |\n", strings.Join(t.header, " | "))
-	seps := make([]string, len(t.header))
-	for i := range seps {
-		seps[i] = "---"
-		if i > 0 {
-			seps[i] = "--:"
-		}
-	}
-	fmt.Fprintf(w, "|%s|\n", strings.Join(seps, "|"))
-	for _, r := range t.rows {
-		cells := make([]string, len(t.header))
-		copy(cells, r)
-		for i := range cells {
-			cells[i] = strings.ReplaceAll(cells[i], "|", `\|`)
-		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	}
-	fmt.Fprintln(w)
+func ratioCell(s benchkit.Series) string {
+	return fmtRatio(s.Median()) + " (" + fmtRatio(s.Min()) + " – " + fmtRatio(s.Max()) + ")"
 }

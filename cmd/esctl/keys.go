@@ -251,7 +251,7 @@ func (k *keyCounts) print(ctx context.Context, s *store, out io.Writer) error {
 		return err
 	}
 	ks, err := s.keyStore(ctx)
-	if errors.Is(err, sqlite.ErrNotMigrated) || errors.Is(err, postgres.ErrNotMigrated) {
+	if errors.Is(err, schema.ErrNotMigrated) {
 		fmt.Fprintln(out, "data keys:              no data key store (esctl migrate adds it)")
 		return nil
 	}

@@ -19,25 +19,13 @@
 // A notification ID is taken when its row is inserted but becomes visible when its transaction
 // commits, and transactions commit in any order: a reader that has seen ID 11 might later find 10
 // appear, and a subscription that moved past it would never deliver it. The recorders guarantee that
-// this never happens (no late fills), in one of two ways, chosen per schema with [WithOrdering]:
-//
-//   - [OrderingXID] (the default) lets appends commit concurrently. Inside the append function, a
-//     critical section of a few microseconds (a session-level advisory lock, released before the rows
-//     are written, and released on any error) allocates the transaction's xid and then its IDs, so xid
-//     order and ID order agree between appends; readers return only rows whose xid is below their
-//     snapshot's xmin. When no append of the schema is in flight, readers see everything committed
-//     at once (they can tell, and then need no xid filter), so an application reads its own appends
-//     immediately. While appends are in flight, a writing transaction that is older than them,
-//     anywhere in the cluster, holds back what readers see until it ends.
-//   - [OrderingTableLock] serialises appends with LOCK TABLE … IN EXCLUSIVE MODE until they commit,
-//     as the Python eventsourcing library does. Readers are never held back, but appends to one schema
-//     wait for each other's commit flush: with 16 concurrent writers it recorded about 2.2 times fewer
-//     events per second than OrderingXID in this package's benchmarks, on a two-core machine with a
-//     fast disk (the slower the server's flush, the wider the gap).
-//
-// Both are proven by the package's torture test (concurrent writers whose commits are delayed at
-// random, some rolled back, against a reader tailing the log) and by its controls, which show that the
-// test catches late fills when the ordering is missing or misused.
+// this never happens (no late fills) in one of two ways, chosen per schema: [OrderingXID] (the
+// default) lets appends commit concurrently and holds readers back instead, [OrderingTableLock]
+// serialises appends as the Python eventsourcing library does. [Ordering] explains both and their
+// trade-offs; BENCHMARKS.md measures them. Both are proven by the package's torture test (concurrent
+// writers whose commits are delayed at random, some rolled back, against a reader tailing the log)
+// and by its controls, which show that the test catches late fills when the ordering is missing or
+// misused.
 //
 // # Subscriptions
 //
@@ -49,7 +37,7 @@
 // connections, but outside the pool, so it takes nothing from the application and holds up no
 // clean-up of the *sql.DB), and reopens it when it fails. Because a
 // notification can be lost, and because other drivers cannot LISTEN, a caught-up subscription also
-// polls every [WithPollInterval] (100 ms by default).
+// polls ([WithPollInterval]).
 //
 // # Connection pool
 //

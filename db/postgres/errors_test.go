@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
-	"github.com/google/uuid"
 )
 
 // constructors are the two recorders' constructors, for tests of what they refuse.
@@ -90,7 +91,7 @@ func TestConstructorsRefuse(t *testing.T) {
 				name := pgtest.EmptySchema(t, db)
 				_, err := newRecorder(t.Context(), db, postgres.WithSchema(name))
 				requireErr(t, err, name, "schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema(\""+name+"\"))", "has none of the recorders' tables")
-				if !errors.Is(err, postgres.ErrNotMigrated) {
+				if !errors.Is(err, schema.ErrNotMigrated) {
 					t.Errorf("error %q does not wrap ErrNotMigrated", err)
 				}
 				// Nothing was created on the way.
@@ -100,6 +101,21 @@ func TestConstructorsRefuse(t *testing.T) {
 				}
 				if exists {
 					t.Errorf("schema %s exists after a refused constructor", name)
+				}
+			})
+			t.Run("InvalidOptions", func(t *testing.T) {
+				db, name := pgtest.Schema(t)
+				for _, tt := range []struct {
+					opt  postgres.Option
+					want string
+				}{
+					{postgres.WithPollInterval(0), "WithPollInterval(0s)"},
+					{postgres.WithPollInterval(-time.Second), "WithPollInterval(-1s)"},
+					{postgres.WithLockTimeout(-time.Second), "WithLockTimeout(-1s)"},
+					{postgres.WithOrdering(postgres.Ordering(99)), "unknown ordering"},
+				} {
+					_, err := newRecorder(t.Context(), db, postgres.WithSchema(name), nil, tt.opt)
+					requireErr(t, err, tt.want)
 				}
 			})
 			t.Run("InvalidSchemaNames", func(t *testing.T) {
@@ -112,7 +128,7 @@ func TestConstructorsRefuse(t *testing.T) {
 				}
 				// The longest valid name is accepted (and then found unmigrated).
 				_, err := newRecorder(t.Context(), db, postgres.WithSchema(strings.Repeat("a", 63)))
-				if !errors.Is(err, postgres.ErrNotMigrated) {
+				if !errors.Is(err, schema.ErrNotMigrated) {
 					t.Errorf("WithSchema(63 × a): error %v, want ErrNotMigrated", err)
 				}
 			})

@@ -5,10 +5,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
-	"github.com/google/uuid"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
 var orderings = []postgres.Ordering{postgres.OrderingXID, postgres.OrderingTableLock}

@@ -37,16 +37,14 @@ func NewKeyStore(ctx context.Context, db *sql.DB, opts ...Option) (*KeyStore, er
 	if db == nil {
 		return nil, fmt.Errorf("postgres: %s: nil *sql.DB", op)
 	}
-	cfg := newConfig(opts)
-	if cfg.schemaSet {
-		if err := schema.ValidateSchemaName(cfg.schema); err != nil {
-			return nil, fmt.Errorf("postgres: %s: %w", op, err)
-		}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	s := &KeyStore{db: db, q: dbsqlc.New(newQualifier(db, cfg.schema))}
 	if _, err := s.q.ListDataKeys(ctx, dbsqlc.ListDataKeysParams{Lim: 0}); err != nil {
 		if sqlState(err) == sqlstateUndefinedTable {
-			return nil, fmt.Errorf("postgres: %s: %w: no data_keys table; run schema.Migrate first: %w", op, ErrNotMigrated, err)
+			return nil, fmt.Errorf("postgres: %s: %w: no data_keys table; run schema.Migrate first: %w", op, schema.ErrNotMigrated, err)
 		}
 		return nil, keyStoreError(op, "", err)
 	}
@@ -138,5 +136,5 @@ func keyStoreError(op, subject string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("postgres: %s: %w", op, datakey.ErrNoKey)
 	}
-	return wrap(op, err)
+	return opError(op, err)
 }

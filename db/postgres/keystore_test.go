@@ -10,7 +10,8 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 func TestKeyStore(t *testing.T) {
@@ -41,7 +42,7 @@ func TestKeyStoreNotMigrated(t *testing.T) {
 	db := pgtest.Open(t)
 	name := pgtest.EmptySchema(t, db)
 	_, err := postgres.NewKeyStore(context.Background(), db, postgres.WithSchema(name))
-	if !errors.Is(err, postgres.ErrNotMigrated) {
+	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("NewKeyStore on an unmigrated schema: %v, want ErrNotMigrated", err)
 	}
 	for _, bad := range []postgres.Option{postgres.WithSchema(""), postgres.WithSchema("Bad-Name")} {

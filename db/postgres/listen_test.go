@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
 // withParam adds a query parameter to a URL-style DSN.
@@ -234,23 +235,6 @@ func TestSubscribeWithOneConnectionPool(t *testing.T) {
 		want = append(want, ids...)
 		c.waitFor(t, want, 5*time.Second)
 	}
-}
-
-// After Close, subscriptions go on by polling, and Close can be called again.
-func TestSubscribeAfterClose(t *testing.T) {
-	r := newProcess(t, postgres.WithPollInterval(20*time.Millisecond))
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c := collect(t.Context(), r, 0)
-	ids, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.waitFor(t, ids, 5*time.Second)
 }
 
 // Every connection of the subscriber's pool is terminated (the listener's and the idle ones its reads

@@ -4,74 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-// Ordering chooses how a [ProcessRecorder] keeps the notification log free of late fills: once any
-// reader has seen notification ID n, no ID below n ever appears. PostgreSQL needs help here, because
-// an ID is taken when a row is inserted but becomes visible when its transaction commits, and
-// transactions commit in any order.
-//
-// All recorders of one schema must use the same ordering: the readers of one are not safe against the
-// writers of the other. The first recorder to open a schema records its ordering there, and a recorder
-// configured with another one is refused with [ErrOrderingMismatch].
-type Ordering int
+// DefaultPollInterval is how often a caught-up subscription polls the log when nothing wakes it (see
+// WithPollInterval).
+const DefaultPollInterval = 100 * time.Millisecond
 
-const (
-	// OrderingDefault is the zero Ordering: the schema's recorded ordering when there is one, and
-	// OrderingXID for a schema that has none yet.
-	OrderingDefault Ordering = iota
-
-	// OrderingXID lets appends commit concurrently. Each append allocates its transaction ID (xid) and
-	// then its notification IDs inside a short critical section (an advisory lock held for
-	// microseconds, released before the rows are written), so xid order and ID order agree between
-	// appends. Readers return the rows whose xid is below the xmin of their snapshot: every append with
-	// a lower ID has a lower xid, so it has finished, and what a reader sees is closed downwards.
-	// Appends also hold a shared "in flight" lock until they end; a reader that finds none in flight
-	// knows every ID taken so far is final and reads everything committed.
-	//
-	// The cost is on the reading side, and only while appends of the schema are in flight: then a
-	// transaction that holds an xid (one that has written something; read-only transactions do not
-	// count), anywhere in the PostgreSQL cluster, delays what readers see until it ends, as long as it
-	// is older than the appends. A long-running writing transaction can so hold back the subscribers of
-	// a busy application — never its writers. An application whose appends have all ended reads them
-	// at once, whatever else runs in the cluster.
-	OrderingXID
-
-	// OrderingTableLock is the ordering of the Python eventsourcing library: every append locks the
-	// events table (LOCK TABLE … IN EXCLUSIVE MODE) until it commits, so IDs are allocated in commit
-	// order and readers need no filter. Appends to one schema are serialised, each waiting for the
-	// previous one's commit to be flushed; readers are never held back by other transactions. The
-	// lock also conflicts with autovacuum of the events table, which PostgreSQL cancels only after
-	// deadlock_timeout (1 s by default): appends can stall that long while the table is vacuumed.
-	OrderingTableLock
-)
-
-// String returns the name under which the ordering is recorded in the schema.
-func (o Ordering) String() string {
-	switch o {
-	case OrderingDefault:
-		return "default"
-	case OrderingXID:
-		return "xid"
-	case OrderingTableLock:
-		return "table_lock"
-	default:
-		return fmt.Sprintf("Ordering(%d)", int(o))
-	}
-}
-
-func parseOrdering(s string) (Ordering, bool) {
-	switch s {
-	case "xid":
-		return OrderingXID, true
-	case "table_lock":
-		return OrderingTableLock, true
-	default:
-		return 0, false
-	}
-}
-
-// Option configures a recorder.
+// Option configures a recorder. Options record values; the constructor checks them and fails on an
+// invalid one. Each option says which recorders it matters to; the others ignore it, so one list of
+// options can be given to both.
 type Option func(*config)
 
 type config struct {
@@ -84,17 +27,30 @@ type config struct {
 	logger       *slog.Logger
 }
 
-func newConfig(opts []Option) config {
-	c := config{pollInterval: 100 * time.Millisecond}
+func newConfig(opts []Option) (config, error) {
+	c := config{pollInterval: DefaultPollInterval}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
-	if c.logger == nil {
-		c.logger = slog.New(slog.DiscardHandler)
+	if c.schemaSet {
+		if err := schema.ValidateSchemaName(c.schema); err != nil {
+			return c, fmt.Errorf("WithSchema: %w", err)
+		}
 	}
-	return c
+	switch {
+	case c.ordering != OrderingDefault && c.ordering != OrderingXID && c.ordering != OrderingTableLock:
+		return c, fmt.Errorf("WithOrdering: unknown ordering %v", c.ordering)
+	case c.lockTimeout < 0:
+		return c, fmt.Errorf("WithLockTimeout(%v): must not be negative", c.lockTimeout)
+	case c.pollInterval <= 0:
+		return c, fmt.Errorf("WithPollInterval(%v): must be positive", c.pollInterval)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	return c, nil
 }
 
 // WithSchema makes the recorder use the tables of the named schema, as created by
@@ -120,17 +76,12 @@ func WithOrdering(o Ordering) Option { return func(c *config) { c.ordering = o }
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
 
 // WithPollInterval sets how often a caught-up subscription polls the log when it hears of no new
-// events. PostgreSQL's LISTEN/NOTIFY wakes subscriptions sooner; polling covers lost notifications,
-// a broken listener connection, drivers other than pgx, and rows held back by the xid ordering. The
-// default is 100 ms.
-func WithPollInterval(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.pollInterval = d
-		}
-	}
-}
+// events (default DefaultPollInterval; it must be positive). PostgreSQL's LISTEN/NOTIFY wakes
+// subscriptions sooner; polling covers lost notifications, a broken listener connection, drivers other
+// than pgx, and rows held back by the xid ordering.
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
 
 // WithLogger receives the recorder's background troubles (a listener connection lost and reopened, a
-// failed notification). By default nothing is logged.
+// failed notification). Without it, or with nil, they go to slog.Default() as it is when the recorder
+// is made.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
-	"github.com/google/uuid"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
 // Advisory lock keys of the xid ordering (see events_append): classid 'ES' 0x0001 for the critical
@@ -36,7 +37,7 @@ func openAppend(t *testing.T, db *sql.DB, schemaName string, ordering postgres.O
 		t.Fatal(err)
 	}
 	var id int64
-	q := fmt.Sprintf(`SELECT %s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL)`, schemaName)
+	q := fmt.Sprintf(`SELECT %s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL, NULL, NULL)`, schemaName)
 	if err := tx.QueryRowContext(t.Context(), q, ordering.String(), [][16]byte{e.OriginatorID}, []int64{e.OriginatorVersion}, []string{e.Topic}, [][]byte{e.State}).Scan(&id); err != nil {
 		tx.Rollback()
 		t.Fatal(err)
@@ -175,10 +176,10 @@ func TestXIDAppendMustBeFirstWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(t.Context(), `INSERT INTO `+name+`.tracking VALUES ('other write', 1)`); err != nil {
+	if _, err := tx.ExecContext(t.Context(), `INSERT INTO `+name+`.tracking (consumer, upstream, notification_id) VALUES ('other', 'write', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	q := fmt.Sprintf(`SELECT %s.events_append('xid', NULL, $1::uuid[], '{1}', '{t}', '{""}', NULL, NULL)`, name)
+	q := fmt.Sprintf(`SELECT %s.events_append('xid', NULL, $1::uuid[], '{1}', '{t}', '{""}', NULL, NULL, NULL, NULL)`, name)
 	_, err = tx.ExecContext(t.Context(), q, [][16]byte{uuid.New()})
 	requireErr(t, err, "first write of its transaction", "ES002")
 }

@@ -3,70 +3,66 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 var (
-	// ErrNotMigrated is wrapped by the constructors' error when the schema lacks the recorders' tables or
-	// functions: run schema.Migrate first.
-	ErrNotMigrated = errors.New("schema not migrated")
-	// ErrOrderingMismatch is wrapped by NewProcessRecorder's error when the schema records another
-	// ordering than the one asked for with WithOrdering.
-	ErrOrderingMismatch = errors.New("ordering differs from the schema's")
-)
-
-// SQLSTATEs raised by events_append (see the migration).
-const (
-	sqlstateUniqueViolation  = "23505"
-	sqlstateTrackingConflict = "ES001"
+	_ es.ProcessRecorder = (*ProcessRecorder)(nil)
+	_ io.Closer          = (*ProcessRecorder)(nil)
+	_ io.Closer          = (*SnapshotRecorder)(nil)
 )
 
 // base is what the recorders share: the database, the generated queries over a qualifying DBTX, and
 // the schema name for messages.
 type base struct {
+	life      *recorder.Life
 	db        *sql.DB
 	q         *dbsqlc.Queries
 	qualifier *qualifier
 	schema    string
 }
 
-func newBase(ctx context.Context, db *sql.DB, op string, cfg config) (base, error) {
+// newBase checks db and the options and connects: the constructors' common start.
+func newBase(ctx context.Context, db *sql.DB, op string, opts []Option) (base, config, error) {
 	if db == nil {
-		return base{}, fmt.Errorf("postgres: %s: nil *sql.DB", op)
+		return base{}, config{}, fmt.Errorf("postgres: %s: nil *sql.DB", op)
 	}
-	if cfg.schemaSet {
-		if err := schema.ValidateSchemaName(cfg.schema); err != nil {
-			return base{}, fmt.Errorf("postgres: %s: %w", op, err)
-		}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	qual := newQualifier(db, cfg.schema)
-	b := base{db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema}
+	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema}
 	if err := db.PingContext(ctx); err != nil {
-		return base{}, fmt.Errorf("postgres: %s: connect to the database: %w", op, err)
+		return base{}, config{}, fmt.Errorf("postgres: %s: connect to the database: %w", op, err)
 	}
 	missing, err := b.q.MissingObjects(ctx)
 	if err != nil {
-		return base{}, fmt.Errorf("postgres: %s: look up the schema's tables: %w", op, err)
+		return base{}, config{}, fmt.Errorf("postgres: %s: look up the schema's tables: %w", op, err)
 	}
 	if len(missing) > 0 {
 		what := "lacks " + strings.Join(missing, ", ")
 		if len(missing) == requiredObjects {
 			what = "has none of the recorders' tables"
 		}
-		return base{}, fmt.Errorf("postgres: %s: %w: %s %s; run schema.Migrate(ctx, db, schema.Postgres%s) first",
-			op, ErrNotMigrated, b.describeSchema(), what, b.schemaOption())
+		return base{}, config{}, fmt.Errorf("postgres: %s: %w: %s %s; run schema.Migrate(ctx, db, schema.Postgres%s) first",
+			op, schema.ErrNotMigrated, b.describeSchema(), what, b.schemaOption())
 	}
-	return b, nil
+	return b, cfg, nil
 }
 
 func (b *base) describeSchema() string {
@@ -83,74 +79,139 @@ func (b *base) schemaOption() string {
 	return fmt.Sprintf(", schema.WithSchema(%q)", b.schema)
 }
 
-// qualifier is the generated queries' DBTX: it replaces the schema marker in each query text once and
-// keeps the result, so every query after the first costs one map look-up and the driver sees the same
-// text each time (and reuses its prepared statement).
-type qualifier struct {
-	db     dbsqlc.DBTX // the pool, or a transaction (see inTx)
-	schema string
-	texts  *sync.Map // query text → qualified query text, shared with inTx's qualifiers
-}
-
-func newQualifier(db *sql.DB, schemaName string) *qualifier {
-	return &qualifier{db: db, schema: schemaName, texts: new(sync.Map)}
-}
-
-// inTx returns a qualifier that runs the queries in tx, with the same qualified texts.
-func (q *qualifier) inTx(tx *sql.Tx) *qualifier {
-	return &qualifier{db: tx, schema: q.schema, texts: q.texts}
-}
-
-func (q *qualifier) qualify(query string) string {
-	if s, ok := q.texts.Load(query); ok {
-		return s.(string)
-	}
-	s := schema.Qualify(query, q.schema)
-	q.texts.Store(query, s)
-	return s
-}
-
-func (q *qualifier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return q.db.ExecContext(ctx, q.qualify(query), args...)
-}
-
-func (q *qualifier) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return q.db.PrepareContext(ctx, q.qualify(query))
-}
-
-func (q *qualifier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return q.db.QueryContext(ctx, q.qualify(query), args...)
-}
-
-func (q *qualifier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.db.QueryRowContext(ctx, q.qualify(query), args...)
-}
-
 // requiredObjects is how many objects MissingObjects looks for (queries/postgres/setup.sql).
 const requiredObjects = 9
 
-// wrap names the operation and, for uniqueness violations, wraps eventsourcing.ErrConflict too, with
-// the server's detail (which key clashed).
-func wrap(op string, err error) error {
-	switch sqlState(err) {
-	case sqlstateUniqueViolation, sqlstateTrackingConflict:
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Detail != "" {
-			return fmt.Errorf("postgres: %s: %w: %s: %w", op, eventsourcing.ErrConflict, strings.TrimSuffix(pgErr.Detail, "."), err)
-		}
-		return fmt.Errorf("postgres: %s: %w: %w", op, eventsourcing.ErrConflict, err)
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
+// ProcessRecorder is the recorder of an application on PostgreSQL: its events, its notification log,
+// and the tracking marks of the upstream notifications it has processed. It is safe for concurrent use
+// by any number of goroutines and processes.
+//
+// An append is one round trip: one call of the events_append function, which is its own transaction.
+// The notification log has no late fills under either [Ordering].
+type ProcessRecorder struct {
+	base
+	ordering     Ordering
+	lockTimeout  sql.NullString
+	pollInterval time.Duration
+	logger       *slog.Logger
+
+	// Wake-ups for subscriptions: committed appends of this recorder wake its subscriptions directly
+	// and, through the notifier, those of other processes; the listener relays other processes'.
+	wake      recorder.Broadcast
+	kick      chan struct{}   // to the notifier; capacity 1, so bursts of appends coalesce
+	bg        context.Context // the background goroutines run until Close cancels it (stop)
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	mu        sync.Mutex // guards listening and the closing of life, so that no goroutine starts after Close
+	listening bool
+	channel   string // LISTEN/NOTIFY channel, shared by all schemas
+	payload   string // the schema name, so that other schemas' notifications can be ignored
 }
 
-// sqlState returns the SQLSTATE of a server error, through any driver whose error type reports it
-// (pgx's *pgconn.PgError does).
-func sqlState(err error) string {
-	var e interface{ SQLState() string }
-	if errors.As(err, &e) {
-		return e.SQLState()
+// notifyChannel is the LISTEN/NOTIFY channel of every recorder; the payload names the schema.
+const notifyChannel = "eventsourcing_events"
+
+// NewProcessRecorder returns a recorder on db. It checks that the database answers and that the
+// schema has been migrated (see schema.Migrate), so that a wrong DSN, an unreachable server or a
+// forgotten migration fail here with a clear error rather than at the first append. It also records
+// the ordering in the schema on first use, and refuses an ordering other than the recorded one.
+//
+// Close the recorder to stop its background goroutines; db stays open.
+func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
+	const op = "new process recorder"
+	b, cfg, err := newBase(ctx, db, op, opts)
+	if err != nil {
+		return nil, err
 	}
-	return ""
+	ordering, err := claimOrdering(ctx, &b, cfg.ordering)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	r := &ProcessRecorder{
+		base:         b,
+		ordering:     ordering,
+		pollInterval: cfg.pollInterval,
+		logger:       cfg.logger,
+		kick:         make(chan struct{}, 1),
+		channel:      notifyChannel,
+		payload:      cfg.schema,
+	}
+	if cfg.lockTimeout > 0 {
+		ms := max(cfg.lockTimeout.Milliseconds(), 1)
+		r.lockTimeout = sql.NullString{String: strconv.FormatInt(ms, 10) + "ms", Valid: true}
+	}
+	r.bg, r.stop = context.WithCancel(context.Background())
+	r.wg.Go(r.notifier)
+	return r, nil
+}
+
+// Close stops the recorder's background goroutines (the notifier and, once something has subscribed,
+// the listener) and waits for them; subscriptions end with an error wrapping es.ErrClosed, and so does
+// every later call. It does not close the *sql.DB. Calling it again does nothing.
+func (r *ProcessRecorder) Close() error {
+	r.mu.Lock()
+	closing := r.life.Close()
+	r.mu.Unlock()
+	if closing {
+		r.stop()
+		r.wg.Wait()
+	}
+	return nil
+}
+
+// InsertEvents records events atomically, with the tracking record of WithTracking if given, in one
+// round trip. The returned notification IDs are consecutive, in input order.
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	const op = "insert events"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	o := es.ApplyInsertOptions(opts...)
+	if len(events) == 0 && o.Tracking == nil {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("postgres: %s: %w", op, err)
+		}
+		return []int64{}, nil
+	}
+	if err := recorder.ValidateEvents(events); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if t := o.Tracking; t != nil {
+		if err := recorder.ValidateTracking(*t); err != nil {
+			return nil, fmt.Errorf("postgres: %s: %w", op, err)
+		}
+	}
+	first, err := r.append(ctx, r.q, newColumns(events), o.Tracking)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	ids := make([]int64, len(events))
+	for i := range ids {
+		ids[i] = first + int64(i)
+	}
+	if len(events) > 0 {
+		r.committed()
+	}
+	return ids, nil
+}
+
+// append calls events_append through q: the recorder's queries, or a transaction's (ProcessTracked).
+func (r *ProcessRecorder) append(ctx context.Context, q *dbsqlc.Queries, cols columns, t *es.Tracking) (int64, error) {
+	p := dbsqlc.AppendEventsParams{
+		Ordering:      r.ordering.String(),
+		LockTimeout:   r.lockTimeout,
+		OriginatorIds: cols.ids,
+		Versions:      cols.versions,
+		Topics:        cols.topics,
+		States:        cols.states,
+	}
+	if t != nil {
+		p.Consumer = sql.NullString{String: t.Consumer, Valid: true}
+		p.Upstream = sql.NullString{String: t.Upstream, Valid: true}
+		p.TrackingID = sql.NullInt64{Int64: t.NotificationID, Valid: true}
+		p.Prior = sql.NullInt64{Int64: t.Prior, Valid: true}
+	}
+	return q.AppendEvents(ctx, p)
 }
 
 // columns are a batch of events as the array parameters of the insert queries. pgx's stdlib driver
@@ -163,7 +224,7 @@ type columns struct {
 	states   [][]byte
 }
 
-func newColumns(op string, events []eventsourcing.StoredEvent) (columns, error) {
+func newColumns(events []es.StoredEvent) columns {
 	c := columns{
 		ids:      make([][16]byte, len(events)),
 		versions: make([]int64, len(events)),
@@ -171,12 +232,6 @@ func newColumns(op string, events []eventsourcing.StoredEvent) (columns, error) 
 		states:   make([][]byte, len(events)),
 	}
 	for i, e := range events {
-		if e.OriginatorID == uuid.Nil {
-			return columns{}, fmt.Errorf("postgres: %s: event %d (version %d): nil originator ID", op, i, e.OriginatorVersion)
-		}
-		if e.OriginatorVersion < 1 {
-			return columns{}, fmt.Errorf("postgres: %s: event %d: originator %s version %d: versions start at 1", op, i, e.OriginatorID, e.OriginatorVersion)
-		}
 		c.ids[i] = e.OriginatorID
 		c.versions[i] = e.OriginatorVersion
 		c.topics[i] = e.Topic
@@ -186,42 +241,91 @@ func newColumns(op string, events []eventsourcing.StoredEvent) (columns, error) 
 			c.states[i] = e.State
 		}
 	}
-	return c, nil
+	return c
 }
 
-// eventBounds turns an EventQuery into the queries' parameters: bounds that exclude nothing where the
-// query has none.
-func eventBounds(op string, q eventsourcing.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
-	upTo = q.UpTo
+// noEvents is an append of tracking only (the arrays are empty, not NULL).
+var noEvents = columns{ids: [][16]byte{}, versions: []int64{}, topics: []string{}, states: [][]byte{}}
+
+// SelectEvents returns events of one originator.
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	const op = "select events"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	upTo, limit, err := eventBounds(op, q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Desc {
+		rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+		if err != nil {
+			return nil, opError(op, err)
+		}
+		return storedEvents(originatorID, rows), nil
+	}
+	rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	return storedEvents(originatorID, rows), nil
+}
+
+// SelectNotifications returns a page of the notification log. With OrderingXID it returns only
+// notifications no older transaction can still precede (see [OrderingXID]).
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+	const op = "select notifications"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("postgres: %s: limit %d: must be at least 1", op, q.Limit)
+	}
+	ns, err := r.selectNotifications(ctx, q)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	return ns, nil
+}
+
+func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+	upTo := q.UpTo
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
+	limit := int32(min(q.Limit, math.MaxInt32))
 	switch {
-	case q.Limit < 0:
-		return 0, limit, fmt.Errorf("postgres: %s: negative limit %d", op, q.Limit)
-	case q.Limit > 0:
-		limit = sql.NullInt32{Int32: int32(min(q.Limit, math.MaxInt32)), Valid: true}
-	}
-	return upTo, limit, nil
-}
-
-// eventRow is the shape of every generated SelectEvents-like row type.
-type eventRow = struct {
-	OriginatorVersion int64
-	Topic             string
-	State             []byte
-}
-
-func toEvents[R ~eventRow](id uuid.UUID, rows []R) []eventsourcing.StoredEvent {
-	out := make([]eventsourcing.StoredEvent, len(rows))
-	for i, row := range rows {
-		r := eventRow(row)
-		out[i] = eventsourcing.StoredEvent{
-			OriginatorID:      id,
-			OriginatorVersion: r.OriginatorVersion,
-			Topic:             r.Topic,
-			State:             r.State,
+	case r.ordering == OrderingXID:
+		p := dbsqlc.SelectNotificationsXIDParams{After: q.After, UpTo: upTo, Lim: limit}
+		if len(q.Topics) > 0 {
+			p.Topics = q.Topics
 		}
+		rows, err := r.q.SelectNotificationsXID(ctx, p)
+		return notifications(rows), err
+	case len(q.Topics) == 0:
+		rows, err := r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: q.After, UpTo: upTo, Lim: limit})
+		return notifications(rows), err
+	default:
+		rows, err := r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
+		return notifications(rows), err
 	}
-	return out
+}
+
+// MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).
+func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	if err := r.life.Err(); err != nil {
+		return 0, opError("max notification ID", err)
+	}
+	id, err := r.maxNotificationID(ctx)
+	if err != nil {
+		return 0, opError("max notification ID", err)
+	}
+	return id, nil
+}
+
+func (r *ProcessRecorder) maxNotificationID(ctx context.Context) (int64, error) {
+	if r.ordering == OrderingXID {
+		return r.q.MaxNotificationIDXID(ctx)
+	}
+	return r.q.MaxNotificationID(ctx)
 }

@@ -3,11 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
 // SnapshotRecorder stores snapshots of aggregates: an AggregateRecorder without a notification log,
@@ -16,24 +19,34 @@ type SnapshotRecorder struct {
 	base
 }
 
-var _ eventsourcing.AggregateRecorder = (*SnapshotRecorder)(nil)
+var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
 
 // NewSnapshotRecorder returns a snapshot recorder on db, after the same checks as NewProcessRecorder
 // (the database answers, the schema is migrated). Only WithSchema matters to it.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
-	b, err := newBase(ctx, db, "new snapshot recorder", newConfig(opts))
+	b, _, err := newBase(ctx, db, "new snapshot recorder", opts)
 	if err != nil {
 		return nil, err
 	}
 	return &SnapshotRecorder{base: b}, nil
 }
 
+// Close makes every later call fail with an error wrapping es.ErrClosed. It does not close the
+// *sql.DB. Calling it again does nothing.
+func (r *SnapshotRecorder) Close() error {
+	r.life.Close()
+	return nil
+}
+
 // InsertEvents records snapshots atomically, in one statement. It returns nil IDs: snapshots have no
 // notification log. WithTracking is refused, since a snapshot recorder keeps no tracking marks.
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	const op = "insert snapshots"
-	if o := eventsourcing.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("postgres: %s: WithTracking is not supported: a snapshot recorder keeps no tracking records", op)
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
+		return nil, fmt.Errorf("postgres: %s: tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
 	}
 	if len(events) == 0 {
 		if err := ctx.Err(); err != nil {
@@ -41,26 +54,29 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []eventsourc
 		}
 		return nil, nil
 	}
-	cols, err := newColumns(op, events)
-	if err != nil {
-		return nil, err
+	if err := recorder.ValidateEvents(events); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	err = r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
+	cols := newColumns(events)
+	err := r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
 		OriginatorIds: cols.ids,
 		Versions:      cols.versions,
 		Topics:        cols.topics,
 		States:        cols.states,
 	})
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, opError(op, err)
 	}
 	return nil, nil
 }
 
 // SelectEvents returns snapshots of one originator; a repository asks for the newest at or below a
 // version with EventQuery{UpTo: v, Desc: true, Limit: 1}.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	const op = "select snapshots"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
 	upTo, limit, err := eventBounds(op, q)
 	if err != nil {
 		return nil, err
@@ -68,13 +84,13 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.U
 	if q.Desc {
 		rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
 		if err != nil {
-			return nil, wrap(op, err)
+			return nil, opError(op, err)
 		}
-		return toEvents(originatorID, rows), nil
+		return storedEvents(originatorID, rows), nil
 	}
 	rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, opError(op, err)
 	}
-	return toEvents(originatorID, rows), nil
+	return storedEvents(originatorID, rows), nil
 }

@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/pgtest"
-	"github.com/google/uuid"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
+	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
-// The torture test of rule 3 (no late fills). Writers append in explicit transactions that they hold
+// The torture test of the no-late-fills rule. Writers append in explicit transactions that they hold
 // open for a random while before committing or rolling back, so IDs are taken in one order and become
 // visible in another; a reader tails the log with SelectNotifications from the last ID it has seen, and
 // a subscription follows it. At the end both must have seen every committed event exactly once, in
@@ -83,7 +85,7 @@ func TestTorture(t *testing.T) {
 // delayedAppend calls events_append inside an explicit transaction, sleeps up to 4 ms, and then
 // commits or (one time in four) rolls back.
 func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWriter {
-	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL), 0)`, schemaName)
+	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL, NULL, NULL), 0)`, schemaName)
 	return func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -113,7 +115,7 @@ func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWr
 }
 
 // tortureRound runs one round from cursor (the last ID seen so far) and returns the new last ID and
-// the violations of rule 3 it found. Failures of the harness itself fail t.
+// the late fills (and other violations of the log's rules) it found. Failures of the harness itself fail t.
 func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64) (int64, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -286,9 +288,9 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 }
 
 // TestTortureDetectsLateFills is the torture test's control: writers that take IDs without any
-// ordering (a plain insert with nextval, held open, then committed or rolled back), read without a
-// filter, must produce late fills, and the harness must see them. Otherwise a passing TestTorture would
-// prove nothing.
+// ordering (benchkit's raw insert, in a transaction held open, then committed or rolled back), read
+// without a filter, must produce late fills, and the harness must see them. Otherwise a passing
+// TestTorture would prove nothing.
 func TestTortureDetectsLateFills(t *testing.T) {
 	db, name := pgtestSchema(t)
 	// The table-lock ordering's readers apply no filter; these writers bypass its lock.
@@ -297,34 +299,14 @@ func TestTortureDetectsLateFills(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	q := fmt.Sprintf(`INSERT INTO %[1]s.events (notification_id, originator_id, originator_version, xid, topic, state)
-SELECT nextval('%[1]s.events_notification_id_seq'), u.o, u.v, pg_current_xact_id(), u.t, u.s
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u (o, v, t, s, ord)
-ORDER BY u.ord
-RETURNING notification_id`, name)
 	naive := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, false, err
 		}
 		defer tx.Rollback()
-		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
-		for i, e := range events {
-			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
-		}
-		rows, err := tx.QueryContext(ctx, q, ids, vs, topics, states)
+		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
 		if err != nil {
-			return nil, false, err
-		}
-		var out []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return nil, false, err
-			}
-			out = append(out, id)
-		}
-		if err := rows.Err(); err != nil {
 			return nil, false, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
@@ -358,11 +340,6 @@ func TestTortureDetectsXIDMisuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	q := fmt.Sprintf(`INSERT INTO %[1]s.events (notification_id, originator_id, originator_version, xid, topic, state)
-SELECT nextval('%[1]s.events_notification_id_seq'), u.o, u.v, pg_current_xact_id(), u.t, u.s
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u (o, v, t, s, ord)
-ORDER BY u.ord
-RETURNING notification_id`, name)
 	early := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -372,23 +349,8 @@ RETURNING notification_id`, name)
 		if _, err := tx.ExecContext(ctx, `SELECT pg_current_xact_id(), pg_sleep($1)`, rng.Float64()*0.004); err != nil {
 			return nil, false, err
 		}
-		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
-		for i, e := range events {
-			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
-		}
-		rows, err := tx.QueryContext(ctx, q, ids, vs, topics, states)
+		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
 		if err != nil {
-			return nil, false, err
-		}
-		var out []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return nil, false, err
-			}
-			out = append(out, id)
-		}
-		if err := rows.Err(); err != nil {
 			return nil, false, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.002); err != nil {

@@ -2,36 +2,105 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/projection"
 )
 
-// Tx is what ProcessTracked's function writes through: the methods of *sql.Tx that sqlc's generated
-// code (and most hand-written code) uses. It is an alias of an interface literal, so that functions
-// written against projection.SQLTx, or any identical alias, fit.
-type Tx = interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+// InsertTracking moves the mark of t.Consumer for t.Upstream from t.Prior to t.NotificationID (see
+// [es.TrackingRecorder]); when the mark is not t.Prior it fails with an error wrapping
+// [es.ErrConflict]. It is an append of no events, in one round trip.
+func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) error {
+	const op = "insert tracking"
+	if err := r.life.Err(); err != nil {
+		return opError(op, err)
+	}
+	if err := recorder.ValidateTracking(t); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if _, err := r.append(ctx, r.q, noEvents, &t); err != nil {
+		return opError(op, err)
+	}
+	return nil
+}
+
+// MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
+func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	const op = "max tracking ID"
+	if err := r.life.Err(); err != nil {
+		return 0, opError(op, err)
+	}
+	id, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
+	if err != nil {
+		return 0, opError(op, err)
+	}
+	return id, nil
+}
+
+// HasTrackingID reports whether the mark of consumer for upstream is at or above notificationID.
+func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error) {
+	const op = "has tracking ID"
+	if err := r.life.Err(); err != nil {
+		return false, opError(op, err)
+	}
+	id, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
+	if err != nil {
+		return false, opError(op, err)
+	}
+	return id >= notificationID, nil
+}
+
+// TrackingMarks returns every mark, ordered by consumer and upstream.
+func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, error) {
+	const op = "tracking marks"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	rows, err := r.q.TrackingMarks(ctx)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	out := make([]es.Tracking, len(rows))
+	for i, row := range rows {
+		out[i] = es.Tracking{Consumer: row.Consumer, Upstream: row.Upstream, NotificationID: row.NotificationID}
+	}
+	return out, nil
+}
+
+// DeleteTracking removes the mark of consumer for upstream.
+func (r *ProcessRecorder) DeleteTracking(ctx context.Context, consumer, upstream string) error {
+	const op = "delete tracking"
+	if err := r.life.Err(); err != nil {
+		return opError(op, err)
+	}
+	if err := r.q.DeleteTracking(ctx, dbsqlc.DeleteTrackingParams{Consumer: consumer, Upstream: upstream}); err != nil {
+		return opError(op, err)
+	}
+	return nil
 }
 
 // ProcessTracked records t and runs fn in one transaction, so that a projection's read-model changes
-// and the position it has reached commit together or not at all (see package projection). If t is not
-// above the application's mark, it fails with an error wrapping [eventsourcing.ErrConflict] before fn
-// runs. If fn fails or panics, or ctx ends before the commit, the transaction is rolled back.
+// and the position it has reached commit together or not at all (see package projection). When the
+// mark is not t.Prior it fails with an error wrapping [es.ErrConflict] before fn runs. If fn fails or
+// panics, or ctx ends before the commit, the transaction is rolled back.
 //
 // fn gets the *sql.Tx itself. Table names in its SQL resolve through the connection's search_path, not
 // through the recorder's schema: qualify them, or open the *sql.DB with a search_path. The tracking
 // record gives the transaction an xid; with OrderingXID, readers of the notification logs in the
-// cluster wait for it while it runs, so keep fn short.
-func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t eventsourcing.Tracking, fn func(ctx context.Context, tx Tx) error) (err error) {
+// cluster wait for it while it runs.
+func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t es.Tracking, fn func(ctx context.Context, tx projection.SQLTx) error) (err error) {
 	const op = "process tracked"
+	if err := r.life.Err(); err != nil {
+		return opError(op, err)
+	}
 	if fn == nil {
 		return fmt.Errorf("postgres: %s: nil function", op)
+	}
+	if err := recorder.ValidateTracking(t); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -45,29 +114,14 @@ func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t eventsourcing.Tr
 	}()
 	q := dbsqlc.New(r.qualifier.inTx(tx))
 	if _, err := r.append(ctx, q, noEvents, &t); err != nil {
-		return wrap(op, err)
+		return opError(op, err)
 	}
-	if err := runTracked(ctx, tx, fn); err != nil {
+	if err := recorder.RunTracked(ctx, func(ctx context.Context) error { return fn(ctx, tx) }); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("postgres: %s: commit: %w", op, err)
 	}
 	committed = true
-	return nil
-}
-
-func runTracked(ctx context.Context, tx *sql.Tx, fn func(ctx context.Context, tx Tx) error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("tracked function panicked: %v", p)
-		}
-	}()
-	if err := fn(ctx, tx); err != nil {
-		return fmt.Errorf("tracked function: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("tracked function: %w", err)
-	}
 	return nil
 }

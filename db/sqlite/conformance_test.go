@@ -3,7 +3,7 @@ package sqlite_test
 import (
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
@@ -15,7 +15,7 @@ import (
 func TestProcessRecorderConformance(t *testing.T) {
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
-			recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+			recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
 				return newProcessRecorder(t, s.open(t))
 			})
 		})
@@ -25,15 +25,14 @@ func TestProcessRecorderConformance(t *testing.T) {
 func TestSnapshotRecorderConformance(t *testing.T) {
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
-			recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
+			recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
 				return newSnapshotRecorder(t, s.open(t))
 			})
 		})
 	}
 }
 
-// The projection suites: ProcessTracked as a projection's tracking store, and a subscription started
-// while writers are active.
+// The SQL tracker suite: ProcessTracked as a projection's tracking store.
 
 var _ projection.SQLTracker = (*sqlite.ProcessRecorder)(nil)
 
@@ -41,14 +40,4 @@ func TestProcessTracked(t *testing.T) {
 	projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
 		return newProcessRecorder(t, openFile(t))
 	})
-}
-
-func TestSubscribeDuringWrites(t *testing.T) {
-	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) {
-			projectiontest.TestSubscribeDuringWrites(t, func(t *testing.T) eventsourcing.ApplicationRecorder {
-				return newProcessRecorder(t, s.open(t))
-			})
-		})
-	}
 }

@@ -16,7 +16,7 @@
 // that arrive while a transaction is in progress queue, and a writer goroutine commits everything
 // queued in the next transaction, each batch inside a savepoint of its own (group commit). A batch that
 // conflicts rolls back to its savepoint alone and its caller gets an error wrapping
-// [eventsourcing.ErrConflict]; the other batches commit. Under concurrency one sync of the log serves
+// eventsourcing.ErrConflict; the other batches commit. Under concurrency one sync of the log serves
 // many callers. The durability of a commit is [WithSynchronous]'s choice.
 //
 // # Reads and subscriptions

@@ -6,22 +6,15 @@ import (
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
+
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-var (
-	// ErrNotMigrated is wrapped by the error of an operation on a database whose tables do not exist:
-	// run schema.Migrate(ctx, db, schema.SQLite) first.
-	ErrNotMigrated = errors.New("sqlite: database not migrated (run schema.Migrate(ctx, db, schema.SQLite))")
-	// ErrClosed is wrapped by the error of a write through a recorder after its Close, and ends
-	// subscriptions that were waiting when it was closed.
-	ErrClosed = errors.New("sqlite: recorder closed")
-)
-
-// opError names the operation and wraps the cause; a missing table also wraps ErrNotMigrated, since
-// "no such table" alone does not tell the user what to do.
+// opError names the operation and wraps the cause; a missing table or column also wraps
+// schema.ErrNotMigrated and says what to do, since "no such table" alone does not.
 func opError(op string, err error) error {
-	if isNoSuchTable(err) {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, ErrNotMigrated, err)
+	if isNotMigrated(err) {
+		return fmt.Errorf("sqlite: %s: %w (run schema.Migrate(ctx, db, schema.SQLite)): %w", op, schema.ErrNotMigrated, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
@@ -43,8 +36,9 @@ func isUniqueViolation(err error) bool {
 		strings.Contains(msg, "PRIMARY KEY constraint failed")
 }
 
-// isNoSuchTable reports whether err says a table is missing. SQLite has no error code for it (it is
-// SQLITE_ERROR, like a syntax error), so the message decides, for every driver.
-func isNoSuchTable(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such table")
+// isNotMigrated reports whether err says a table or a column is missing: the database has not been
+// migrated, or not to the latest version. SQLite has no error code for it (it is SQLITE_ERROR, like a
+// syntax error), so the message decides, for every driver.
+func isNotMigrated(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column"))
 }

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/schema"
-	"github.com/google/uuid"
 )
 
 func ExampleNewProcessRecorder() {
@@ -32,7 +33,7 @@ func ExampleNewProcessRecorder() {
 	defer r.Close() // before db.Close, which the deferred calls run after
 
 	account := uuid.MustParse("8a4e0b5e-4a35-4d3c-9d6e-2f1b7c0a9e11")
-	ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{
+	ids, err := r.InsertEvents(ctx, []es.StoredEvent{
 		{OriginatorID: account, OriginatorVersion: 1, Topic: "AccountOpened", State: []byte(`{"owner":"Ada"}`)},
 		{OriginatorID: account, OriginatorVersion: 2, Topic: "AmountDeposited", State: []byte(`{"amount":100}`)},
 	})
@@ -42,10 +43,10 @@ func ExampleNewProcessRecorder() {
 	fmt.Println("notification IDs:", ids)
 
 	// Version 2 is recorded already: a concurrent modification.
-	_, err = r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: account, OriginatorVersion: 2, Topic: "AmountWithdrawn"}})
-	fmt.Println("conflict:", errors.Is(err, eventsourcing.ErrConflict))
+	_, err = r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: account, OriginatorVersion: 2, Topic: "AmountWithdrawn"}})
+	fmt.Println("conflict:", errors.Is(err, es.ErrConflict))
 
-	events, err := r.SelectEvents(ctx, account, eventsourcing.EventQuery{})
+	events, err := r.SelectEvents(ctx, account, es.EventQuery{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func ExampleNewProcessRecorder() {
 		fmt.Printf("version %d: %s %s\n", e.OriginatorVersion, e.Topic, e.State)
 	}
 
-	page, err := r.SelectNotifications(ctx, eventsourcing.NotificationQuery{After: 1, Limit: 10})
+	page, err := r.SelectNotifications(ctx, es.NotificationQuery{After: 1, Limit: 10})
 	if err != nil {
 		log.Fatal(err)
 	}

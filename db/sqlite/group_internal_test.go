@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 func queued(w *writer) int {
@@ -63,26 +64,26 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	insert := func(ctx context.Context, evs []eventsourcing.StoredEvent, tr *eventsourcing.Tracking) chan outcome {
+	insert := func(ctx context.Context, evs []es.StoredEvent, tr *es.Tracking) chan outcome {
 		ch := make(chan outcome, 1)
 		go func() {
-			var opts []eventsourcing.InsertOption
+			var opts []es.InsertOption
 			if tr != nil {
-				opts = append(opts, eventsourcing.WithTracking(*tr))
+				opts = append(opts, es.WithTracking(*tr))
 			}
 			ids, err := r.InsertEvents(ctx, evs, opts...)
 			ch <- outcome{ids, err}
 		}()
 		return ch
 	}
-	ev := func(id uuid.UUID, v int64) eventsourcing.StoredEvent {
-		return eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "T"}
+	ev := func(id uuid.UUID, v int64) es.StoredEvent {
+		return es.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "T"}
 	}
 
 	// a finds the writer idle and writes on its own goroutine; its BEGIN waits for the lock, and its
 	// caller gives up.
 	actx, acancel := context.WithCancel(ctx)
-	a := insert(actx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}, nil)
+	a := insert(actx, []es.StoredEvent{ev(uuid.New(), 1)}, nil)
 	waitFor(t, "a to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
 	time.Sleep(10 * time.Millisecond)
 	acancel()
@@ -98,16 +99,16 @@ func TestGroupCommit(t *testing.T) {
 	// b does the same, and waits for the lock. Queued behind it: d, c (conflicting with d), e
 	// (cancelled while queued), f (tracking only).
 	idB, idD := uuid.New(), uuid.New()
-	b := insert(ctx, []eventsourcing.StoredEvent{ev(idB, 1), ev(idB, 2)}, nil)
+	b := insert(ctx, []es.StoredEvent{ev(idB, 1), ev(idB, 2)}, nil)
 	waitFor(t, "b to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
-	d := insert(ctx, []eventsourcing.StoredEvent{ev(idD, 1), ev(idD, 2), ev(idD, 3)}, nil)
+	d := insert(ctx, []es.StoredEvent{ev(idD, 1), ev(idD, 2), ev(idD, 3)}, nil)
 	waitFor(t, "d queued", func() bool { return queued(r.w) == 1 })
-	c := insert(ctx, []eventsourcing.StoredEvent{ev(uuid.New(), 1), ev(idD, 2)}, nil)
+	c := insert(ctx, []es.StoredEvent{ev(uuid.New(), 1), ev(idD, 2)}, nil)
 	waitFor(t, "c queued", func() bool { return queued(r.w) == 2 })
 	ectx, ecancel := context.WithCancel(ctx)
-	e := insert(ectx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}, nil)
+	e := insert(ectx, []es.StoredEvent{ev(uuid.New(), 1)}, nil)
 	waitFor(t, "e queued", func() bool { return queued(r.w) == 3 })
-	f := insert(ctx, nil, &eventsourcing.Tracking{ApplicationName: "up", NotificationID: 7})
+	f := insert(ctx, nil, &es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7})
 	waitFor(t, "f queued", func() bool { return queued(r.w) == 4 })
 	ecancel()
 	select {
@@ -130,7 +131,7 @@ func TestGroupCommit(t *testing.T) {
 	if od.err != nil || len(od.ids) != 3 || od.ids[0] != 3 || od.ids[2] != 5 {
 		t.Fatalf("d: %v %v, want IDs [3 4 5]", od.ids, od.err)
 	}
-	if !errors.Is(oc.err, eventsourcing.ErrConflict) || oc.ids != nil {
+	if !errors.Is(oc.err, es.ErrConflict) || oc.ids != nil {
 		t.Fatalf("c: %v %v, want ErrConflict and no IDs", oc.ids, oc.err)
 	}
 	if of.err != nil {
@@ -141,14 +142,81 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("%d transactions, want 2: b's, and one for the queued batches", n)
 	}
 	// c's rolled-back ID is taken by the next insert: nobody ever saw it.
-	if ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{ev(uuid.New(), 1)}); err != nil || ids[0] != 6 {
+	if ids, err := r.InsertEvents(ctx, []es.StoredEvent{ev(uuid.New(), 1)}); err != nil || ids[0] != 6 {
 		t.Fatalf("next insert: %v %v, want ID 6", ids, err)
 	}
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("%d events recorded (%v), want 6 (b, d and the last)", n, err)
 	}
-	if m, _ := r.MaxTrackingID(ctx, "up"); m != 7 {
+	if m, _ := r.MaxTrackingID(ctx, "c", "up"); m != 7 {
 		t.Fatalf("tracking mark %d, want 7", m)
+	}
+}
+
+// A group of one-event batches, one of which conflicts: it fails alone, the others commit in the same
+// transaction (such batches go without a savepoint: SQLite backs out the one statement).
+func TestGroupCommitOneEventConflict(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "group.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewProcessRecorder(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	taken := uuid.New()
+	if _, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: taken, OriginatorVersion: 1, Topic: "T"}}); err != nil {
+		t.Fatal(err)
+	}
+	blocker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id uuid.UUID) chan outcome {
+		ch := make(chan outcome, 1)
+		go func() {
+			ids, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "T"}})
+			ch <- outcome{ids, err}
+		}()
+		return ch
+	}
+	first := insert(uuid.New()) // writes on its own goroutine, waiting for the lock
+	waitFor(t, "the first batch to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
+	var group []chan outcome
+	for i, id := range []uuid.UUID{uuid.New(), taken, uuid.New()} {
+		group = append(group, insert(id))
+		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
+	}
+	before := r.w.commits.Load()
+	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-first; o.err != nil || len(o.ids) != 1 || o.ids[0] != 2 {
+		t.Fatalf("first: %v %v, want ID 2", o.ids, o.err)
+	}
+	got := []outcome{<-group[0], <-group[1], <-group[2]}
+	if got[0].err != nil || got[0].ids[0] != 3 || got[2].err != nil || got[2].ids[0] != 4 {
+		t.Fatalf("the batches beside the conflict: %+v, %+v; want IDs 3 and 4", got[0], got[2])
+	}
+	if !errors.Is(got[1].err, es.ErrConflict) || got[1].ids != nil {
+		t.Fatalf("the conflicting batch: %+v, want ErrConflict and no IDs", got[1])
+	}
+	if n := r.w.commits.Load() - before; n != 2 {
+		t.Fatalf("%d transactions, want 2: the first batch's and the group's", n)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d events recorded (%v), want 4", n, err)
 	}
 }

@@ -139,7 +139,7 @@ func entryOf(r dbsqlc.DataKey) datakey.Entry {
 }
 
 // keyStoreError names the operation and the subject, and wraps datakey.ErrNoKey for a missing row and
-// ErrNotMigrated for a missing table.
+// schema.ErrNotMigrated for a missing table.
 func keyStoreError(op, subject string, err error) error {
 	if subject != "" {
 		op = fmt.Sprintf("%s of subject %q", op, subject)

@@ -11,6 +11,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 func TestKeyStore(t *testing.T) {
@@ -40,7 +41,7 @@ func newKeyStore(t testing.TB, db *sql.DB) *sqlite.KeyStore {
 func TestKeyStoreNotMigrated(t *testing.T) {
 	db := openRaw(t, filepath.Join(t.TempDir(), "x.db"))
 	_, err := sqlite.NewKeyStore(context.Background(), db)
-	if !errors.Is(err, sqlite.ErrNotMigrated) {
+	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("NewKeyStore on an unmigrated database: %v, want ErrNotMigrated", err)
 	}
 	if _, err := sqlite.NewKeyStore(context.Background(), nil); err == nil {

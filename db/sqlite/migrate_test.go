@@ -4,13 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // provider returns a goose provider over the embedded SQLite migrations, as the goose CLI would see them.
@@ -138,8 +140,36 @@ func TestMigrateDown(t *testing.T) {
 		t.Fatalf("version %d after migrating up again, want %d", v, latest)
 	}
 	r := newProcessRecorder(t, db)
-	ids, err := r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T"}})
+	ids, err := r.InsertEvents(t.Context(), []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T"}})
 	if err != nil || len(ids) != 1 || ids[0] != 1 {
 		t.Fatalf("insert after down and up: %v, %v (IDs start at 1 again)", ids, err)
+	}
+}
+
+// A database made by the first schema version keeps its tracking marks through the migration that
+// keys them by consumer: they become the marks of the consumer "".
+func TestTrackingMigrationKeepsMarks(t *testing.T) {
+	ctx := t.Context()
+	db := openRaw(t, filepath.Join(t.TempDir(), "v1.db"))
+	if _, err := provider(t, db).UpTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO tracking (application_name, notification_id) VALUES ('orders', 7), ('bank', 42)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	r := newProcessRecorder(t, db)
+	marks, err := r.TrackingMarks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []es.Tracking{{Upstream: "bank", NotificationID: 42}, {Upstream: "orders", NotificationID: 7}}
+	if !slices.Equal(marks, want) {
+		t.Fatalf("marks after the migration %+v, want %+v", marks, want)
+	}
+	if err := r.InsertTracking(ctx, es.Tracking{Consumer: "", Upstream: "bank", NotificationID: 43, Prior: 42}); err != nil {
+		t.Fatalf("the migrated mark does not go on: %v", err)
 	}
 }

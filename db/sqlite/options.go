@@ -13,7 +13,7 @@ type Synchronous int
 const (
 	// SynchronousFull (the default) syncs the write-ahead log to stable storage at every commit: once
 	// InsertEvents has returned, the events survive a power loss or an operating system crash. This is
-	// what an event store promises, and group commit (see [ProcessRecorder]) spreads the cost of each
+	// what an event store promises, and group commit (see the package documentation) spreads the cost of each
 	// sync over every caller waiting at the time.
 	SynchronousFull Synchronous = iota
 	// SynchronousNormal syncs the write-ahead log only at checkpoints. Commits survive a crash of the

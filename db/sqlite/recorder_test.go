@@ -12,17 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 	"github.com/google/uuid"
 	_ "github.com/ncruces/go-sqlite3/driver"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-func events(id uuid.UUID, from, to int64) []eventsourcing.StoredEvent {
-	var out []eventsourcing.StoredEvent
+func events(id uuid.UUID, from, to int64) []es.StoredEvent {
+	var out []es.StoredEvent
 	for v := from; v <= to; v++ {
-		out = append(out, eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "Tested", State: []byte(fmt.Sprint("state ", v))})
+		out = append(out, es.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "Tested", State: []byte(fmt.Sprint("state ", v))})
 	}
 	return out
 }
@@ -54,7 +55,7 @@ func TestConcurrentWritersNeverLocked(t *testing.T) {
 					id := uuid.New()
 					for v := range int64(saves) {
 						// a read in between, so readers and the writer overlap too
-						if _, err := r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{Desc: true, Limit: 1}); err != nil {
+						if _, err := r.SelectEvents(t.Context(), id, es.EventQuery{Desc: true, Limit: 1}); err != nil {
 							errs <- fmt.Errorf("writer %d: select: %w", w, err)
 							return
 						}
@@ -100,7 +101,7 @@ func TestTwoRecordersOnOneFile(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	got := make(chan eventsourcing.Notification, 100)
+	got := make(chan es.Notification, 100)
 	go func() {
 		defer close(got)
 		for n, err := range a.Subscribe(ctx, 0) {
@@ -161,7 +162,7 @@ func TestPlainDriverDB(t *testing.T) {
 	if err != nil || len(ids) != 3 || ids[0] != 1 || ids[2] != 3 {
 		t.Fatalf("insert: ids %v, err %v", ids, err)
 	}
-	if _, err := r.InsertEvents(t.Context(), events(id, 3, 3)); !errors.Is(err, eventsourcing.ErrConflict) {
+	if _, err := r.InsertEvents(t.Context(), events(id, 3, 3)); !errors.Is(err, es.ErrConflict) {
 		t.Fatalf("conflict: %v, want ErrConflict", err)
 	}
 	var mode string
@@ -173,11 +174,11 @@ func TestPlainDriverDB(t *testing.T) {
 func TestUnmigratedDatabase(t *testing.T) {
 	db := openRaw(t, filepath.Join(t.TempDir(), "empty.db"))
 	_, err := sqlite.NewProcessRecorder(t.Context(), db)
-	if !errors.Is(err, sqlite.ErrNotMigrated) || !strings.Contains(err.Error(), "schema.Migrate") || !strings.Contains(err.Error(), "new process recorder") {
+	if !errors.Is(err, schema.ErrNotMigrated) || !strings.Contains(err.Error(), "schema.Migrate") || !strings.Contains(err.Error(), "new process recorder") {
 		t.Fatalf("NewProcessRecorder on an unmigrated database: %v, want an error wrapping ErrNotMigrated naming the operation", err)
 	}
 	_, err = sqlite.NewSnapshotRecorder(t.Context(), db)
-	if !errors.Is(err, sqlite.ErrNotMigrated) {
+	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("NewSnapshotRecorder on an unmigrated database: %v, want ErrNotMigrated", err)
 	}
 }
@@ -210,10 +211,10 @@ func TestClosedDB(t *testing.T) {
 		check("insert events", err)
 		_, err = s.InsertEvents(t.Context(), events(id, 1, 1))
 		check("insert snapshots", err)
-		check("insert tracking", r.InsertTracking(t.Context(), eventsourcing.Tracking{ApplicationName: "up", NotificationID: 1}))
-		_, err = r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{})
+		check("insert tracking", r.InsertTracking(t.Context(), es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))
+		_, err = r.SelectEvents(t.Context(), id, es.EventQuery{})
 		check("select events", err)
-		_, err = r.SelectNotifications(t.Context(), eventsourcing.NotificationQuery{Limit: 10})
+		_, err = r.SelectNotifications(t.Context(), es.NotificationQuery{Limit: 10})
 		check("select notifications", err)
 		_, err = r.MaxNotificationID(t.Context())
 		check("max notification ID", err)
@@ -244,22 +245,22 @@ func TestCancelledContext(t *testing.T) {
 	}
 	_, err := r.InsertEvents(ctx, events(id, 1, 3))
 	check("insert events", err)
-	_, err = r.InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{ApplicationName: "up", NotificationID: 1}))
+	_, err = r.InsertEvents(ctx, nil, es.WithTracking(es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))
 	check("insert events", err)
-	check("insert tracking", r.InsertTracking(ctx, eventsourcing.Tracking{ApplicationName: "up", NotificationID: 1}))
+	check("insert tracking", r.InsertTracking(ctx, es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))
 	_, err = s.InsertEvents(ctx, events(id, 1, 1))
 	check("insert snapshots", err)
-	_, err = r.SelectEvents(ctx, id, eventsourcing.EventQuery{})
+	_, err = r.SelectEvents(ctx, id, es.EventQuery{})
 	check("select events", err)
-	_, err = s.SelectEvents(ctx, id, eventsourcing.EventQuery{})
+	_, err = s.SelectEvents(ctx, id, es.EventQuery{})
 	check("select snapshots", err)
-	_, err = r.SelectNotifications(ctx, eventsourcing.NotificationQuery{Limit: 1})
+	_, err = r.SelectNotifications(ctx, es.NotificationQuery{Limit: 1})
 	check("select notifications", err)
 	_, err = r.MaxNotificationID(ctx)
 	check("max notification ID", err)
-	_, err = r.MaxTrackingID(ctx, "up")
+	_, err = r.MaxTrackingID(ctx, "c", "up")
 	check("max tracking ID", err)
-	_, err = r.HasTrackingID(ctx, "up", 1)
+	_, err = r.HasTrackingID(ctx, "c", "up", 1)
 	check("has tracking ID", err)
 	for n, err := range r.Subscribe(ctx, 0) {
 		t.Fatalf("Subscribe with a cancelled context yielded %v, %v; want it to end at once", n, err)
@@ -270,7 +271,7 @@ func TestCancelledContext(t *testing.T) {
 	if n := countEvents(t, db); n != 0 {
 		t.Fatalf("%d events written with a cancelled context", n)
 	}
-	if m, err := r.MaxTrackingID(t.Context(), "up"); m != 0 || err != nil {
+	if m, err := r.MaxTrackingID(t.Context(), "c", "up"); m != 0 || err != nil {
 		t.Fatalf("tracking written with a cancelled context: mark %d, %v", m, err)
 	}
 }
@@ -280,21 +281,21 @@ func TestBadInput(t *testing.T) {
 	r := newProcessRecorder(t, db)
 	ctx := t.Context()
 	id := uuid.New()
-	for name, evs := range map[string][]eventsourcing.StoredEvent{
+	for name, evs := range map[string][]es.StoredEvent{
 		"nil originator": {{OriginatorID: uuid.Nil, OriginatorVersion: 1, Topic: "T"}},
 		"version 0":      {{OriginatorID: id, OriginatorVersion: 0, Topic: "T"}},
 	} {
-		if _, err := r.InsertEvents(ctx, evs); err == nil || errors.Is(err, eventsourcing.ErrConflict) {
+		if _, err := r.InsertEvents(ctx, evs); err == nil || errors.Is(err, es.ErrConflict) {
 			t.Errorf("%s: %v, want an error not wrapping ErrConflict", name, err)
 		}
 	}
-	if _, err := r.SelectEvents(ctx, id, eventsourcing.EventQuery{Limit: -1}); err == nil {
+	if _, err := r.SelectEvents(ctx, id, es.EventQuery{Limit: -1}); err == nil {
 		t.Error("SelectEvents with a negative limit: no error")
 	}
-	if _, err := r.SelectNotifications(ctx, eventsourcing.NotificationQuery{}); err == nil {
+	if _, err := r.SelectNotifications(ctx, es.NotificationQuery{}); err == nil {
 		t.Error("SelectNotifications with limit 0: no error")
 	}
-	if err := r.InsertTracking(ctx, eventsourcing.Tracking{ApplicationName: "up", NotificationID: 0}); !errors.Is(err, eventsourcing.ErrConflict) {
+	if err := r.InsertTracking(ctx, es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 0}); !errors.Is(err, es.ErrConflict) {
 		t.Errorf("InsertTracking of ID 0 on an empty mark: %v, want ErrConflict", err)
 	}
 	if _, err := sqlite.NewProcessRecorder(ctx, nil); err == nil {
@@ -323,11 +324,11 @@ func TestTablesDropped(t *testing.T) {
 	}
 	migrateDown(t, db)
 	_, err := r.InsertEvents(t.Context(), events(id, 2, 2))
-	if !errors.Is(err, sqlite.ErrNotMigrated) {
+	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("insert after the tables were dropped: %v, want ErrNotMigrated", err)
 	}
-	_, err = r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{})
-	if !errors.Is(err, sqlite.ErrNotMigrated) {
+	_, err = r.SelectEvents(t.Context(), id, es.EventQuery{})
+	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("select after the tables were dropped: %v, want ErrNotMigrated", err)
 	}
 }
@@ -355,18 +356,18 @@ func TestCloseRecorder(t *testing.T) {
 	}
 	select {
 	case err := <-ended:
-		if !errors.Is(err, sqlite.ErrClosed) {
+		if !errors.Is(err, es.ErrClosed) {
 			t.Fatalf("a waiting subscription ended with %v at Close, want ErrClosed", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a waiting subscription did not end at Close")
 	}
-	if _, err := r.InsertEvents(t.Context(), events(uuid.New(), 1, 1)); !errors.Is(err, sqlite.ErrClosed) {
+	if _, err := r.InsertEvents(t.Context(), events(uuid.New(), 1, 1)); !errors.Is(err, es.ErrClosed) {
 		t.Fatalf("insert after Close: %v, want ErrClosed", err)
 	}
-	// Reads still work, and the connection went back to the pool with its settings restored.
-	if _, err := r.MaxNotificationID(t.Context()); err != nil {
-		t.Fatal(err)
+	// Reads fail too, and the connection went back to the pool with its settings restored.
+	if _, err := r.MaxNotificationID(t.Context()); !errors.Is(err, es.ErrClosed) {
+		t.Fatalf("read after Close: %v, want ErrClosed", err)
 	}
 	db.SetMaxOpenConns(1) // every query now runs on the one connection left, maybe the writer's
 	for range 3 {

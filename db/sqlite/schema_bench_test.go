@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 )
 
 // BenchmarkSchemaChoice measures the choices made in schema/sqlite on stand-alone tables: the events
@@ -50,7 +52,7 @@ func BenchmarkSchemaChoice(b *testing.B) {
 			}
 			state := bytes.Repeat([]byte("y"), c.state)
 			ids := make([]uuid.UUID, 0, 1024)
-			cpu := cpuTime()
+			cpu := benchkit.CPUTime()
 			for b.Loop() {
 				id := uuid.New()
 				if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
@@ -74,7 +76,7 @@ func BenchmarkSchemaChoice(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, cpu)
+			benchkit.ReportCPU(b, cpu)
 		})
 	}
 }

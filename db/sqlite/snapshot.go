@@ -3,26 +3,30 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"sync"
 
-	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
-// SnapshotRecorder is an [eventsourcing.AggregateRecorder] on the snapshots table: events per
+var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
+
+// SnapshotRecorder is an [es.AggregateRecorder] on the snapshots table: events per
 // originator and version, without an application sequence, so InsertEvents returns nil IDs. It is the
 // recorder of a snapshot store. It keeps no tracking records: InsertEvents fails when given
-// [eventsourcing.WithTracking].
+// [es.WithTracking].
 //
 // It writes like [ProcessRecorder] (one connection, group commit) and is safe for concurrent use. Close
 // it before closing the *sql.DB.
 type SnapshotRecorder struct {
-	reads     *stmtCache
-	q         *dbsqlc.Queries
-	w         *writer
-	closeOnce sync.Once
+	reads *stmtCache
+	q     *dbsqlc.Queries
+	w     *writer
+	life  recorder.Life
 }
 
 // NewSnapshotRecorder returns a snapshot recorder on db, which must have been migrated with
@@ -47,29 +51,33 @@ func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Snap
 	return r, nil
 }
 
-// Close stops the writer after the transaction in progress and gives its connection back to the pool.
-// It does not close db. Calling it again does nothing.
+// Close stops the writer after the transaction in progress, fails writes still queued, and gives the
+// writer connection back to the pool; every later call fails with an error wrapping es.ErrClosed. It
+// does not close db. Calling it again does nothing.
 func (r *SnapshotRecorder) Close() error {
-	r.closeOnce.Do(func() {
+	if r.life.Close() {
 		r.w.close()
 		r.reads.close()
-	})
+	}
 	return nil
 }
 
 // InsertEvents records snapshots atomically and returns nil IDs. A version recorded already for its
 // originator, or appearing twice in events, fails the call with an error wrapping
-// [eventsourcing.ErrConflict] and records nothing. Context handling is that of
+// [es.ErrConflict] and records nothing. Context handling is that of
 // [ProcessRecorder.InsertEvents].
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []eventsourcing.StoredEvent, opts ...eventsourcing.InsertOption) ([]int64, error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
 	const op = "insert snapshots"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, opError(op, err)
 	}
-	if o := eventsourcing.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("sqlite: %s: tracking (application %q, notification %d) given to a SnapshotRecorder, which keeps no tracking records", op, o.Tracking.ApplicationName, o.Tracking.NotificationID)
+	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
+		return nil, fmt.Errorf("sqlite: %s: tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
 	}
-	if err := validate(events); err != nil {
+	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if len(events) == 0 {
@@ -97,11 +105,14 @@ func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 	return nil
 }
 
-// SelectEvents returns the snapshots of originatorID matching q (see [eventsourcing.EventQuery]): the
+// SelectEvents returns the snapshots of originatorID matching q (see [es.EventQuery]): the
 // latest at or below version v is EventQuery{UpTo: v, Desc: true, Limit: 1}. An unknown originator
 // gives an empty result. A negative q.Limit is an error.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q eventsourcing.EventQuery) ([]eventsourcing.StoredEvent, error) {
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
 	const op = "select snapshots"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
 	if q.Limit < 0 {
 		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 0 (0: all)", op, q.Limit)
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 )
 
@@ -42,32 +42,34 @@ const (
 // request is one caller's batch: events (and a tracking record) that commit together or not at all.
 type request struct {
 	ctx      context.Context
-	events   []eventsourcing.StoredEvent
-	tracking *eventsourcing.Tracking
-	run      func(ctx context.Context) error // ProcessTracked's function, run after the tracking insert
+	events   []es.StoredEvent
+	tracking *es.Tracking
+	write    func(ctx context.Context, q *dbsqlc.Queries) error // another write, after the tracking insert
+	run      func(ctx context.Context) error                    // ProcessTracked's function, run last
 	state    atomic.Int32
 	ids      []int64       // set by the insert function on success
 	err      error         // the outcome, once done is closed
 	done     chan struct{} // closed by the writer when ids and err are final
 }
 
-func newRequest(ctx context.Context, events []eventsourcing.StoredEvent, t *eventsourcing.Tracking) *request {
+// singleStatement reports whether r is written by one statement: one event, and nothing else.
+func (r *request) singleStatement() bool {
+	return len(r.events) == 1 && r.tracking == nil && r.write == nil && r.run == nil
+}
+
+func newRequest(ctx context.Context, events []es.StoredEvent, t *es.Tracking) *request {
 	return &request{ctx: ctx, events: events, tracking: t, done: make(chan struct{})}
 }
 
 // insertFunc writes r inside the writer's transaction and sets r.ids. Its error names the event or
-// tracking record at fault; for a uniqueness violation it wraps eventsourcing.ErrConflict.
+// tracking record at fault; for a uniqueness violation it wraps es.ErrConflict.
 type insertFunc func(ctx context.Context, q *dbsqlc.Queries, r *request) error
 
 // writer owns one connection of the pool, and every write of its recorder goes through it: the
 // recorder's callers never contend for SQLite's write lock, so they never see "database is locked".
 //
-// It commits with group commit. A caller that finds the writer idle writes its batch at once, on its
-// own goroutine: nothing to hand over, no timer, the same work as a hand-written transaction. Callers
-// that arrive while a transaction is in progress queue their batches; when it ends, the writer
-// goroutine takes everything queued (up to a bound) and commits it in one transaction, each batch in a
-// savepoint of its own, so that a failing batch rolls back alone. Under concurrency one sync of the log
-// serves many callers, and each caller waits for at most the transaction in progress and its own.
+// It implements the group commit described in the package documentation: each caller waits for at
+// most the transaction in progress and its own.
 type writer struct {
 	db       *sql.DB
 	conn     *sql.Conn
@@ -211,7 +213,7 @@ func (w *writer) run() {
 		select {
 		case <-w.wake:
 		case <-w.quit:
-			w.stop(ErrClosed)
+			w.stop(es.ErrClosed)
 			return
 		case <-w.dbClosed:
 			w.stop(w.dbClosedErr())
@@ -315,7 +317,7 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	if w.released {
 		for _, r := range group {
 			if r.state.CompareAndSwap(pending, claimed) {
-				w.finish(r, ErrClosed)
+				w.finish(r, es.ErrClosed)
 			}
 		}
 		return
@@ -371,6 +373,22 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 				r.err = err
 				failed = append(failed, r)
 				fatal = err
+				continue
+			}
+			written = append(written, r)
+			continue
+		}
+		if r.singleStatement() {
+			// One statement is atomic on its own: SQLite backs out a statement that violates a
+			// constraint and keeps the transaction, so it needs no savepoint. Any other failure may
+			// have ended the transaction, and ends the group's.
+			if err := w.insert(ctx, w.q, r); err != nil {
+				r.err = err
+				r.ids = nil
+				failed = append(failed, r)
+				if !errors.Is(err, es.ErrConflict) {
+					fatal = err
+				}
 				continue
 			}
 			written = append(written, r)
@@ -460,7 +478,7 @@ func (w *writer) stop(err error) {
 	}
 	w.stmts.close()
 	w.released = true
-	if errors.Is(err, ErrClosed) { // else the database is closed: the connection is closed on release
+	if errors.Is(err, es.ErrClosed) { // else the database is closed: the connection is closed on release
 		for _, p := range w.restore {
 			w.conn.ExecContext(context.Background(), p)
 		}
@@ -471,7 +489,7 @@ func (w *writer) stop(err error) {
 // close stops the writer after the group in progress, and waits for it.
 func (w *writer) close() {
 	w.once.Do(func() {
-		w.stopAccepting(ErrClosed)
+		w.stopAccepting(es.ErrClosed)
 		close(w.quit)
 	})
 	<-w.stopped

@@ -123,11 +123,20 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		return err
 	}
 
-	// Downstream: the balances projection and the compliance process follow the bank's log.
-	if _, err := st.db.ExecContext(ctx, bank.BalancesTable); err != nil {
-		return fmt.Errorf("create read model: %w", err)
+	// Downstream: two projections, with tracking marks of their own in one database, and the compliance
+	// process follow the bank's log.
+	for _, table := range []string{bank.BalancesTable, bank.ActivityTable} {
+		if _, err := st.db.ExecContext(ctx, table); err != nil {
+			return fmt.Errorf("create read model: %w", err)
+		}
 	}
-	balances, err := projection.NewRunner(bankApp, projection.SQL(st.bank), bank.Balances)
+	balances, err := projection.NewRunner("balances", bankApp, projection.SQL(st.bank), bank.Balances,
+		projection.WithReset(bank.ResetBalances))
+	if err != nil {
+		return err
+	}
+	activity, err := projection.NewBatchRunner("activity", bankApp, projection.SQL(st.bank), bank.Activity,
+		projection.WithReset(bank.ResetActivity))
 	if err != nil {
 		return err
 	}
@@ -140,8 +149,9 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	}
 	downstream, stopDownstream := context.WithCancel(ctx)
 	defer stopDownstream()
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- balances.Run(downstream) }()
+	go func() { errs <- activity.Run(downstream) }()
 	go func() { errs <- system.Run(downstream) }()
 
 	// What earlier runs on the same database recorded is left alone: their events may be encrypted with
@@ -230,6 +240,9 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	if err := balances.Wait(ctx, last); err != nil {
 		return fmt.Errorf("balances projection: %w", err)
 	}
+	if err := activity.Wait(ctx, last); err != nil {
+		return fmt.Errorf("activity projection: %w", err)
+	}
 	if err := system.Wait(ctx, "compliance", "bank", last); err != nil {
 		return fmt.Errorf("compliance process: %w", err)
 	}
@@ -251,6 +264,33 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	fmt.Println("projection (activity, batches of events counted at once, in the same database):")
+	rows, err = st.db.QueryContext(ctx, bank.ActivityByKind)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var kind string
+		var n int64
+		if err := rows.Scan(&kind, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		fmt.Printf("   %-16s %3d\n", kind, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range []interface {
+		Status(context.Context) (projection.Status, error)
+	}{balances, activity} {
+		s, err := r.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   %-8s at notification %d of %d: lag %d\n", s.Consumer, s.Position, s.Head, s.Lag)
+	}
 
 	fmt.Println("compliance (process application):")
 	reviews, err := repository.New[bank.Review](complianceApp.Store)
@@ -268,7 +308,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		}
 		fmt.Printf("   flagged transfer of %.2f from %s to %s\n", float64(r.Transfer.Amount)/100, names[r.Transfer.From], names[r.Transfer.To])
 	}
-	tracked, err := st.compliance.MaxTrackingID(ctx, "bank")
+	tracked, err := st.compliance.MaxTrackingID(ctx, "compliance", "bank")
 	if err != nil {
 		return err
 	}
@@ -309,7 +349,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	}
 
 	stopDownstream()
-	for range 2 {
+	for range 3 {
 		if err := <-errs; err != nil {
 			return err
 		}

@@ -10,7 +10,7 @@
 -- in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
 -- uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
 
--- AppendEvents calls events_append (see the migration): one round trip records the batch and the
+-- AppendEvents calls events_append (see the migrations): one round trip records the batch and the
 -- optional tracking mark and returns the first notification ID (0 for no events).
 -- name: AppendEvents :one
 SELECT coalesce(/* TEMPLATE: schema */events_append(
@@ -20,8 +20,10 @@ SELECT coalesce(/* TEMPLATE: schema */events_append(
     sqlc.arg(versions)::_int8::bigint[],
     sqlc.arg(topics)::_text::text[],
     sqlc.arg(states)::_bytea::bytea[],
-    sqlc.narg(tracking_app)::text,
-    sqlc.narg(tracking_id)::bigint
+    sqlc.narg(consumer)::text,
+    sqlc.narg(upstream)::text,
+    sqlc.narg(tracking_id)::bigint,
+    sqlc.narg(prior)::bigint
 ), 0)::bigint AS first_id;
 
 -- name: SelectEvents :many

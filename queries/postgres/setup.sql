@@ -11,7 +11,7 @@ FROM (VALUES
     ('tracking', to_regclass('/* TEMPLATE: schema */tracking')::oid),
     ('recorder_settings', to_regclass('/* TEMPLATE: schema */recorder_settings')::oid),
     ('events_notification_id_seq', to_regclass('/* TEMPLATE: schema */events_notification_id_seq')::oid),
-    ('events_append', to_regprocedure('/* TEMPLATE: schema */events_append(text, text, uuid[], bigint[], text[], bytea[], text, bigint)')::oid),
+    ('events_append', to_regprocedure('/* TEMPLATE: schema */events_append(text, text, uuid[], bigint[], text[], bytea[], text, text, bigint, bigint)')::oid),
     ('events_horizon', to_regprocedure('/* TEMPLATE: schema */events_horizon()')::oid),
     ('events_notifications_xid', to_regprocedure('/* TEMPLATE: schema */events_notifications_xid(bigint, bigint, text[], integer)')::oid),
     ('events_max_notification_id_xid', to_regprocedure('/* TEMPLATE: schema */events_max_notification_id_xid()')::oid)

@@ -55,3 +55,9 @@ func addBalance(ctx context.Context, tx projection.SQLTx, id string, amount int6
 	}
 	return nil
 }
+
+// ResetBalances clears the read model of the balances projection, for a rebuild (projection.WithReset).
+func ResetBalances(ctx context.Context, tx projection.SQLTx) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM account_balances`)
+	return err
+}

@@ -22,7 +22,9 @@ SELECT coalesce(/* TEMPLATE: schema */events_append(
     $5::_text::text[],
     $6::_bytea::bytea[],
     $7::text,
-    $8::bigint
+    $8::text,
+    $9::bigint,
+    $10::bigint
 ), 0)::bigint AS first_id
 `
 
@@ -33,8 +35,10 @@ type AppendEventsParams struct {
 	Versions      interface{}
 	Topics        interface{}
 	States        interface{}
-	TrackingApp   sql.NullString
+	Consumer      sql.NullString
+	Upstream      sql.NullString
 	TrackingID    sql.NullInt64
+	Prior         sql.NullInt64
 }
 
 // Queries of the PostgreSQL recorders, compiled by sqlc into db/postgres/internal/dbsqlc.
@@ -48,7 +52,7 @@ type AppendEventsParams struct {
 // does not know those names and types the parameters as interface{}, which keeps it from wrapping them
 // in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
 // uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
-// AppendEvents calls events_append (see the migration): one round trip records the batch and the
+// AppendEvents calls events_append (see the migrations): one round trip records the batch and the
 // optional tracking mark and returns the first notification ID (0 for no events).
 func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, appendEvents,
@@ -58,8 +62,10 @@ func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) (int
 		arg.Versions,
 		arg.Topics,
 		arg.States,
-		arg.TrackingApp,
+		arg.Consumer,
+		arg.Upstream,
 		arg.TrackingID,
+		arg.Prior,
 	)
 	var first_id int64
 	err := row.Scan(&first_id)

@@ -39,6 +39,7 @@ type Snapshot struct {
 }
 
 type Tracking struct {
-	ApplicationName string
-	NotificationID  int64
+	Upstream       string
+	NotificationID int64
+	Consumer       string
 }

@@ -9,18 +9,73 @@ import (
 	"context"
 )
 
+const deleteTracking = `-- name: DeleteTracking :exec
+DELETE FROM /* TEMPLATE: schema */tracking
+WHERE consumer = $1 AND upstream = $2
+`
+
+type DeleteTrackingParams struct {
+	Consumer string
+	Upstream string
+}
+
+func (q *Queries) DeleteTracking(ctx context.Context, arg DeleteTrackingParams) error {
+	_, err := q.db.ExecContext(ctx, deleteTracking, arg.Consumer, arg.Upstream)
+	return err
+}
+
 const maxTrackingID = `-- name: MaxTrackingID :one
 
 SELECT coalesce(max(notification_id), 0)::bigint AS max_id
 FROM /* TEMPLATE: schema */tracking
-WHERE application_name = $1
+WHERE consumer = $1 AND upstream = $2
 `
 
-// Queries of the tracking marks (see events.sql for the conventions). Inserting a mark goes through
-// events_append (AppendEvents with no events), so its conflict check lives in one place.
-func (q *Queries) MaxTrackingID(ctx context.Context, applicationName string) (int64, error) {
-	row := q.db.QueryRowContext(ctx, maxTrackingID, applicationName)
+type MaxTrackingIDParams struct {
+	Consumer string
+	Upstream string
+}
+
+// Queries of the tracking marks (see events.sql for the conventions). Recording a mark goes through
+// events_append (AppendEvents with no events), so its compare-and-set lives in one place.
+func (q *Queries) MaxTrackingID(ctx context.Context, arg MaxTrackingIDParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, maxTrackingID, arg.Consumer, arg.Upstream)
 	var max_id int64
 	err := row.Scan(&max_id)
 	return max_id, err
+}
+
+const trackingMarks = `-- name: TrackingMarks :many
+SELECT consumer, upstream, notification_id
+FROM /* TEMPLATE: schema */tracking
+ORDER BY consumer, upstream
+`
+
+type TrackingMarksRow struct {
+	Consumer       string
+	Upstream       string
+	NotificationID int64
+}
+
+func (q *Queries) TrackingMarks(ctx context.Context) ([]TrackingMarksRow, error) {
+	rows, err := q.db.QueryContext(ctx, trackingMarks)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TrackingMarksRow{}
+	for rows.Next() {
+		var i TrackingMarksRow
+		if err := rows.Scan(&i.Consumer, &i.Upstream, &i.NotificationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

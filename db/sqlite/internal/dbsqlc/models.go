@@ -31,6 +31,7 @@ type Snapshot struct {
 }
 
 type Tracking struct {
-	ApplicationName string
-	NotificationID  int64
+	Consumer       string
+	Upstream       string
+	NotificationID int64
 }

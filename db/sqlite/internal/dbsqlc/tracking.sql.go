@@ -9,39 +9,111 @@ import (
 	"context"
 )
 
-const insertTracking = `-- name: InsertTracking :execrows
-INSERT INTO tracking (application_name, notification_id)
-VALUES (?1, ?2)
-ON CONFLICT (application_name) DO UPDATE
-SET notification_id = excluded.notification_id
-WHERE excluded.notification_id > tracking.notification_id
+const advanceTracking = `-- name: AdvanceTracking :execrows
+UPDATE tracking
+SET notification_id = ?1
+WHERE consumer = ?2 AND upstream = ?3 AND notification_id = ?4
 `
 
-type InsertTrackingParams struct {
-	ApplicationName string
-	NotificationID  int64
+type AdvanceTrackingParams struct {
+	NotificationID int64
+	Consumer       string
+	Upstream       string
+	Prior          int64
 }
 
-// InsertTracking raises the mark of an application. When the new ID is not above the mark the upsert
-// changes nothing and affects no row, which the recorder reports as a conflict: one statement, no
-// read-then-write.
-func (q *Queries) InsertTracking(ctx context.Context, arg InsertTrackingParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, insertTracking, arg.ApplicationName, arg.NotificationID)
+func (q *Queries) AdvanceTracking(ctx context.Context, arg AdvanceTrackingParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, advanceTracking,
+		arg.NotificationID,
+		arg.Consumer,
+		arg.Upstream,
+		arg.Prior,
+	)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected()
 }
 
+const deleteTracking = `-- name: DeleteTracking :exec
+DELETE FROM tracking
+WHERE consumer = ?1 AND upstream = ?2
+`
+
+type DeleteTrackingParams struct {
+	Consumer string
+	Upstream string
+}
+
+func (q *Queries) DeleteTracking(ctx context.Context, arg DeleteTrackingParams) error {
+	_, err := q.db.ExecContext(ctx, deleteTracking, arg.Consumer, arg.Upstream)
+	return err
+}
+
+const insertFirstTracking = `-- name: InsertFirstTracking :exec
+
+INSERT INTO tracking (consumer, upstream, notification_id)
+VALUES (?1, ?2, ?3)
+`
+
+type InsertFirstTrackingParams struct {
+	Consumer       string
+	Upstream       string
+	NotificationID int64
+}
+
+// Queries of the tracking marks. Recording a mark is a compare-and-set on the consumer's prior mark:
+// the first mark is an INSERT (a mark recorded meanwhile makes it a unique violation), every later one
+// an UPDATE of the row that still holds the prior mark (a row that has moved on, or is gone, matches
+// nothing). The recorder reports both failures as conflicts.
+func (q *Queries) InsertFirstTracking(ctx context.Context, arg InsertFirstTrackingParams) error {
+	_, err := q.db.ExecContext(ctx, insertFirstTracking, arg.Consumer, arg.Upstream, arg.NotificationID)
+	return err
+}
+
 const maxTrackingID = `-- name: MaxTrackingID :one
 SELECT CAST(coalesce(max(notification_id), 0) AS INTEGER) AS max_id
 FROM tracking
-WHERE application_name = ?
+WHERE consumer = ?1 AND upstream = ?2
 `
 
-func (q *Queries) MaxTrackingID(ctx context.Context, applicationName string) (int64, error) {
-	row := q.db.QueryRowContext(ctx, maxTrackingID, applicationName)
+type MaxTrackingIDParams struct {
+	Consumer string
+	Upstream string
+}
+
+func (q *Queries) MaxTrackingID(ctx context.Context, arg MaxTrackingIDParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, maxTrackingID, arg.Consumer, arg.Upstream)
 	var max_id int64
 	err := row.Scan(&max_id)
 	return max_id, err
+}
+
+const trackingMarks = `-- name: TrackingMarks :many
+SELECT consumer, upstream, notification_id
+FROM tracking
+ORDER BY consumer, upstream
+`
+
+func (q *Queries) TrackingMarks(ctx context.Context) ([]Tracking, error) {
+	rows, err := q.db.QueryContext(ctx, trackingMarks)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Tracking{}
+	for rows.Next() {
+		var i Tracking
+		if err := rows.Scan(&i.Consumer, &i.Upstream, &i.NotificationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // and registers the "pgx" driver
+
 	"github.com/eventsourcing-go/eventsourcing/schema"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
 
 // DefaultDSN is the server tests use when ES_POSTGRES_DSN is not set.
@@ -111,4 +113,21 @@ func EmptySchema(t testing.TB, db *sql.DB) string {
 		}
 	})
 	return name
+}
+
+// InSchema returns a new *sql.DB on the test server whose connections have the schema name as their
+// search_path, so that unqualified table names (a projection's read model) land in it; closed when
+// the test ends. It skips or fails like Open.
+func InSchema(t testing.TB, name string) *sql.DB {
+	t.Helper()
+	Open(t) // skips, or fails, without a server
+	cfg, err := pgx.ParseConfig(DSN())
+	if err != nil {
+		t.Fatalf("pgtest: parse %s: %v", DSN(), err)
+	}
+	cfg.RuntimeParams["search_path"] = name
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxIdleConns(32)
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+)
+
+// eventBounds turns an EventQuery into the queries' parameters: bounds that exclude nothing where the
+// query has none.
+func eventBounds(op string, q es.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
+	upTo = q.UpTo
+	if upTo == 0 {
+		upTo = math.MaxInt64
+	}
+	switch {
+	case q.Limit < 0:
+		return 0, limit, fmt.Errorf("postgres: %s: negative limit %d", op, q.Limit)
+	case q.Limit > 0:
+		limit = sql.NullInt32{Int32: int32(min(q.Limit, math.MaxInt32)), Valid: true}
+	}
+	return upTo, limit, nil
+}
+
+// eventRow is the shape of every generated SelectEvents-like row type.
+type eventRow = struct {
+	OriginatorVersion int64
+	Topic             string
+	State             []byte
+}
+
+func storedEvents[R ~eventRow](id uuid.UUID, rows []R) []es.StoredEvent {
+	out := make([]es.StoredEvent, len(rows))
+	for i, row := range rows {
+		r := eventRow(row)
+		out[i] = es.StoredEvent{
+			OriginatorID:      id,
+			OriginatorVersion: r.OriginatorVersion,
+			Topic:             r.Topic,
+			State:             r.State,
+		}
+	}
+	return out
+}
+
+// notificationRow is the shape of every generated SelectNotifications-like row type.
+type notificationRow = struct {
+	NotificationID    int64
+	OriginatorID      uuid.UUID
+	OriginatorVersion int64
+	Topic             string
+	State             []byte
+}
+
+func notifications[R ~notificationRow](rows []R) []es.Notification {
+	out := make([]es.Notification, len(rows))
+	for i, row := range rows {
+		r := notificationRow(row)
+		out[i] = es.Notification{
+			ID: r.NotificationID,
+			StoredEvent: es.StoredEvent{
+				OriginatorID:      r.OriginatorID,
+				OriginatorVersion: r.OriginatorVersion,
+				Topic:             r.Topic,
+				State:             r.State,
+			},
+		}
+	}
+	return out
+}

@@ -1,0 +1,276 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+)
+
+var (
+	_ es.ProcessRecorder     = (*ProcessRecorder)(nil)
+	_ es.ApplicationRecorder = (*ProcessRecorder)(nil)
+	_ es.TrackingRecorder    = (*ProcessRecorder)(nil)
+	_ io.Closer              = (*ProcessRecorder)(nil)
+	_ io.Closer              = (*SnapshotRecorder)(nil)
+)
+
+// ProcessRecorder records an application's events in the events table of a SQLite database, keeps its
+// notification log (the events table's notification_id column) and the tracking records of the upstream
+// notifications it has processed. It is the SQLite recorder of an application and of a process
+// application.
+//
+// Writes go through one connection that the recorder keeps, with group commit; reads go through the
+// pool (see the package documentation).
+//
+// A ProcessRecorder is safe for concurrent use. Close it before closing the *sql.DB: database/sql does
+// not close a connection that is in use, so the writer's connection would stay open (and writable)
+// until Close. A *sql.DB from [Open] tells its recorders when it is closed: their writes then fail with
+// database/sql's "database is closed", like their reads.
+type ProcessRecorder struct {
+	db     *sql.DB
+	reads  *stmtCache
+	q      *dbsqlc.Queries // reads, through the pool
+	w      *writer
+	cfg    config
+	notify recorder.Broadcast
+
+	life recorder.Life
+}
+
+// NewProcessRecorder returns a recorder on db, which must have been migrated with
+// schema.Migrate(ctx, db, schema.SQLite): a missing table is reported here, as an error wrapping
+// [schema.ErrNotMigrated], rather than at the first write.
+//
+// The recorder keeps one connection of db's pool for writing until Close, sets its busy timeout and
+// synchronous setting ([WithBusyTimeout], [WithSynchronous]) and switches a file database to WAL mode
+// (it stays in WAL mode). db must allow at least two open connections: one for the writer, the others
+// for reads.
+func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
+	const op = "new process recorder"
+	cfg, reads, err := prepare(op, db, opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg}
+	if _, err := r.q.MaxNotificationID(ctx); err != nil {
+		reads.close()
+		return nil, opError(op, err)
+	}
+	if _, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}); err != nil {
+		reads.close()
+		return nil, opError(op, err)
+	}
+	r.w, err = newWriter(ctx, db, cfg, insertEvents, r.notify.Notify)
+	if err != nil {
+		reads.close()
+		return nil, opError(op, err)
+	}
+	return r, nil
+}
+
+// prepare is what both constructors do first: check db and the options, and make the read side's
+// statement cache.
+func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
+	if db == nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := checkPool(db); err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return cfg, newStmtCache(db), nil
+}
+
+// checkPool refuses a pool of one connection: the writer would hold it and every read would wait for
+// it forever.
+func checkPool(db *sql.DB) error {
+	if n := db.Stats().MaxOpenConnections; n == 1 {
+		return errors.New("the pool allows one open connection; the recorder keeps one for writing and reads through others: allow at least two (db.SetMaxOpenConns)")
+	}
+	return nil
+}
+
+// Close stops the writer goroutine after the transaction in progress, fails writes still queued with
+// [es.ErrClosed], ends waiting subscriptions with ErrClosed, and gives the writer connection back to the
+// pool with its pragmas restored. It does not close db. Calling it again does nothing.
+func (r *ProcessRecorder) Close() error {
+	if r.life.Close() {
+		r.w.close()
+		r.reads.close()
+	}
+	return nil
+}
+
+// check returns es.ErrClosed after Close, else ctx's error: what every write checks first.
+func (r *ProcessRecorder) check(ctx context.Context) error {
+	if err := r.life.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// InsertEvents records events atomically and returns their notification IDs in input order. A version
+// recorded already for its originator, or appearing twice in events, fails the call with an error
+// wrapping [es.ErrConflict] and records nothing; so does a tracking record (see
+// [es.WithTracking]) whose ID is not above the application's mark. Events with the nil
+// originator ID or a version below 1 are refused (an error that does not wrap ErrConflict), as every
+// recorder of the module does.
+//
+// If ctx ends before the batch is written, nothing is written and the error wraps ctx's error. Once it
+// is written, InsertEvents waits for the commit and reports its outcome.
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	const op = "insert events"
+	if err := r.check(ctx); err != nil {
+		return nil, opError(op, err)
+	}
+	o := es.ApplyInsertOptions(opts...)
+	if err := recorder.ValidateEvents(events); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if len(events) == 0 && o.Tracking == nil {
+		return []int64{}, nil
+	}
+	if t := o.Tracking; t != nil {
+		if err := recorder.ValidateTracking(*t); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		}
+	}
+	req := newRequest(ctx, events, o.Tracking)
+	if err := r.w.submit(ctx, req); err != nil {
+		return nil, opError(op, err)
+	}
+	if req.ids == nil {
+		return []int64{}, nil
+	}
+	return req.ids, nil
+}
+
+// insertEvents is the ProcessRecorder's insertFunc.
+func insertEvents(ctx context.Context, q *dbsqlc.Queries, r *request) error {
+	ids := make([]int64, len(r.events))
+	for i, e := range r.events {
+		id, err := q.InsertEvent(ctx, dbsqlc.InsertEventParams{
+			OriginatorID:      e.OriginatorID[:],
+			OriginatorVersion: e.OriginatorVersion,
+			Topic:             e.Topic,
+			State:             e.State,
+		})
+		if err != nil {
+			return eventError(i, e, err)
+		}
+		ids[i] = id
+	}
+	if t := r.tracking; t != nil {
+		if err := recordTracking(ctx, q, t); err != nil {
+			return err
+		}
+	}
+	if r.write != nil {
+		if err := r.write(ctx, q); err != nil {
+			return err
+		}
+	}
+	if r.run != nil {
+		if err := recorder.RunTracked(r.ctx, r.run); err != nil {
+			return err
+		}
+	}
+	r.ids = ids
+	return nil
+}
+
+// eventError names the event an insert failed on; a uniqueness violation wraps ErrConflict.
+func eventError(i int, e es.StoredEvent, err error) error {
+	if isUniqueViolation(err) {
+		return fmt.Errorf("event %d: originator %s version %d: %w: %w", i, e.OriginatorID, e.OriginatorVersion, es.ErrConflict, err)
+	}
+	return fmt.Errorf("event %d: originator %s version %d: %w", i, e.OriginatorID, e.OriginatorVersion, err)
+}
+
+// SelectEvents returns the events of originatorID matching q (see [es.EventQuery]); an
+// unknown originator gives an empty result. A negative q.Limit is an error.
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	const op = "select events"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 0 (0: all)", op, q.Limit)
+	}
+	after, upTo, limit := eventBounds(q)
+	var out []es.StoredEvent
+	if q.Desc {
+		rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		if err != nil {
+			return nil, opError(op, err)
+		}
+		out = storedEvents(originatorID, rows)
+	} else {
+		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		if err != nil {
+			return nil, opError(op, err)
+		}
+		out = storedEvents(originatorID, rows)
+	}
+	return out, nil
+}
+
+// SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).
+// q.Limit < 1 is an error.
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+	const op = "select notifications"
+	if err := r.life.Err(); err != nil {
+		return nil, opError(op, err)
+	}
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 1", op, q.Limit)
+	}
+	ns, err := r.selectNotifications(ctx, q.After, q.UpTo, q.Limit, q.Topics)
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	return ns, nil
+}
+
+func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo int64, limit int, topics []string) ([]es.Notification, error) {
+	if upTo == 0 {
+		upTo = math.MaxInt64
+	}
+	var rows []dbsqlc.Event
+	var err error
+	if len(topics) == 0 {
+		rows, err = r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
+	} else {
+		rows, err = r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
+			NotificationID: after, NotificationID_2: upTo, Topics: topics, Limit: int64(limit),
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return notifications(rows)
+}
+
+// MaxNotificationID returns the highest notification ID recorded, 0 on an empty store.
+func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	if err := r.life.Err(); err != nil {
+		return 0, opError("max notification ID", err)
+	}
+	id, err := r.q.MaxNotificationID(ctx)
+	if err != nil {
+		return 0, opError("max notification ID", err)
+	}
+	return id, nil
+}

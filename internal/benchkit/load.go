@@ -1,0 +1,124 @@
+package benchkit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/repository"
+)
+
+// Repository is the repository of the benchmarks' Account.
+type Repository = repository.Repository[Account, *Account]
+
+// LoadStore is one store of accounts for the benchmarks of loads and saves: a repository that takes
+// snapshots and one that does not, on the same events (plain mapper), and a raw twin that holds the
+// same events as plain JSON, for the hand-written baselines.
+type LoadStore struct {
+	WithSnapshots, NoSnapshots *Repository
+	rawAppend                  AppendFunc
+	rawEvents                  ReadFunc
+}
+
+// NewLoadStore returns a LoadStore on events, taking a snapshot into snapshots every snapshotEvery
+// events; rawAppend and rawEvents write and read the raw twin.
+func NewLoadStore(events, snapshots es.AggregateRecorder, snapshotEvery int, rawAppend AppendFunc, rawEvents ReadFunc) (*LoadStore, error) {
+	m, err := mapper.New(NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	s := &LoadStore{rawAppend: rawAppend, rawEvents: rawEvents}
+	if s.WithSnapshots, err = repository.New[Account](eventstore.New(m, events), repository.WithSnapshots(eventstore.New(m, snapshots), snapshotEvery)); err != nil {
+		return nil, err
+	}
+	s.NoSnapshots, err = repository.New[Account](eventstore.New(m, events))
+	return s, err
+}
+
+// Build saves an account of n events, 10 events per save as a busy aggregate's are, and the same
+// events as JSON into the raw twin, also 10 per save. All but the last 99 events go through
+// WithSnapshots, the last 99 through NoSnapshots: the worst case for snapshots, where a
+// snapshot-bounded load replays at least 99 events after the newest snapshot (when n > 99). It returns
+// the account's ID in the repositories and in the raw twin.
+func (s *LoadStore) Build(ctx context.Context, n int) (id, rawID uuid.UUID, err error) {
+	a := &Account{}
+	var data []any
+	for v := 1; v <= n && err == nil; v++ {
+		var d any = Deposit(v)
+		if v == 1 {
+			d = AccountOpened{Owner: "Ada Lovelace", Currency: "EUR"}
+		}
+		aggregate.Trigger(a, d)
+		data = append(data, d)
+		if v%10 != 0 && v != n {
+			continue
+		}
+		save := s.WithSnapshots.Save
+		if v > n-99 {
+			save = s.NoSnapshots.Save
+		}
+		err = save(ctx, a)
+	}
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	rawID = NewID()
+	for from := 0; from < n && err == nil; from += 10 {
+		err = s.RawSave(ctx, rawID, int64(from), data[from:min(from+10, n)])
+	}
+	return a.ID, rawID, err
+}
+
+// RawSave is the hand-written save into the raw twin: json.Marshal of each event's data, and the raw
+// append of versions after+1, after+2 … of originator id.
+func (s *LoadStore) RawSave(ctx context.Context, id uuid.UUID, after int64, data []any) error {
+	events := make([]es.StoredEvent, len(data))
+	for i, d := range data {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		topic := TopicDeposited
+		if _, ok := d.(AccountOpened); ok {
+			topic = TopicOpened
+		}
+		events[i] = es.StoredEvent{OriginatorID: id, OriginatorVersion: after + int64(i) + 1, Topic: topic, State: b}
+	}
+	_, err := s.rawAppend(ctx, events)
+	return err
+}
+
+// RawGet is the hand-written load of account id from the raw twin: the raw read, encoding/json into
+// the struct the topic names, and Apply.
+func (s *LoadStore) RawGet(ctx context.Context, id uuid.UUID) (*Account, error) {
+	events, err := s.rawEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	a := &Account{}
+	for _, e := range events {
+		switch e.Topic {
+		case TopicOpened:
+			var d AccountOpened
+			err = json.Unmarshal(e.State, &d)
+			a.Apply(d)
+		case TopicDeposited:
+			var d MoneyDeposited
+			err = json.Unmarshal(e.State, &d)
+			a.Apply(d)
+		default:
+			err = fmt.Errorf("unknown topic %q", e.Topic)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.ID, a.Version = e.OriginatorID, e.OriginatorVersion
+	}
+	return a, nil
+}

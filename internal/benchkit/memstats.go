@@ -1,0 +1,67 @@
+package benchkit
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+// CountAllocs runs f n times, after a collection, and returns the heap allocations and bytes per call,
+// counted by the runtime for the whole process: the work of background goroutines (such as the SQLite
+// writer) counts too.
+func CountAllocs(n int, f func() error) (allocs, bytes float64, err error) {
+	runtime.GC()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	for range n {
+		if err := f(); err != nil {
+			return 0, 0, err
+		}
+	}
+	runtime.ReadMemStats(&b)
+	return float64(b.Mallocs-a.Mallocs) / float64(n), float64(b.TotalAlloc-a.TotalAlloc) / float64(n), nil
+}
+
+// PeakHeap runs f once and returns the peak of the heap's object bytes above what they were before
+// (after a collection), sampled every 100 µs while f runs. Garbage not yet collected counts: it is
+// memory the process holds.
+func PeakHeap(f func() error) (float64, error) {
+	read := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(s)
+		if s[0].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return s[0].Value.Uint64()
+	}
+	runtime.GC()
+	base := read()
+	peak := base
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(100 * time.Microsecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				peak = max(peak, read())
+			}
+		}
+	}()
+	err := f()
+	close(stop)
+	<-done
+	peak = max(peak, read())
+	return float64(peak - base), err
+}
+
+// ReportCPU reports the CPU time per operation since start (a CPUTime) as the metric cpu-ns/op.
+// Unlike ns/op it does not grow when other processes take the machine's cores, so it compares a
+// recorder and its raw loop fairly on a busy machine; wall time is what counts where syncs dominate.
+func ReportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(CPUTime()-start)/float64(b.N), "cpu-ns/op")
+}
