@@ -38,7 +38,7 @@ func (s *EventStore) Recorder() es.AggregateRecorder { return s.recorder }
 func (s *EventStore) Put(ctx context.Context, events []aggregate.Event, opts ...es.InsertOption) ([]int64, error) {
 	stored := make([]es.StoredEvent, len(events))
 	for i, e := range events {
-		se, err := s.mapper.Encode(e)
+		se, err := s.mapper.EncodeContext(ctx, e)
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: put: %w", err)
 		}
@@ -59,7 +59,7 @@ func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.Event
 	}
 	events := make([]aggregate.Event, len(stored))
 	for i, se := range stored {
-		e, err := s.mapper.Decode(se)
+		e, err := s.mapper.DecodeContext(ctx, se)
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: get %s: %w", originatorID, err)
 		}

@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 )
 
 // Cipher encrypts and authenticates stored state. *cipher.AESGCM implements it.
@@ -87,6 +90,9 @@ func WithCompressionMinSize(n int) Option {
 // changed header, fails to decode. A Mapper with a cipher still reads events stored without encryption,
 // so encryption can be turned on for an existing application.
 //
+// The state names no key, so the key cannot be rotated: prefer WithKeyRing, whose ring reads what
+// WithCipher wrote once the key is in the ring.
+//
 // New fails if c is nil (or a nil pointer): a Mapper that silently stored plaintext when its key was
 // missing would be worse than one that does not start. Leave the option out to store plaintext.
 func WithCipher(c Cipher) Option {
@@ -102,13 +108,23 @@ func WithCipher(c Cipher) Option {
 //
 // The stored state is:
 //
-//	format   1 byte   format version, 1
-//	flags    1 byte   0x01 compressed, 0x02 encrypted, 0x04 checksummed (exactly one of the last two)
+//	format   1 byte   format version: 1, or 2 when the state names the key that encrypted it
+//	flags    1 byte   0x01 compressed, 0x02 encrypted, 0x04 checksummed (format 1: exactly one of the
+//	                  last two; format 2: always encrypted), 0x08 subject key (format 2 only)
 //	schema   uvarint  schema version of the event type when written
 //	rawlen   uvarint  payload length before compression (present only when compressed)
+//	keylen   uvarint  format 2 only: the length of key, then
+//	key               without 0x08: the ID of the key ring's key that encrypted the payload
+//	                  (WithKeyRing); with 0x08: the subject whose data key encrypted it (WithDataKeys),
+//	                  empty when the subject is the originator ID
 //	payload           the JSON envelope, compressed if flagged, then encrypted if flagged
 //	                  (for AES-GCM: nonce || ciphertext || tag)
 //	crc      4 bytes  CRC-32C, big-endian (present only when checksummed)
+//
+// WithCipher writes format 1, which names no key; WithKeyRing and WithDataKeys write format 2. Every
+// format is read forever. A format 2 header names no key of the key ring when the subject's data key
+// encrypted the state: the ring key that wraps the data key is recorded in the key store, and changes
+// when the data keys are rewrapped, which leaves the events as they are.
 //
 // The JSON envelope is exactly {"t":"<timestamp, RFC 3339 with nanoseconds, UTC>","d":<event as JSON>}.
 //
@@ -116,16 +132,20 @@ func WithCipher(c Cipher) Option {
 // one by the CRC. Both cover the event's context: originator ID (16 bytes) || originator version (8
 // bytes, big-endian) || header || topic as stored. That context is the additional data given to the
 // cipher; the CRC is computed over the context followed by the payload. The CRC catches accidents (a
-// damaged or misfiled record), not attackers: only encryption does that.
+// damaged or misfiled record), not attackers: only encryption does that. The header includes a format 2
+// state's key ID or subject, so neither can be changed unnoticed either.
 type Mapper struct {
 	reg        *Registry
 	cipher     Cipher
-	appender   appendCipher // cipher, when it can append; else nil
 	compress   bool
 	quality    int
 	minSize    int // payloads shorter than this are not compressed
 	minSizeSet bool
 	cipherSet  bool // WithCipher was given, perhaps with nil
+	ring       *cipher.KeyRing
+	ringSet    bool
+	keys       *datakey.Keys
+	keysSet    bool
 	crcTable   *crc32.Table
 
 	buffers sync.Pool // *encodeBuffer
@@ -188,7 +208,18 @@ func (m *Mapper) check() error {
 		if v := reflect.ValueOf(m.cipher); v.Kind() == reflect.Pointer && v.IsNil() {
 			return fmt.Errorf("WithCipher((%T)(nil)): leave the option out to store events unencrypted", m.cipher)
 		}
-		m.appender, _ = m.cipher.(appendCipher)
+	}
+	switch {
+	case m.ringSet && m.ring == nil:
+		return errors.New("WithKeyRing(nil): leave the option out to store events unencrypted")
+	case m.ringSet && m.ring.Len() == 0:
+		return errors.New("WithKeyRing: the key ring is empty")
+	case m.keysSet && m.keys == nil:
+		return errors.New("WithDataKeys(nil): leave the option out to store events unencrypted")
+	case m.cipherSet && m.ringSet, m.cipherSet && m.keysSet:
+		return errors.New("WithCipher and a key ring or data keys: give one (put the WithCipher key into the key ring; the ring reads what it encrypted)")
+	case m.ringSet && m.keysSet:
+		return errors.New("WithKeyRing and WithDataKeys: give WithDataKeys alone (its key ring reads what WithKeyRing wrote)")
 	}
 	return nil
 }
@@ -249,9 +280,16 @@ func (m *Mapper) putScratch(b *decodeBuffer) {
 }
 
 // Encode turns e into a StoredEvent. e.Data must be a value of a registered type, or a non-nil pointer
-// to one; e.Timestamp is stored in UTC to the nanosecond.
+// to one; e.Timestamp is stored in UTC to the nanosecond. It is EncodeContext with
+// context.Background().
 func (m *Mapper) Encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
-	stored, err := m.encode(e)
+	return m.EncodeContext(context.Background(), e)
+}
+
+// EncodeContext is Encode with a context, which bounds the key store's work when the data key of the
+// event's subject is not cached (WithDataKeys).
+func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (eventsourcing.StoredEvent, error) {
+	stored, err := m.encode(ctx, e)
 	if err != nil {
 		return eventsourcing.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
 			e.Data, e.OriginatorID, e.OriginatorVersion, err)
@@ -259,7 +297,7 @@ func (m *Mapper) Encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 	return stored, nil
 }
 
-func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
+func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.StoredEvent, error) {
 	et, err := m.reg.lookupType(e.Data)
 	if err != nil {
 		return eventsourcing.StoredEvent{}, err
@@ -303,22 +341,29 @@ func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 			flags |= flagCompressed
 		}
 	}
-	if m.cipher != nil {
+	seal, ref := Cipher(nil), keyRef{format: formatVersion}
+	if m.cipher != nil || m.ring != nil || m.keys != nil {
 		flags |= flagEncrypted
+		if seal, ref, err = m.sealFor(ctx, e); err != nil {
+			return eventsourcing.StoredEvent{}, err
+		}
+		if ref.subject {
+			flags |= flagSubject
+		}
 	} else {
 		flags |= flagChecksum
 	}
-	buf.hdr = appendHeader(buf.hdr[:0], flags, et.version, rawLen)
+	buf.hdr = appendHeader(buf.hdr[:0], flags, et.version, rawLen, ref)
 
 	var state []byte
 	buf.aad = appendContext(buf.aad[:0], e.OriginatorID, e.OriginatorVersion, buf.hdr, et.topic)
 	if flags&flagEncrypted != 0 {
-		if m.appender != nil {
-			state = make([]byte, 0, len(buf.hdr)+len(payload)+m.appender.Overhead())
-			state, err = m.appender.AppendEncrypt(append(state, buf.hdr...), payload, buf.aad)
+		if a, ok := seal.(appendCipher); ok {
+			state = make([]byte, 0, len(buf.hdr)+len(payload)+a.Overhead())
+			state, err = a.AppendEncrypt(append(state, buf.hdr...), payload, buf.aad)
 		} else {
 			var ct []byte
-			if ct, err = m.cipher.Encrypt(payload, buf.aad); err == nil {
+			if ct, err = seal.Encrypt(payload, buf.aad); err == nil {
 				state = make([]byte, 0, len(buf.hdr)+len(ct))
 				state = append(append(state, buf.hdr...), ct...)
 			}
@@ -343,9 +388,16 @@ func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 // registered for its topic, upcast to the current schema version. It reads any state Encode writes,
 // whatever this Mapper's own settings, except that encrypted events need a cipher.
 //
-// Any failure, on any input, is a *DecodeError naming the event and wrapping the cause.
+// Any failure, on any input, is a *DecodeError naming the event and wrapping the cause. Decode is
+// DecodeContext with context.Background().
 func (m *Mapper) Decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
-	e, err := m.decode(s)
+	return m.DecodeContext(context.Background(), s)
+}
+
+// DecodeContext is Decode with a context, which bounds the key store's work when the data key of the
+// event's subject is not cached (WithDataKeys).
+func (m *Mapper) DecodeContext(ctx context.Context, s eventsourcing.StoredEvent) (aggregate.Event, error) {
+	e, err := m.decode(ctx, s)
 	if err != nil {
 		return aggregate.Event{}, &DecodeError{
 			Topic:             s.Topic,
@@ -357,50 +409,17 @@ func (m *Mapper) Decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
 	return e, nil
 }
 
-func (m *Mapper) decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
+func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggregate.Event, error) {
 	et, ok := m.reg.lookupTopic(s.Topic)
 	if !ok {
 		return aggregate.Event{}, ErrUnknownTopic
 	}
-	h, err := parseHeader(s.State)
+	buf := m.scratch.Get().(*decodeBuffer)
+	defer m.putScratch(buf)
+	h, payload, err := m.open(ctx, s, buf)
 	if err != nil {
 		return aggregate.Event{}, err
 	}
-	header, payload := s.State[:h.size], s.State[h.size:]
-	if h.flags&flagEncrypted != 0 && m.cipher == nil {
-		return aggregate.Event{}, ErrNoCipher
-	}
-
-	buf := m.scratch.Get().(*decodeBuffer)
-	defer m.putScratch(buf)
-	buf.aad = appendContext(buf.aad[:0], s.OriginatorID, s.OriginatorVersion, header, s.Topic)
-	if h.flags&flagEncrypted != 0 {
-		if m.appender != nil {
-			// The plaintext lives in the pooled buffer only until it is unmarshalled, which copies.
-			payload, err = m.appender.AppendDecrypt(buf.plain[:0], payload, buf.aad)
-			buf.plain = payload
-		} else {
-			payload, err = m.cipher.Decrypt(payload, buf.aad)
-		}
-		if err != nil {
-			return aggregate.Event{}, fmt.Errorf("decrypt: %w", err)
-		}
-	} else {
-		if len(payload) < checksumSize {
-			return aggregate.Event{}, fmt.Errorf("%w: %d bytes after the header, too short for the checksum", ErrMalformed, len(payload))
-		}
-		var sum []byte
-		payload, sum = payload[:len(payload)-checksumSize], payload[len(payload)-checksumSize:]
-		if m.checksum(buf.aad, payload) != binary.BigEndian.Uint32(sum) {
-			return aggregate.Event{}, fmt.Errorf("%w: checksum mismatch: the state is damaged or belongs to another event", ErrMalformed)
-		}
-	}
-	if h.flags&flagCompressed != 0 {
-		if payload, err = m.decompress(payload, h.rawLen); err != nil {
-			return aggregate.Event{}, err
-		}
-	}
-
 	ts, data, err := parseEnvelope(payload)
 	if err != nil {
 		return aggregate.Event{}, err
@@ -423,6 +442,48 @@ func (m *Mapper) decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
 		Timestamp:         ts,
 		Data:              v,
 	}, nil
+}
+
+// open checks the state of s against its event, decrypts and decompresses it, and returns its header
+// and its payload, the JSON envelope. The payload may live in buf until buf is pooled again.
+func (m *Mapper) open(ctx context.Context, s eventsourcing.StoredEvent, buf *decodeBuffer) (header, []byte, error) {
+	h, err := parseHeader(s.State)
+	if err != nil {
+		return header{}, nil, err
+	}
+	hdr, payload := s.State[:h.size], s.State[h.size:]
+	buf.aad = appendContext(buf.aad[:0], s.OriginatorID, s.OriginatorVersion, hdr, s.Topic)
+	if h.flags&flagEncrypted != 0 {
+		c, err := m.openFor(ctx, s, h)
+		if err != nil {
+			return header{}, nil, err
+		}
+		if a, ok := c.(appendCipher); ok {
+			// The plaintext lives in the pooled buffer only until it is unmarshalled, which copies.
+			payload, err = a.AppendDecrypt(buf.plain[:0], payload, buf.aad)
+			buf.plain = payload
+		} else {
+			payload, err = c.Decrypt(payload, buf.aad)
+		}
+		if err != nil {
+			return header{}, nil, fmt.Errorf("decrypt: %w", err)
+		}
+	} else {
+		if len(payload) < checksumSize {
+			return header{}, nil, fmt.Errorf("%w: %d bytes after the header, too short for the checksum", ErrMalformed, len(payload))
+		}
+		var sum []byte
+		payload, sum = payload[:len(payload)-checksumSize], payload[len(payload)-checksumSize:]
+		if m.checksum(buf.aad, payload) != binary.BigEndian.Uint32(sum) {
+			return header{}, nil, fmt.Errorf("%w: checksum mismatch: the state is damaged or belongs to another event", ErrMalformed)
+		}
+	}
+	if h.flags&flagCompressed != 0 {
+		if payload, err = m.decompress(payload, h.rawLen); err != nil {
+			return header{}, nil, err
+		}
+	}
+	return h, payload, nil
 }
 
 // upcast decodes data, stored at schema version from, into a generic object, runs the upcasters from
@@ -460,17 +521,23 @@ func (et *eventType) upcast(data []byte, from int) (any, error) {
 
 // header is the parsed header of stored state.
 type header struct {
+	format byte
 	flags  byte
 	schema int
-	rawLen int // payload length before compression, when compressed
-	size   int // header length in bytes
+	rawLen int    // payload length before compression, when compressed
+	key    string // format 2: the ring key's ID, or the subject ("" for the originator) with flagSubject
+	size   int    // header length in bytes
 }
 
-func appendHeader(dst []byte, flags byte, schema, rawLen int) []byte {
-	dst = append(dst, formatVersion, flags)
+// appendHeader appends the header of ref's format: format 2 (named key) or format 1.
+func appendHeader(dst []byte, flags byte, schema, rawLen int, ref keyRef) []byte {
+	dst = append(dst, ref.format, flags)
 	dst = binary.AppendUvarint(dst, uint64(schema))
 	if flags&flagCompressed != 0 {
 		dst = binary.AppendUvarint(dst, uint64(rawLen))
+	}
+	if ref.format == formatKeyed {
+		dst = appendKeyRef(dst, ref)
 	}
 	return dst
 }
@@ -479,12 +546,19 @@ func parseHeader(state []byte) (header, error) {
 	if len(state) < 3 {
 		return header{}, fmt.Errorf("%w: %d bytes, shorter than any header", ErrMalformed, len(state))
 	}
-	if state[0] != formatVersion {
-		return header{}, fmt.Errorf("%w: unknown format version %d", ErrMalformed, state[0])
-	}
-	h := header{flags: state[1], size: 2}
-	if h.flags&^knownFlags != 0 || (h.flags&flagEncrypted != 0) == (h.flags&flagChecksum != 0) {
-		return header{}, fmt.Errorf("%w: invalid flags %#02x", ErrMalformed, h.flags)
+	h := header{format: state[0], flags: state[1], size: 2}
+	switch h.format {
+	case formatVersion:
+		if h.flags&^knownFlags != 0 || (h.flags&flagEncrypted != 0) == (h.flags&flagChecksum != 0) {
+			return header{}, fmt.Errorf("%w: invalid flags %#02x", ErrMalformed, h.flags)
+		}
+	case formatKeyed:
+		// Format 2 exists to name the key: its state is always encrypted.
+		if h.flags&^(flagCompressed|flagEncrypted|flagSubject) != 0 || h.flags&flagEncrypted == 0 {
+			return header{}, fmt.Errorf("%w: invalid flags %#02x for format 2", ErrMalformed, h.flags)
+		}
+	default:
+		return header{}, fmt.Errorf("%w: unknown format version %d", ErrMalformed, h.format)
 	}
 	var err error
 	if h.schema, err = readUvarint(state, &h.size, "schema version"); err != nil {
@@ -495,6 +569,11 @@ func parseHeader(state []byte) (header, error) {
 	}
 	if h.flags&flagCompressed != 0 {
 		if h.rawLen, err = readUvarint(state, &h.size, "uncompressed length"); err != nil {
+			return header{}, err
+		}
+	}
+	if h.format == formatKeyed {
+		if err := parseKeyRef(state, &h); err != nil {
 			return header{}, err
 		}
 	}

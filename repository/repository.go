@@ -17,6 +17,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/lru"
 )
 
 // Aggregate is the constraint on a repository's type parameters: P is a pointer to T that implements
@@ -32,7 +33,7 @@ type Repository[T any, P Aggregate[T]] struct {
 	events    *eventstore.EventStore
 	snapshots *eventstore.EventStore
 	every     int64
-	cache     *lru[uuid.UUID, P]
+	cache     *lru.Cache[uuid.UUID, cached[P]]
 	logger    *slog.Logger
 }
 
@@ -59,7 +60,9 @@ func WithSnapshots(store *eventstore.EventStore, every int) Option {
 // WithCache keeps up to size recently used aggregates in memory (0, the default: no cache; New fails
 // when size is negative). A cached aggregate is cloned and fast-forwarded with the events recorded
 // after it on every Get, so the cache never returns stale state, even when other processes write; it
-// saves the replay of the history, not the query. The clone is made by the aggregate's Clone() method
+// saves the replay of the history, not the query. Nor does it return an aggregate of a subject
+// forgotten through the data keys of the repository's mappers (mapper.WithDataKeys): Get then reads
+// the store, and fails as a Get without a cache would. The clone is made by the aggregate's Clone() method
 // when *T has one that returns *T, and by a JSON round trip otherwise.
 func WithCache(size int) Option { return func(o *options) { o.cacheSize = size } }
 
@@ -92,7 +95,7 @@ func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) (
 		r.logger = slog.Default()
 	}
 	if o.cacheSize > 0 {
-		r.cache = newLRU[uuid.UUID, P](o.cacheSize)
+		r.cache = lru.New[uuid.UUID, cached[P]](o.cacheSize)
 	}
 	return r, nil
 }
@@ -135,9 +138,10 @@ func (r *Repository[T, P]) GetAt(ctx context.Context, id uuid.UUID, version int6
 func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P, error) {
 	var a P
 	fromCache := false
+	forgets := r.forgets()
 	if upTo == 0 && r.cache != nil {
-		if cached, ok := r.cache.get(id); ok {
-			c, err := r.clone(cached)
+		if cached, ok := r.cache.Get(id); ok && cached.forgets == forgets {
+			c, err := r.clone(cached.a)
 			if err != nil {
 				return nil, fmt.Errorf("repository: get %s: clone cached aggregate: %w", id, err)
 			}
@@ -170,7 +174,7 @@ func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P
 	}
 	// A cache hit with nothing new leaves the cached copy as it is: no second clone.
 	if upTo == 0 && r.cache != nil && (!fromCache || len(events) > 0) {
-		r.remember(a)
+		r.remember(a, forgets)
 	}
 	return a, nil
 }
@@ -212,6 +216,7 @@ func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) error {
 		}
 		roots[i] = a
 	}
+	forgets := r.forgets()
 	saved, _, err := save(ctx, r.events, roots)
 	if err != nil {
 		return err
@@ -226,7 +231,7 @@ func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) error {
 			}
 		}
 		if r.cache != nil {
-			r.remember(a)
+			r.remember(a, forgets)
 		}
 	}
 	return nil
@@ -296,14 +301,31 @@ func (r *Repository[T, P]) putSnapshot(ctx context.Context, a P) error {
 	return nil
 }
 
+// cached is an aggregate in the cache, with the mappers' count of forgotten subjects when it was
+// decoded: once the count changes, the aggregate may be data of a forgotten subject, and it is read
+// from the store again (where its data keys are gone).
+type cached[P any] struct {
+	a       P
+	forgets uint64
+}
+
+// forgets returns the mappers' count of subjects forgotten in this process.
+func (r *Repository[T, P]) forgets() uint64 {
+	n := r.events.Mapper().Forgets()
+	if r.snapshots != nil {
+		n += r.snapshots.Mapper().Forgets()
+	}
+	return n
+}
+
 // remember caches a copy of a, so that the caller's later changes cannot reach the cache.
-func (r *Repository[T, P]) remember(a P) {
+func (r *Repository[T, P]) remember(a P, forgets uint64) {
 	c, err := r.clone(a)
 	if err != nil {
-		r.cache.remove(a.AggregateBase().ID)
+		r.cache.Remove(a.AggregateBase().ID)
 		return
 	}
-	r.cache.put(a.AggregateBase().ID, c)
+	r.cache.Put(a.AggregateBase().ID, cached[P]{a: c, forgets: forgets})
 }
 
 func (r *Repository[T, P]) clone(a P) (P, error) {

@@ -54,10 +54,12 @@ func cmdInfo(ctx context.Context, args []string, out io.Writer) error {
 	var events, bytes int64
 	topics := map[string]int64{}
 	var order []string
+	var keys keyCounts
 	for n, err := range pages(ctx, rec, 0, nil) {
 		if err != nil {
 			return err
 		}
+		keys.add(n.StoredEvent)
 		events++
 		bytes += int64(len(n.State))
 		if _, ok := topics[n.Topic]; !ok {
@@ -73,7 +75,10 @@ func cmdInfo(ctx context.Context, args []string, out io.Writer) error {
 	for _, t := range order {
 		fmt.Fprintf(tw, "%s\t%d\n", t, topics[t])
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return keys.print(ctx, s, out)
 }
 
 // pages yields the notification log after after, page by page, until its current end.
@@ -104,6 +109,7 @@ func cmdTail(ctx context.Context, args []string, out io.Writer) error {
 	after := fs.Int64("after", -1, "print notifications after this ID (default: the last 20)")
 	follow := fs.Bool("follow", false, "keep printing new notifications until interrupted")
 	topicList := fs.String("topics", "", "comma-separated topics to print (default: all)")
+	decode := fs.Bool("decode", false, "print each event's timestamp and data as JSON (keys from $"+keysEnv+")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -127,7 +133,17 @@ func cmdTail(ctx context.Context, args []string, out io.Writer) error {
 		}
 		*after = max(0, last-20)
 	}
+	var dec *bodyDecoder
+	if *decode {
+		if dec, err = newBodyDecoder(ctx, s); err != nil {
+			return err
+		}
+	}
 	print := func(n es.Notification) {
+		if dec != nil {
+			fmt.Fprintf(out, "%d\t%s\tv%d\t%s\t%s\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic, dec.body(ctx, n.StoredEvent))
+			return
+		}
 		fmt.Fprintf(out, "%d\t%s\tv%d\t%s\t%d bytes\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic, len(n.State))
 	}
 	if !*follow {
@@ -155,6 +171,7 @@ func cmdEvents(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	sf := addStoreFlags(fs, "")
 	id := fs.String("id", "", "the aggregate's ID")
+	decode := fs.Bool("decode", false, "print each event's timestamp and data as JSON (keys from $"+keysEnv+")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -178,7 +195,17 @@ func cmdEvents(ctx context.Context, args []string, out io.Writer) error {
 	if len(events) == 0 {
 		return fmt.Errorf("no events of %s: %w", oid, es.ErrNotFound)
 	}
+	var dec *bodyDecoder
+	if *decode {
+		if dec, err = newBodyDecoder(ctx, s); err != nil {
+			return err
+		}
+	}
 	for _, e := range events {
+		if dec != nil {
+			fmt.Fprintf(out, "v%d\t%s\t%s\n", e.OriginatorVersion, e.Topic, dec.body(ctx, e))
+			continue
+		}
 		fmt.Fprintf(out, "v%d\t%s\t%d bytes\n", e.OriginatorVersion, e.Topic, len(e.State))
 	}
 	return nil

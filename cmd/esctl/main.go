@@ -12,9 +12,14 @@
 //	esctl tail    -dsn bank.db -after 100 -follow
 //	esctl events  -dsn bank.db -id 0193…
 //	esctl copy    -dsn bank.db -to postgres://postgres@localhost/app -to-schema bank
+//	esctl keys rotate -dsn bank.db
+//	esctl keys forget -dsn bank.db 0193…
 //
-// It works on stored events as recorded (topics, versions, sizes); it does not decode state, which
-// needs the application's event types and keys.
+// It works on stored events as recorded (topics, versions, sizes, and the keys their headers name).
+// With -decode, events and tail show each event's data as the JSON it was stored as, without the
+// application's types; encrypted events need the key ring, which esctl reads from the environment
+// variable ES_CIPHER_KEYS (ID:BASE64,ID:BASE64,…) and never from a flag. keys rotate rewraps the data
+// keys with the ring's current key; keys forget deletes a subject's data key.
 package main
 
 import (
@@ -47,6 +52,7 @@ commands:
   tail      print the notification log (-follow: keep printing new events)
   events    print the events of one aggregate
   copy      copy every event of a store into another, in notification order
+  keys      rotate the key ring's key over the data keys, or forget a subject (esctl keys -h)
 
 run 'esctl <command> -h' for a command's flags`
 
@@ -67,6 +73,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return cmdEvents(ctx, args, out)
 	case "copy":
 		return cmdCopy(ctx, args, out)
+	case "keys":
+		return cmdKeys(ctx, args, out)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(out, usage)
 		return nil

@@ -2,13 +2,16 @@
 //
 // It opens accounts, deposits, withdraws (a withdrawal the balance does not cover fails and records
 // nothing), and transfers money between accounts (both accounts' events saved atomically). Events are
-// compressed and encrypted; accounts are snapshotted every few events. A projection keeps the balances
+// compressed and encrypted, each account's with a data key of its own; accounts are snapshotted every
+// few events. At the end it forgets an account holder (crypto-shredding) and shows that the rest
+// carries on. A projection keeps the balances
 // per owner in a SQL table, and a process application, "compliance", flags large transfers by recording
 // events of its own together with the tracking of the bank events it has processed.
 //
 // By default it runs on a new SQLite file in a temporary directory (-db keeps a file of your choice).
 // With -postgres DSN, or ES_POSTGRES_DSN set, it runs on PostgreSQL, in the schemas "bank" and
-// "compliance".
+// "compliance". The key ring comes from ES_CIPHER_KEYS (ID:BASE64,…; see cipher.ParseKeyRing), or is
+// made anew, and is never printed.
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
@@ -40,12 +44,11 @@ import (
 func main() {
 	dbPath := flag.String("db", "", "SQLite database file (default: a new file in a temporary directory)")
 	dsn := flag.String("postgres", os.Getenv("ES_POSTGRES_DSN"), "PostgreSQL DSN; when set, the example runs on PostgreSQL (default $ES_POSTGRES_DSN)")
-	key := flag.String("key", os.Getenv("ES_CIPHER_KEY"), "AES key, base64 (default $ES_CIPHER_KEY, else a new random key)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := runExample(ctx, *dbPath, *dsn, *key); err != nil {
+	if err := runExample(ctx, *dbPath, *dsn, os.Getenv("ES_CIPHER_KEYS")); err != nil {
 		fmt.Fprintln(os.Stderr, "bank:", err)
 		os.Exit(1)
 	}
@@ -64,12 +67,13 @@ type storage struct {
 	db         *sql.DB // the bank's database, where the read model lives too
 	bank       recorder
 	snapshots  es.AggregateRecorder
+	keys       datakey.Store // the bank's data keys
 	compliance es.ProcessRecorder
 	describe   string
 	close      func()
 }
 
-func runExample(ctx context.Context, dbPath, dsn, key string) error {
+func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	var st *storage
 	var err error
 	if dsn != "" {
@@ -83,21 +87,27 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 	defer st.close()
 	fmt.Println("storage:", st.describe)
 
-	if key == "" {
-		if key, err = cipher.GenerateKey(256); err != nil {
+	if keyRing == "" {
+		key, err := cipher.GenerateKey(256)
+		if err != nil {
 			return err
 		}
-		fmt.Println("cipher key (new, pass -key to reuse the database):", key)
+		keyRing = "1:" + key
+		fmt.Println("key ring: new, not shown (set ES_CIPHER_KEYS to reuse the database)")
 	}
-	aes, err := cipher.NewFromBase64(key)
+	ring, err := cipher.ParseKeyRing(keyRing)
 	if err != nil {
 		return err
 	}
-	m, err := mapper.New(bank.Registry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(aes))
+	keys, err := datakey.New(ring, st.keys) // a data key per account, wrapped by the ring
 	if err != nil {
 		return err
 	}
-	cm, err := mapper.New(bank.ComplianceRegistry(), mapper.WithCipher(aes))
+	m, err := mapper.New(bank.Registry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithDataKeys(keys))
+	if err != nil {
+		return err
+	}
+	cm, err := mapper.New(bank.ComplianceRegistry(), mapper.WithKeyRing(ring))
 	if err != nil {
 		return err
 	}
@@ -304,6 +314,40 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 	}
 	fmt.Printf("   has processed the bank's notifications up to %d\n", tracked)
 
+	// Bob asks to be forgotten: deleting his account's data key makes its events and snapshots
+	// unreadable for good, without touching the log. The read model is the application's to clean.
+	fmt.Println("forget bob (crypto-shredding):")
+	if err := keys.Forget(ctx, bob.String()); err != nil {
+		return err
+	}
+	if _, err := st.db.ExecContext(ctx, bank.ForgetBalance, bob.String()); err != nil {
+		return err
+	}
+	if _, err := svc.Accounts.Get(ctx, bob); !errors.Is(err, datakey.ErrForgotten) {
+		return fmt.Errorf("bob's account after forgetting him: got %v, want datakey.ErrForgotten", err)
+	}
+	fmt.Println("   bob's account cannot be read any more: datakey.ErrForgotten")
+	if err := svc.Transfer(ctx, ada, bob, 1_00); !errors.Is(err, datakey.ErrForgotten) {
+		return fmt.Errorf("transfer to bob after forgetting him: got %v, want datakey.ErrForgotten", err)
+	}
+	fmt.Println("   transfer 1.00 from ada to bob: refused, nothing recorded")
+	if err := step("transfer 100.00 from ada to her second account: the rest carries on", svc.Transfer(ctx, ada, ada2, 100_00)); err != nil {
+		return err
+	}
+	if last, err = st.bank.MaxNotificationID(ctx); err != nil {
+		return err
+	}
+	if err := balances.Wait(ctx, last); err != nil {
+		return fmt.Errorf("balances projection: %w", err)
+	}
+	for _, id := range []uuid.UUID{ada, ada2} {
+		a, err := svc.Accounts.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   %-10s version %2d  balance %9.2f\n", names[id], a.Version, float64(a.Balance)/100)
+	}
+
 	stopDownstream()
 	for range 3 {
 		if err := <-errs; err != nil {
@@ -367,7 +411,12 @@ func openSQLite(ctx context.Context, path string) (*storage, error) {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { compliance.Close() })
-	st.bank, st.snapshots, st.compliance = bankRec, snaps, compliance
+	keys, err := sqlite.NewKeyStore(ctx, db)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	st.bank, st.snapshots, st.keys, st.compliance = bankRec, snaps, keys, compliance
 	return st, nil
 }
 
@@ -410,6 +459,10 @@ func openPostgres(ctx context.Context, dsn string) (*storage, error) {
 		return fail(err)
 	}
 	cleanup = append(cleanup, func() { compliance.Close() })
-	return &storage{db: db, bank: bankRec, snapshots: snaps, compliance: compliance,
+	keys, err := postgres.NewKeyStore(ctx, db, postgres.WithSchema("bank"))
+	if err != nil {
+		return fail(err)
+	}
+	return &storage{db: db, bank: bankRec, snapshots: snaps, keys: keys, compliance: compliance,
 		describe: "PostgreSQL, schemas bank and compliance", close: closeAll}, nil
 }

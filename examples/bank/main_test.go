@@ -6,13 +6,13 @@ import (
 	"testing"
 )
 
-// The example runs end to end on a SQLite file, twice on the same file with the same key, as a user
-// keeping -db and -key would.
+// The example runs end to end on a SQLite file, twice on the same file with the same key ring, as a user
+// keeping -db and ES_CIPHER_KEYS would.
 func TestExampleRunsOnSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bank.db")
-	const key = "Sj6THKQnjKg5AE+RbNIq8L/LgD/WAuopnOF/vRauU+Y="
+	const keys = "1:Sj6THKQnjKg5AE+RbNIq8L/LgD/WAuopnOF/vRauU+Y="
 	for run := 1; run <= 2; run++ {
-		if err := runExample(context.Background(), path, "", key); err != nil {
+		if err := runExample(context.Background(), path, "", keys); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
 	}
