@@ -8,6 +8,7 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 )
 
 // item is a notification as the runner processes it: decoded, or with the error that ends the runner
@@ -16,14 +17,17 @@ type item struct {
 	id    int64
 	topic string
 	event aggregate.Event
+	skip  bool  // an event of a forgotten subject, tracked but not processed (WithForgotten)
 	err   error // decoding failed (err of an item with id 0: the subscription failed)
 }
 
-// events returns the events of batch.
+// events returns the events of batch that are to be processed.
 func events(batch []item) []aggregate.Event {
-	out := make([]aggregate.Event, len(batch))
-	for i, it := range batch {
-		out[i] = it.event
+	out := make([]aggregate.Event, 0, len(batch))
+	for _, it := range batch {
+		if !it.skip {
+			out = append(out, it.event)
+		}
 	}
 	return out
 }
@@ -42,6 +46,9 @@ func (e *eventError) Unwrap() error { return e.err }
 func eachEvent[Tx any](projection Projection[Tx]) func(context.Context, Tx, []item) error {
 	return func(ctx context.Context, tx Tx, batch []item) error {
 		for i, it := range batch {
+			if it.skip {
+				continue
+			}
 			if err := projection(ctx, tx, it.event); err != nil {
 				return &eventError{index: i, err: err}
 			}
@@ -116,7 +123,12 @@ func (r *Runner[Tx]) feed(ctx context.Context, mark int64, items chan<- item) {
 		if err != nil {
 			it = item{err: fmt.Errorf("subscription after notification %d: %w", mark, err)}
 		} else {
-			it.event, it.err = r.decoder.Decode(n.StoredEvent)
+			it.event, it.err = r.decoder.DecodeContext(ctx, n.StoredEvent)
+			if it.err != nil && r.forgotten == SkipForgotten && errors.Is(it.err, datakey.ErrForgotten) {
+				r.logger.InfoContext(ctx, "projection: skipping an event of a forgotten subject", "consumer", r.name,
+					"upstream", r.upstream, "notification_id", n.ID, "topic", n.Topic, "error", it.err)
+				it.skip, it.err = true, nil
+			}
 			mark = n.ID
 		}
 		select {
