@@ -177,19 +177,25 @@ func Order() OrderPlaced {
 	return o
 }
 
-// SampleState returns the stored state of a typical event as an application stores it: a Deposit
-// through the mapper with brotli and AES-GCM. The benchmarks of recorders alone store it. It panics only
-// if the mapper cannot encode the fixed event, which would be a bug.
-func SampleState() []byte {
+// AppMapper returns the mapper of a typical application: brotli and AES-GCM with Key. It panics only if
+// the mapper refuses these fixed settings, which would be a bug.
+func AppMapper() *mapper.Mapper {
 	m, err := mapper.New(NewRegistry(), MapperSettings()[3].Options...)
-	if err == nil {
-		var se es.StoredEvent
-		se, err = m.Encode(aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Timestamp: time.Now(), Data: Deposit(1)})
-		if err == nil {
-			return se.State
-		}
+	if err != nil {
+		panic(fmt.Sprintf("benchkit: the application mapper: %v", err))
 	}
-	panic(fmt.Sprintf("benchkit: encode the sample event: %v", err))
+	return m
+}
+
+// SampleState returns the stored state of a typical event as an application stores it: a Deposit
+// through AppMapper. The benchmarks of recorders alone store it. It panics only if the mapper cannot
+// encode the fixed event, which would be a bug.
+func SampleState() []byte {
+	se, err := AppMapper().Encode(aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Timestamp: time.Now(), Data: Deposit(1)})
+	if err != nil {
+		panic(fmt.Sprintf("benchkit: encode the sample event: %v", err))
+	}
+	return se.State
 }
 
 // NewID returns a new aggregate ID, as package aggregate gives new aggregates (time-ordered, so that
