@@ -61,6 +61,9 @@ func scenarios() []scenario {
 		{"latency", "6. Subscription latency, commit to delivery", runLatency},
 		{"mapper", "7. Mapper: encode and decode per setting", runMapper},
 		{"memory", "8. Allocations and peak memory of the load and save paths", runMemory},
+		{"catchup", "9. Projection catch-up", runCatchUp},
+		{"process", "10. Process-application catch-up", runCatchUp},
+		{"live", "11. Projection latency, commit to applied", runLive},
 	}
 }
 

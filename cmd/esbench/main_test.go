@@ -53,7 +53,8 @@ func TestQuickReport(t *testing.T) {
 		t.Errorf("the report has %d comparison tables, want at least 5", n)
 	}
 	for _, w := range []string{"SQLite FULL, 16 writers vs 1 writer", "snapshot-bounded load", "SQLite recorder, pages of 1,000 vs raw",
-		"p99 delivery, SQLite FULL"} {
+		"p99 delivery, SQLite FULL", "SQLite FULL projection runner vs hand-written loop", "SQLite FULL process application vs one event per transaction",
+		"p50 applied, SQLite FULL, batched runner"} {
 		if !strings.Contains(report, w) {
 			t.Errorf("the summary has no target %q", w)
 		}

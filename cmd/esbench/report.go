@@ -23,6 +23,8 @@ const (
 	orderingTarget = 2.0                    // PostgreSQL, 16 writers: the xid ordering against the table lock
 	flatTarget     = 1.2                    // snapshot-bounded loads, 10,000 events against 1,000 (time)
 	latencyBound   = 100 * time.Millisecond // a subscription delivers a new event within about this
+	loopTarget     = 0.8                    // projections and process applications catching up: against a hand-written loop
+	batchTarget    = 10.0                   // and against themselves committing one event per transaction
 )
 
 // section is one scenario of the report. Its exported fields are what report.md.tmpl reads.
@@ -180,7 +182,7 @@ func writeReport(w io.Writer, cfg config, m [][]string, e *env, secs []*section,
 		"Quick": cfg.quick, "Machine": &table{header: []string{"", ""}, rows: m}, "Runs": cfg.runs, "HalfChunk": cfg.chunk / 2,
 		"Cores": runtime.NumCPU(), "Summary": summary, "Targets": len(summary.rows), "Met": met, "PGSkip": e.pgSkip, "Sections": secs,
 		"RawTarget": rawTarget, "OrderingTarget": orderingTarget, "GroupTarget": groupTarget, "FlatTarget": flatTarget,
-		"LatencyBound": fmtSeconds(latencyBound.Seconds()),
+		"LatencyBound": fmtSeconds(latencyBound.Seconds()), "LoopTarget": loopTarget, "BatchTarget": batchTarget,
 	})
 	if err != nil {
 		return err
