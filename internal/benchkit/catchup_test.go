@@ -2,34 +2,16 @@ package benchkit_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	es "github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
-
-// openRecorder returns a SQLite process recorder on a fresh, migrated file, and its database.
-func openRecorder(t *testing.T) (*sqlite.ProcessRecorder, *sql.DB) {
-	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bench.db"))
-	check(t, err)
-	t.Cleanup(func() { db.Close() })
-	check(t, schema.Migrate(ctx, db, schema.SQLite))
-	r, err := sqlite.NewProcessRecorder(ctx, db)
-	check(t, err)
-	t.Cleanup(func() { r.Close() })
-	return r, db
-}
 
 // TestCatchUp checks that every catch-up operation does the whole work, and the same work: each
 // projection adds every deposit to the read model once, each process application records one event per
