@@ -1,7 +1,9 @@
 // Package benchkit holds what the benchmarks share: the benchmark domain (a bank account whose state
 // has a fixed size, and a small and a large event), the raw baselines that do a recorder's work by
-// hand through the same driver, and the measurements (interleaved and paired runs, concurrent writers,
-// commit-to-delivery latency, allocations, peak heap and CPU time).
+// hand through the same driver, projections and process applications catching up with a log beside
+// the hand-written loops that do their work (CatchUp), and the measurements (interleaved and paired
+// runs, concurrent writers, commit-to-delivery and commit-to-applied latency, allocations, peak heap
+// and CPU time).
 //
 // cmd/esbench builds the report on it and the packages' Go benchmarks use it; library code never
 // imports it (TestOnlyBenchmarksImportIt checks).
