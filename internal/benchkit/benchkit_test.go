@@ -2,6 +2,7 @@ package benchkit_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"go/parser"
 	"go/token"
@@ -183,13 +184,7 @@ func TestMemLog(t *testing.T) {
 // recorder reads what the writer wrote, and the reader reads what the recorder wrote.
 func TestSQLiteBaselines(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "raw.db"))
-	check(t, err)
-	t.Cleanup(func() { db.Close() })
-	check(t, schema.Migrate(ctx, db, schema.SQLite))
-	r, err := sqlite.NewProcessRecorder(ctx, db)
-	check(t, err)
-	t.Cleanup(func() { r.Close() })
+	r, db := openRecorder(t)
 	w, err := benchkit.NewSQLiteWriter(ctx, db)
 	check(t, err)
 	rd, err := benchkit.NewSQLiteReader(ctx, db)
@@ -305,6 +300,20 @@ func TestCountAllocsAndPeakHeap(t *testing.T) {
 		t.Errorf("PeakHeap: %v, %v", peak, err)
 	}
 	_ = keep
+}
+
+// openRecorder returns a SQLite process recorder on a fresh, migrated file, and its database.
+func openRecorder(t *testing.T) (*sqlite.ProcessRecorder, *sql.DB) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bench.db"))
+	check(t, err)
+	t.Cleanup(func() { db.Close() })
+	check(t, schema.Migrate(ctx, db, schema.SQLite))
+	r, err := sqlite.NewProcessRecorder(ctx, db)
+	check(t, err)
+	t.Cleanup(func() { r.Close() })
+	return r, db
 }
 
 // check fails t on err.
