@@ -53,12 +53,11 @@ func runCatchUp(ctx context.Context, e *env, s *section) error {
 		return o.err
 	}
 	t := s.table("", cmpHeader...)
-	one := projection.WithBatch(1, projection.DefaultBatchTime)
 	for _, st := range stores {
 		e.logf("  %s: %s", s.Name, st.name)
-		label, ops := st.name+" projection runner", []benchkit.Op{st.RunnerOp("runner", n), st.LoopOp("loop"), st.RunnerOp("runner-1", first, one)}
+		label, ops := st.name+" projection runner", []benchkit.Op{st.RunnerOp("runner", n), st.LoopOp("loop"), st.PerEventOp("runner-1", nil, first)}
 		if f := st.follower; process {
-			label, ops = st.name+" process application", []benchkit.Op{st.ProcessOp("process", f, n), st.ProcessLoopOp("loop", f), st.ProcessOp("process-1", f, first, one)}
+			label, ops = st.name+" process application", []benchkit.Op{st.ProcessOp("process", f, n), st.ProcessLoopOp("loop", f), st.PerEventOp("process-1", f, first)}
 		}
 		res, err := benchkit.Interleave(ctx, benchkit.Plan{Rounds: e.cfg.runs, Chunks: 1, MinCalls: 1}, ops...)
 		if err != nil {

@@ -318,6 +318,56 @@ func (c *CatchUp) ProcessLoopOp(name string, follower es.ProcessRecorder) Op {
 	}}
 }
 
+// PerEventOp catches up, per call, with the first n events of the log as the runners did before they
+// processed batches: each notification decoded as the subscription yields it and processed in a
+// transaction of its own with its tracking record. process chooses the work: book into follower (one
+// InsertEvents with tracking per event), or else Project through the recorder's tracked transactions.
+// It is the baseline of what batching gains; its units are events.
+func (c *CatchUp) PerEventOp(name string, follower es.ProcessRecorder, n int) Op {
+	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
+		last, err := c.first(n)
+		if err != nil {
+			return 0, err
+		}
+		consumer := c.consumer(name)
+		var store *eventstore.EventStore
+		var accounts *Repository
+		if follower != nil {
+			if store, accounts, err = c.ledger(follower); err != nil {
+				return 0, err
+			}
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var mark int64
+		for nt, err := range c.rec.Subscribe(ctx, 0) {
+			if err != nil {
+				return 0, err
+			}
+			e, err := c.App.Store.Mapper().DecodeContext(ctx, nt.StoredEvent)
+			if err != nil {
+				return 0, err
+			}
+			t := es.Tracking{Consumer: consumer, Upstream: c.App.Name, NotificationID: nt.ID, Prior: mark}
+			if follower == nil {
+				err = c.rec.ProcessTracked(ctx, t, func(ctx context.Context, tx projection.SQLTx) error { return c.Project(ctx, tx, e) })
+			} else {
+				var a *Account
+				if a, err = book(ctx, accounts, consumer, e); err == nil {
+					_, err = repository.SaveAll(ctx, store, []aggregate.Root{a}, es.WithTracking(t))
+				}
+			}
+			if err != nil {
+				return 0, err
+			}
+			if mark = nt.ID; mark >= last {
+				break
+			}
+		}
+		return n, nil
+	}}
+}
+
 // Live is a projection runner (of Project, as RunnerOp's) that follows a CatchUp's log as it grows.
 type Live struct {
 	c       *CatchUp
