@@ -290,7 +290,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 				return err
 			}
 			aggregate.Trigger(b, Audited{Order: uuid.Nil})
-			if err := audits.Save(ctx, b); err != nil {
+			if _, err := audits.Save(ctx, b); err != nil {
 				return err
 			}
 		}

@@ -110,7 +110,7 @@ func (ls *loadStore) buildAccount(ctx context.Context, n int) (uuid.UUID, uuid.U
 		if int(a.Version) > n-99 {
 			save = ls.noSnaps.Save
 		}
-		if err := save(ctx, a); err != nil {
+		if _, err := save(ctx, a); err != nil {
 			return err
 		}
 		raw = raw[:0]

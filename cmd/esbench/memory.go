@@ -137,7 +137,7 @@ func runMemory(ctx context.Context, e *env, s *section, tg *targets) error {
 			}
 			return ls.rawAppend(ctx, events)
 		}
-		save := func(ctx context.Context, i int) error { return ls.noSnaps.Save(ctx, accs[i]) }
+		save := func(ctx context.Context, i int) error { _, err := ls.noSnaps.Save(ctx, accs[i]); return err }
 		getter := func(id uuid.UUID, n int) func(ctx context.Context, i int) error {
 			return func(ctx context.Context, i int) error {
 				a, err := ls.noSnaps.Get(ctx, id)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,7 +46,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := runExample(ctx, *dbPath, *dsn, *key); err != nil {
+	if err := runExample(ctx, os.Stdout, *dbPath, *dsn, *key); err != nil {
 		fmt.Fprintln(os.Stderr, "bank:", err)
 		os.Exit(1)
 	}
@@ -69,7 +70,7 @@ type storage struct {
 	close      func()
 }
 
-func runExample(ctx context.Context, dbPath, dsn, key string) error {
+func runExample(ctx context.Context, out io.Writer, dbPath, dsn, key string) error {
 	var st *storage
 	var err error
 	if dsn != "" {
@@ -81,13 +82,13 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 		return err
 	}
 	defer st.close()
-	fmt.Println("storage:", st.describe)
+	fmt.Fprintln(out, "storage:", st.describe)
 
 	if key == "" {
 		if key, err = cipher.GenerateKey(256); err != nil {
 			return err
 		}
-		fmt.Println("cipher key (new, pass -key to reuse the database):", key)
+		fmt.Fprintln(out, "cipher key (new, pass -key to reuse the database):", key)
 	}
 	aes, err := cipher.NewFromBase64(key)
 	if err != nil {
@@ -146,10 +147,10 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		fmt.Println("  ", what)
+		fmt.Fprintln(out, "  ", what)
 		return nil
 	}
-	fmt.Println("commands:")
+	fmt.Fprintln(out, "commands:")
 	ada, err := svc.OpenAccount(ctx, "ada")
 	if err := step("open account of ada", err); err != nil {
 		return err
@@ -172,7 +173,7 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 	if !errors.Is(err, bank.ErrInsufficientFunds) {
 		return fmt.Errorf("withdraw from an empty account: got %v, want insufficient funds", err)
 	}
-	fmt.Println("   withdraw 50.00 from bob: refused, nothing recorded:", err)
+	fmt.Fprintln(out, "   withdraw 50.00 from bob: refused, nothing recorded:", err)
 	if err := step("transfer 300.00 from ada to bob (both accounts saved atomically)", svc.Transfer(ctx, ada, bob, 300_00)); err != nil {
 		return err
 	}
@@ -184,9 +185,9 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 			return err
 		}
 	}
-	fmt.Println("   deposit 6 times to ada's second account (a snapshot is taken every 5 events)")
+	fmt.Fprintln(out, "   deposit 6 times to ada's second account (a snapshot is taken every 5 events)")
 
-	fmt.Println("accounts (loaded from snapshots and events):")
+	fmt.Fprintln(out, "accounts (loaded from snapshots and events):")
 	names := map[uuid.UUID]string{ada: "ada", bob: "bob", ada2: "ada (2nd)"}
 	for _, id := range []uuid.UUID{ada, bob, ada2} {
 		a, err := svc.Accounts.Get(ctx, id)
@@ -197,19 +198,19 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   %-10s version %2d  balance %9.2f  snapshots %d\n", names[id], a.Version, float64(a.Balance)/100, len(snaps))
+		fmt.Fprintf(out, "   %-10s version %2d  balance %9s  snapshots %d\n", names[id], a.Version, bank.Money(a.Balance), len(snaps))
 	}
 	first, err := svc.Accounts.GetAt(ctx, ada, 2)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   ada at version 2: balance %.2f\n", float64(first.Balance)/100)
+	fmt.Fprintf(out, "   ada at version 2: balance %s\n", bank.Money(first.Balance))
 
 	stored, err := st.bank.SelectEvents(ctx, ada, es.EventQuery{Limit: 1})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("stored state of ada's first event (%s): %d bytes, encrypted: %x…\n",
+	fmt.Fprintf(out, "stored state of ada's first event (%s): %d bytes, encrypted: %x…\n",
 		stored[0].Topic, len(stored[0].State), stored[0].State[:min(16, len(stored[0].State))])
 
 	// Read-your-writes downstream: wait until both followers have processed the last notification.
@@ -223,7 +224,7 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 	if err := system.Wait(ctx, "compliance", "bank", last); err != nil {
 		return fmt.Errorf("compliance process: %w", err)
 	}
-	fmt.Printf("projection (balances by owner, up to notification %d, including earlier runs on this database):\n", last)
+	fmt.Fprintf(out, "projection (balances by owner, up to notification %d, including earlier runs on this database):\n", last)
 	rows, err := st.db.QueryContext(ctx, bank.BalancesByOwner)
 	if err != nil {
 		return err
@@ -235,14 +236,14 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 			rows.Close()
 			return err
 		}
-		fmt.Printf("   %-5s %9.2f\n", owner, float64(total)/100)
+		fmt.Fprintf(out, "   %-5s %9s\n", owner, bank.Money(total))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
 
-	fmt.Println("compliance (process application):")
+	fmt.Fprintln(out, "compliance (process application):")
 	reviews, err := repository.New[bank.Review](complianceApp.Store)
 	if err != nil {
 		return err
@@ -256,13 +257,13 @@ func runExample(ctx context.Context, dbPath, dsn, key string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   flagged transfer of %.2f from %s to %s\n", float64(r.Transfer.Amount)/100, names[r.Transfer.From], names[r.Transfer.To])
+		fmt.Fprintf(out, "   flagged transfer of %s from %s to %s\n", bank.Money(r.Transfer.Amount), names[r.Transfer.From], names[r.Transfer.To])
 	}
 	tracked, err := st.compliance.MaxTrackingID(ctx, "bank")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   has processed the bank's notifications up to %d\n", tracked)
+	fmt.Fprintf(out, "   has processed the bank's notifications up to %d\n", tracked)
 
 	stopDownstream()
 	for range 2 {
