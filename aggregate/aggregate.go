@@ -162,9 +162,20 @@ func (b *Base) Err() error {
 // wrapping ErrApplyPanicked that names the aggregate, the event and its version; the aggregate is then
 // half-changed and must be discarded. A fresh aggregate (no ID, version 0) takes the ID of the first
 // event.
-func Replay(a Root, events ...Event) error {
+func Replay(a Root, events ...Event) (err error) {
 	b := a.AggregateBase()
-	for _, e := range events {
+	var applying *Event // for the error of a panic
+	defer func() {
+		if r := recover(); r != nil {
+			if applying == nil {
+				panic(r) // not Apply's: a bug here
+			}
+			err = fmt.Errorf("%w: replay of %T at version %d on %T %s: %v",
+				ErrApplyPanicked, applying.Data, applying.OriginatorVersion, a, applying.OriginatorID, r)
+		}
+	}()
+	for i := range events {
+		e := &events[i]
 		if b.ID == uuid.Nil && b.Version == 0 {
 			b.ID = e.OriginatorID
 		}
@@ -178,25 +189,11 @@ func Replay(a Root, events ...Event) error {
 		if err := checkEventData(e.Data); err != nil {
 			return fmt.Errorf("%w: replay of version %d on %T %s: %s", ErrInvalidEvent, e.OriginatorVersion, a, b.ID, err)
 		}
-		if err := replayOne(a, b, e); err != nil {
-			return err
-		}
+		b.advance(*e)
+		applying = e
+		a.Apply(e.Data)
+		applying = nil
 	}
-	return nil
-}
-
-// replayOne advances b and applies e, turning a panic in Apply into an error.
-func replayOne(a Root, b *Base, e Event) (err error) {
-	before := *b
-	defer func() {
-		if r := recover(); r != nil {
-			*b = before
-			err = fmt.Errorf("%w: replay of %T at version %d on %T %s: %v",
-				ErrApplyPanicked, e.Data, e.OriginatorVersion, a, e.OriginatorID, r)
-		}
-	}()
-	b.advance(e)
-	a.Apply(e.Data)
 	return nil
 }
 

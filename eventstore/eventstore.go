@@ -107,16 +107,36 @@ func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.Event
 // not dominated by round trips, small enough that a page of decoded events stays small.
 const DefaultPageSize = 1000
 
-// All yields the events of originatorID after version after, up to version upTo (0: to the end), in
-// pages of pageSize (DefaultPageSize when below 1), so a long stream is read without holding it in
-// memory. It stops at the first error, after yielding it.
-func (s *EventStore) All(ctx context.Context, originatorID uuid.UUID, after, upTo int64, pageSize int) iter.Seq2[aggregate.Event, error] {
+// Pages yields the events of originatorID after version after, up to version upTo (0: to the end), a
+// page of at most pageSize at a time (DefaultPageSize when below 1), so that a long stream is read
+// without holding it in memory. It stops at the first error, after yielding it. A page is the caller's
+// until the next one is asked for.
+func (s *EventStore) Pages(ctx context.Context, originatorID uuid.UUID, after, upTo int64, pageSize int) iter.Seq2[[]aggregate.Event, error] {
 	if pageSize < 1 {
 		pageSize = DefaultPageSize
 	}
-	return func(yield func(aggregate.Event, error) bool) {
+	return func(yield func([]aggregate.Event, error) bool) {
 		for {
 			page, err := s.Get(ctx, originatorID, es.EventQuery{After: after, UpTo: upTo, Limit: pageSize})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if len(page) > 0 && !yield(page, nil) {
+				return
+			}
+			if len(page) < pageSize {
+				return
+			}
+			after = page[len(page)-1].OriginatorVersion
+		}
+	}
+}
+
+// All yields the events of Pages one at a time.
+func (s *EventStore) All(ctx context.Context, originatorID uuid.UUID, after, upTo int64, pageSize int) iter.Seq2[aggregate.Event, error] {
+	return func(yield func(aggregate.Event, error) bool) {
+		for page, err := range s.Pages(ctx, originatorID, after, upTo, pageSize) {
 			if err != nil {
 				yield(aggregate.Event{}, err)
 				return
@@ -125,10 +145,6 @@ func (s *EventStore) All(ctx context.Context, originatorID uuid.UUID, after, upT
 				if !yield(e, nil) {
 					return
 				}
-				after = e.OriginatorVersion
-			}
-			if len(page) < pageSize {
-				return
 			}
 		}
 	}

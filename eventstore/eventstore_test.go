@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -103,6 +104,16 @@ func TestAllPages(t *testing.T) {
 	}
 	if n != 14 {
 		t.Fatalf("read %d events up to version 17, want 14", n)
+	}
+	var sizes []int
+	for page, err := range s.Pages(ctx, id, 0, 0, 7) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page))
+	}
+	if fmt.Sprint(sizes) != "[7 7 7 4]" {
+		t.Fatalf("pages of %v events, want [7 7 7 4]", sizes)
 	}
 }
 

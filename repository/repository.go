@@ -185,19 +185,19 @@ func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P
 		a = P(new(T))
 	}
 	replayed := 0
-	for e, err := range r.events.All(ctx, id, a.AggregateBase().Version, upTo, eventstore.DefaultPageSize) {
+	for page, err := range r.events.Pages(ctx, id, a.AggregateBase().Version, upTo, eventstore.DefaultPageSize) {
 		if err != nil {
 			return nil, fmt.Errorf("repository: get %s: %w", id, err)
 		}
-		if e.OriginatorVersion == 1 {
-			if err := r.checkType(id, e); err != nil {
+		if page[0].OriginatorVersion == 1 {
+			if err := r.checkType(id, page[0]); err != nil {
 				return nil, err
 			}
 		}
-		if err := aggregate.Replay(a, e); err != nil {
+		if err := aggregate.Replay(a, page...); err != nil {
 			return nil, fmt.Errorf("repository: get %s: %w", id, err)
 		}
-		replayed++
+		replayed += len(page)
 	}
 	if a.AggregateBase().Version == 0 {
 		return nil, fmt.Errorf("repository: get %s: %w", id, es.ErrNotFound)
