@@ -113,6 +113,19 @@ func TestOriginatorTopicRoundTrip(t *testing.T) {
 	}
 }
 
+// A Mapper's registry answers which type a topic, current or alias, names.
+func TestRegistryType(t *testing.T) {
+	m := newMapper(t, newRegistry())
+	for _, topic := range []string{topicDeposited, "bank.Deposited"} {
+		if typ, ok := m.Registry().Type(topic); !ok || typ != reflect.TypeFor[MoneyDeposited]() {
+			t.Errorf("Type(%q) = %v, %v", topic, typ, ok)
+		}
+	}
+	if typ, ok := m.Registry().Type("nope"); ok || typ != nil {
+		t.Errorf("Type of an unknown topic = %v, %v", typ, ok)
+	}
+}
+
 // Panics in the event's JSON methods come back as errors naming the event.
 func TestPanicsInJSONMethodsAreErrors(t *testing.T) {
 	r := newRegistry()
