@@ -35,7 +35,15 @@ func (s *EventStore) Recorder() es.AggregateRecorder { return s.recorder }
 
 // Put encodes events and records them in one InsertEvents call, so all of them are recorded or none is.
 // It returns their notification IDs when the recorder keeps an application sequence.
+//
+// The events of each originator must follow on from one another in the order given (versions n, n+1,
+// …): a batch that skips or repeats a version is refused with an error wrapping aggregate.ErrVersionGap
+// before anything is encoded. (Whether the first of them follows on from what is recorded, the
+// recorder checks: a version recorded already is a conflict.)
 func (s *EventStore) Put(ctx context.Context, events []aggregate.Event, opts ...es.InsertOption) ([]int64, error) {
+	if err := checkSequence(events); err != nil {
+		return nil, fmt.Errorf("eventstore: put: %w", err)
+	}
 	stored := make([]es.StoredEvent, len(events))
 	for i, e := range events {
 		se, err := s.mapper.EncodeContext(ctx, e)
@@ -49,6 +57,33 @@ func (s *EventStore) Put(ctx context.Context, events []aggregate.Event, opts ...
 		return nil, fmt.Errorf("eventstore: put: %w", err)
 	}
 	return ids, nil
+}
+
+// checkSequence checks that the events of each originator follow on from one another. A batch of one
+// originator needs no memory; the last version of each earlier run is remembered only when runs of
+// several originators alternate.
+func checkSequence(events []aggregate.Event) error {
+	var ended map[uuid.UUID]int64 // last version of each run of events seen so far, once there are two runs
+	for i := 1; i < len(events); i++ {
+		e, prev := events[i], events[i-1]
+		want := prev.OriginatorVersion + 1
+		if e.OriginatorID != prev.OriginatorID {
+			if ended == nil {
+				ended = make(map[uuid.UUID]int64)
+			}
+			ended[prev.OriginatorID] = prev.OriginatorVersion
+			v, ok := ended[e.OriginatorID]
+			if !ok {
+				continue
+			}
+			want = v + 1
+		}
+		if e.OriginatorVersion != want {
+			return fmt.Errorf("%w: event %d of the batch is version %d of %s, where version %d was due",
+				aggregate.ErrVersionGap, i+1, e.OriginatorVersion, e.OriginatorID, want)
+		}
+	}
+	return nil
 }
 
 // Get returns the events of originatorID selected by q, decoded.
@@ -68,15 +103,40 @@ func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.Event
 	return events, nil
 }
 
-// All yields the events of originatorID from version after+1 on, in pages of pageSize, so a long stream
-// is read without holding it in memory. It stops at the first error, after yielding it.
-func (s *EventStore) All(ctx context.Context, originatorID uuid.UUID, after int64, pageSize int) iter.Seq2[aggregate.Event, error] {
+// DefaultPageSize is the page size of All when it is given none: large enough that reading a stream is
+// not dominated by round trips, small enough that a page of decoded events stays small.
+const DefaultPageSize = 1000
+
+// Pages yields the events of originatorID after version after, up to version upTo (0: to the end), a
+// page of at most pageSize at a time (DefaultPageSize when below 1), so that a long stream is read
+// without holding it in memory. It stops at the first error, after yielding it. A page is the caller's
+// until the next one is asked for.
+func (s *EventStore) Pages(ctx context.Context, originatorID uuid.UUID, after, upTo int64, pageSize int) iter.Seq2[[]aggregate.Event, error] {
 	if pageSize < 1 {
-		pageSize = 1000
+		pageSize = DefaultPageSize
 	}
-	return func(yield func(aggregate.Event, error) bool) {
+	return func(yield func([]aggregate.Event, error) bool) {
 		for {
-			page, err := s.Get(ctx, originatorID, es.EventQuery{After: after, Limit: pageSize})
+			page, err := s.Get(ctx, originatorID, es.EventQuery{After: after, UpTo: upTo, Limit: pageSize})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if len(page) > 0 && !yield(page, nil) {
+				return
+			}
+			if len(page) < pageSize {
+				return
+			}
+			after = page[len(page)-1].OriginatorVersion
+		}
+	}
+}
+
+// All yields the events of Pages one at a time.
+func (s *EventStore) All(ctx context.Context, originatorID uuid.UUID, after, upTo int64, pageSize int) iter.Seq2[aggregate.Event, error] {
+	return func(yield func(aggregate.Event, error) bool) {
+		for page, err := range s.Pages(ctx, originatorID, after, upTo, pageSize) {
 			if err != nil {
 				yield(aggregate.Event{}, err)
 				return
@@ -85,10 +145,6 @@ func (s *EventStore) All(ctx context.Context, originatorID uuid.UUID, after int6
 				if !yield(e, nil) {
 					return
 				}
-				after = e.OriginatorVersion
-			}
-			if len(page) < pageSize {
-				return
 			}
 		}
 	}

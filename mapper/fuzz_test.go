@@ -129,6 +129,7 @@ func FuzzDecodePayload(f *testing.F) {
 	v1 := []byte(`{"t":"2026-03-14T15:09:26Z","d":{"name":"Ada Lovelace","ref":12345678901234567890}}`)
 	f.Add(v1, uint8(3), false, uint64(1), uint64(0))
 	f.Add([]byte(`{"t":"2026-03-14T15:09:26Z","d":{"first":1,"last":null,"ref":1.5e300}}`), uint8(3), false, uint64(2), uint64(0))
+	f.Add([]byte(`{"t":"2026-03-14T15:09:26Z","a":"bank.\u0041ccount","x":"\\\"","d":{"amount":5}}`), uint8(0), false, uint64(1), uint64(0))
 	f.Add([]byte{}, uint8(3), true, uint64(1), uint64(0))
 	f.Add([]byte{0x3b}, uint8(1), true, uint64(1), uint64(0)) // the empty brotli stream
 

@@ -1,6 +1,7 @@
 package mapper_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -60,6 +61,29 @@ var (
 	testID   = uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
 	testTime = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
 )
+
+// Explosive panics in MarshalJSON or UnmarshalJSON, as its Fuse says: a bug in an application's event
+// type that the mapper must turn into an error.
+type Explosive struct{ Fuse string }
+
+func (e Explosive) MarshalJSON() ([]byte, error) {
+	if e.Fuse == "marshal" {
+		panic("marshal boom")
+	}
+	return json.Marshal(map[string]string{"fuse": e.Fuse})
+}
+
+func (e *Explosive) UnmarshalJSON(b []byte) error {
+	var v map[string]string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v["fuse"] == "unmarshal" {
+		panic("unmarshal boom")
+	}
+	e.Fuse = v["fuse"]
+	return nil
+}
 
 func newRegistry() *mapper.Registry {
 	r := mapper.NewRegistry()

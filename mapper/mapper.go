@@ -126,7 +126,13 @@ func WithCipher(c Cipher) Option {
 // encrypted the state: the ring key that wraps the data key is recorded in the key store, and changes
 // when the data keys are rewrapped, which leaves the events as they are.
 //
-// The JSON envelope is exactly {"t":"<timestamp, RFC 3339 with nanoseconds, UTC>","d":<event as JSON>}.
+// The JSON envelope is {"t":"<timestamp, RFC 3339 with nanoseconds, UTC>","d":<event as JSON>}, or, for
+// an event that names the type of the aggregate it belongs to (Event.OriginatorTopic, set by repositories
+// on the first event of a stream), {"t":"…","a":"<the aggregate type's topic>","d":…}: the name costs
+// bytes on one event per stream, not on every event. Decoding ignores fields between "t" and "d" that it
+// does not know, as long as their values are JSON strings, so that later releases can add such fields
+// without breaking this one. Releases before the "a" field matched the envelope exactly: they fail on the
+// first event of a stream written with it (ErrMalformed), so roll every reader forward before the writers.
 //
 // Every event is protected against corruption and misplacement: an encrypted one by the GCM tag, a plain
 // one by the CRC. Both cover the event's context: originator ID (16 bytes) || originator version (8
@@ -190,6 +196,10 @@ func New(r *Registry, opts ...Option) (*Mapper, error) {
 	return m, nil
 }
 
+// Registry returns the registry of the types the Mapper encodes and decodes, so that code holding a
+// Mapper (a repository, say) can check that the types it needs are registered.
+func (m *Mapper) Registry() *Registry { return m.reg }
+
 // check validates the options' values and fills in the defaults that depend on them.
 func (m *Mapper) check() error {
 	if m.compress && (m.quality < brotli.BestSpeed || m.quality > brotli.BestCompression) {
@@ -240,9 +250,10 @@ const (
 	// maxVarint bounds the schema version and raw length, so that they fit an int everywhere.
 	maxVarint = math.MaxInt32
 
-	timePrefix  = `{"t":"`
-	dataPrefix  = `","d":`
-	envelopeEnd = '}'
+	timePrefix      = `{"t":"`
+	dataPrefix      = `","d":`
+	aggregatePrefix = `","a":`
+	envelopeEnd     = '}'
 )
 
 // encodeBuffer holds the scratch space of one Encode, pooled so that a steady stream of events
@@ -279,22 +290,28 @@ func (m *Mapper) putScratch(b *decodeBuffer) {
 	m.scratch.Put(b)
 }
 
-// Encode turns e into a StoredEvent. e.Data must be a value of a registered type, or a non-nil pointer
-// to one; e.Timestamp is stored in UTC to the nanosecond. It is EncodeContext with
-// context.Background().
+// Encode turns e into a StoredEvent. e.Data must be a value of a registered type; a pointer is refused
+// (an error wrapping aggregate.ErrInvalidEvent), since decoding gives values and an aggregate's Apply
+// must see the same type live and replayed. e.Timestamp is stored in UTC to the nanosecond, and
+// e.OriginatorTopic, when set, in the envelope. A panic in the event's JSON methods or in the cipher is
+// returned as an error. Encode is EncodeContext with context.Background().
 func (m *Mapper) Encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 	return m.EncodeContext(context.Background(), e)
 }
 
 // EncodeContext is Encode with a context, which bounds the key store's work when the data key of the
 // event's subject is not cached (WithDataKeys).
-func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (eventsourcing.StoredEvent, error) {
-	stored, err := m.encode(ctx, e)
-	if err != nil {
-		return eventsourcing.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
-			e.Data, e.OriginatorID, e.OriginatorVersion, err)
-	}
-	return stored, nil
+func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (stored eventsourcing.StoredEvent, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+		if err != nil {
+			stored, err = eventsourcing.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
+				e.Data, e.OriginatorID, e.OriginatorVersion, err)
+		}
+	}()
+	return m.encode(ctx, e)
 }
 
 func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.StoredEvent, error) {
@@ -302,8 +319,8 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	if err != nil {
 		return eventsourcing.StoredEvent{}, err
 	}
-	if v := reflect.ValueOf(e.Data); v.Kind() == reflect.Pointer && v.IsNil() {
-		return eventsourcing.StoredEvent{}, errors.New("nil pointer event data")
+	if reflect.TypeOf(e.Data) != et.typ { // the registry maps *E to E's entry too
+		return eventsourcing.StoredEvent{}, fmt.Errorf("%w: %T is a pointer; events are values (%v)", aggregate.ErrInvalidEvent, e.Data, et.typ)
 	}
 	ts := e.Timestamp.UTC()
 	if y := ts.Year(); y < 0 || y > 9999 {
@@ -313,13 +330,22 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	buf := m.buffers.Get().(*encodeBuffer)
 	defer m.putBuffer(buf)
 
-	// The envelope: {"t":"…","d":…}. json.Encoder writes the data straight into the buffer, with a
-	// newline that the closing brace replaces.
+	// The envelope: {"t":"…","d":…} or {"t":"…","a":"…","d":…}. json.Encoder writes the data straight
+	// into the buffer, with a newline that the closing brace replaces.
 	buf.json.Reset()
 	p := buf.json.AvailableBuffer()
 	p = append(p, timePrefix...)
 	p = ts.AppendFormat(p, time.RFC3339Nano)
-	p = append(p, dataPrefix...)
+	if e.OriginatorTopic != "" {
+		name, err := json.Marshal(e.OriginatorTopic)
+		if err != nil {
+			return eventsourcing.StoredEvent{}, fmt.Errorf("marshal originator topic: %w", err)
+		}
+		p = append(append(p, aggregatePrefix...), name...)
+		p = append(p, dataPrefix[1:]...)
+	} else {
+		p = append(p, dataPrefix...)
+	}
 	buf.json.Write(p)
 	if err := buf.enc.Encode(e.Data); err != nil {
 		return eventsourcing.StoredEvent{}, fmt.Errorf("marshal: %w", err)
@@ -388,25 +414,30 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 // registered for its topic, upcast to the current schema version. It reads any state Encode writes,
 // whatever this Mapper's own settings, except that encrypted events need a cipher.
 //
-// Any failure, on any input, is a *DecodeError naming the event and wrapping the cause. Decode is
-// DecodeContext with context.Background().
+// Any failure, on any input, is a *DecodeError naming the event and wrapping the cause; so is a panic in
+// the event type's JSON methods, an upcaster or the cipher. Decode is DecodeContext with
+// context.Background().
 func (m *Mapper) Decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
 	return m.DecodeContext(context.Background(), s)
 }
 
 // DecodeContext is Decode with a context, which bounds the key store's work when the data key of the
 // event's subject is not cached (WithDataKeys).
-func (m *Mapper) DecodeContext(ctx context.Context, s eventsourcing.StoredEvent) (aggregate.Event, error) {
-	e, err := m.decode(ctx, s)
-	if err != nil {
-		return aggregate.Event{}, &DecodeError{
-			Topic:             s.Topic,
-			OriginatorID:      s.OriginatorID,
-			OriginatorVersion: s.OriginatorVersion,
-			Err:               err,
+func (m *Mapper) DecodeContext(ctx context.Context, s eventsourcing.StoredEvent) (e aggregate.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
 		}
-	}
-	return e, nil
+		if err != nil {
+			e, err = aggregate.Event{}, &DecodeError{
+				Topic:             s.Topic,
+				OriginatorID:      s.OriginatorID,
+				OriginatorVersion: s.OriginatorVersion,
+				Err:               err,
+			}
+		}
+	}()
+	return m.decode(ctx, s)
 }
 
 func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggregate.Event, error) {
@@ -420,7 +451,7 @@ func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggre
 	if err != nil {
 		return aggregate.Event{}, err
 	}
-	ts, data, err := parseEnvelope(payload)
+	ts, originatorTopic, data, err := parseEnvelope(payload, m.reg.internTopic)
 	if err != nil {
 		return aggregate.Event{}, err
 	}
@@ -440,6 +471,7 @@ func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggre
 		OriginatorID:      s.OriginatorID,
 		OriginatorVersion: s.OriginatorVersion,
 		Timestamp:         ts,
+		OriginatorTopic:   originatorTopic,
 		Data:              v,
 	}, nil
 }
@@ -615,25 +647,81 @@ func (m *Mapper) checksum(context, payload []byte) uint32 {
 	return crc32.Update(crc32.Update(0, m.crcTable, context), m.crcTable, payload)
 }
 
-// parseEnvelope splits {"t":"…","d":…} into the timestamp and the raw JSON of the data. The layout is
-// fixed by the format version, so it is matched exactly rather than parsed as general JSON; the data is
-// validated when it is unmarshalled.
-func parseEnvelope(p []byte) (time.Time, []byte, error) {
+// parseEnvelope splits {"t":"…","d":…} or {"t":"…","a":"…","d":…} into the timestamp, the originator
+// topic ("a", "" when absent) and the raw JSON of the data. The layout is fixed by the format version,
+// so it is matched exactly rather than parsed as general JSON, except that fields between "t" and "d"
+// with string values are skipped when unknown; the data is validated when it is unmarshalled.
+//
+// intern returns the string of a topic's bytes when it has one already, so that reading the name of a
+// registered aggregate type allocates nothing.
+func parseEnvelope(p []byte, intern func([]byte) (string, bool)) (ts time.Time, originatorTopic string, data []byte, err error) {
 	rest, ok := bytes.CutPrefix(p, []byte(timePrefix))
 	if !ok {
-		return time.Time{}, nil, fmt.Errorf("%w: payload does not start with %s", ErrMalformed, timePrefix)
+		return time.Time{}, "", nil, fmt.Errorf("%w: payload does not start with %s", ErrMalformed, timePrefix)
 	}
 	i := bytes.IndexByte(rest, '"')
 	if i < 0 {
-		return time.Time{}, nil, fmt.Errorf("%w: unterminated timestamp", ErrMalformed)
+		return time.Time{}, "", nil, fmt.Errorf("%w: unterminated timestamp", ErrMalformed)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(rest[:i]))
-	if err != nil {
-		return time.Time{}, nil, fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
+	if ts, err = time.Parse(time.RFC3339Nano, string(rest[:i])); err != nil {
+		return time.Time{}, "", nil, fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
 	}
-	data, ok := bytes.CutPrefix(rest[i:], []byte(dataPrefix))
-	if !ok || len(data) < 2 || data[len(data)-1] != envelopeEnd {
-		return time.Time{}, nil, fmt.Errorf("%w: payload is not a {\"t\":…,\"d\":…} envelope", ErrMalformed)
+	rest = rest[i:]
+	for {
+		if data, ok = bytes.CutPrefix(rest, []byte(dataPrefix)); ok {
+			break
+		}
+		// Another field: ","key":"value" with a string value.
+		key, value, after, ok := cutStringField(rest)
+		if !ok {
+			return time.Time{}, "", nil, fmt.Errorf("%w: payload is not a {\"t\":…,\"d\":…} envelope", ErrMalformed)
+		}
+		if key == "a" {
+			if originatorTopic, err = unquote(value, intern); err != nil {
+				return time.Time{}, "", nil, fmt.Errorf("%w: originator topic: %w", ErrMalformed, err)
+			}
+		}
+		rest = after
 	}
-	return ts.UTC(), data[:len(data)-1], nil
+	if len(data) < 2 || data[len(data)-1] != envelopeEnd {
+		return time.Time{}, "", nil, fmt.Errorf("%w: payload is not a {\"t\":…,\"d\":…} envelope", ErrMalformed)
+	}
+	return ts.UTC(), originatorTopic, data[:len(data)-1], nil
+}
+
+// cutStringField reads `","key":"value"` (up to the value's closing quote, which stays in after as the
+// next field's opening) from the start of p; value is the quoted JSON string.
+func cutStringField(p []byte) (key string, value, after []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(p, []byte(`","`))
+	if !ok {
+		return "", nil, nil, false
+	}
+	k, rest, ok := bytes.Cut(rest, []byte(`":"`))
+	if !ok || len(k) == 0 || bytes.ContainsAny(k, `"\`) {
+		return "", nil, nil, false
+	}
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '\\':
+			i++
+		case '"':
+			// value is the string with its quotes; the closing quote also begins the next `","`.
+			return string(k), p[len(p)-len(rest)-1 : len(p)-len(rest)+i+1], rest[i:], true
+		}
+	}
+	return "", nil, nil, false
+}
+
+// unquote decodes a quoted JSON string; plain ones, the usual case, without encoding/json, and through
+// intern.
+func unquote(q []byte, intern func([]byte) (string, bool)) (string, error) {
+	if plain := q[1 : len(q)-1]; !bytes.ContainsAny(plain, `\"`) {
+		if s, ok := intern(plain); ok {
+			return s, nil
+		}
+		return string(plain), nil
+	}
+	var s string
+	err := json.Unmarshal(q, &s)
+	return s, err
 }

@@ -18,6 +18,7 @@ type RawEvent struct {
 	OriginatorVersion int64
 	Topic             string          // the topic as stored
 	Timestamp         time.Time       // UTC
+	AggregateTopic    string          // the aggregate type the first event of a stream names; "" else
 	SchemaVersion     int             // the schema version the data was stored at; no upcaster has run
 	Data              json.RawMessage // the event's data, compact JSON
 }
@@ -36,7 +37,7 @@ func (m *Mapper) DecodeRaw(ctx context.Context, s eventsourcing.StoredEvent) (Ra
 	if err != nil {
 		return fail(err)
 	}
-	ts, data, err := parseEnvelope(payload)
+	ts, aggregateTopic, data, err := parseEnvelope(payload, m.reg.internTopic)
 	if err != nil {
 		return fail(err)
 	}
@@ -48,6 +49,7 @@ func (m *Mapper) DecodeRaw(ctx context.Context, s eventsourcing.StoredEvent) (Ra
 		OriginatorVersion: s.OriginatorVersion,
 		Topic:             s.Topic,
 		Timestamp:         ts,
+		AggregateTopic:    aggregateTopic,
 		SchemaVersion:     h.schema,
 		Data:              bytes.Clone(data), // data may live in the pooled buffer
 	}, nil

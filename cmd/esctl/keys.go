@@ -38,16 +38,16 @@ commands:
 
 The key ring is read from $` + keysEnv + ` only (ID:BASE64,ID:BASE64,…, the current key last).`
 
-func cmdKeys(ctx context.Context, args []string, out io.Writer) error {
+func cmdKeys(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(out, keysUsage)
 		return errors.New("keys: no command")
 	}
 	switch args[0] {
 	case "rotate":
-		return cmdKeysRotate(ctx, args[1:], out)
+		return cmdKeysRotate(ctx, args[1:], out, errOut)
 	case "forget":
-		return cmdKeysForget(ctx, args[1:], out)
+		return cmdKeysForget(ctx, args[1:], out, errOut)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(out, keysUsage)
 		return nil
@@ -56,10 +56,10 @@ func cmdKeys(ctx context.Context, args []string, out io.Writer) error {
 	}
 }
 
-func cmdKeysRotate(ctx context.Context, args []string, out io.Writer) error {
+func cmdKeysRotate(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
-	sf := addStoreFlags(fs, "")
-	if err := parse(fs, args); err != nil {
+	sf := addStoreFlags(fs, "", "store")
+	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
 	ring, err := ringFromEnv()
@@ -69,7 +69,7 @@ func cmdKeysRotate(ctx context.Context, args []string, out io.Writer) error {
 	if ring == nil {
 		return fmt.Errorf("keys rotate: set %s to the key ring, with the new key last", keysEnv)
 	}
-	s, err := openStore(ctx, sf)
+	s, err := openStore(ctx, sf, readWrite)
 	if err != nil {
 		return err
 	}
@@ -92,10 +92,10 @@ func cmdKeysRotate(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func cmdKeysForget(ctx context.Context, args []string, out io.Writer) error {
+func cmdKeysForget(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("keys forget", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	sf := addStoreFlags(fs, "")
+	fs.SetOutput(errOut)
+	sf := addStoreFlags(fs, "", "store")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func cmdKeysForget(ctx context.Context, args []string, out io.Writer) error {
 	if err := datakey.ValidateSubject(subject); err != nil {
 		return fmt.Errorf("keys forget: %w", err)
 	}
-	s, err := openStore(ctx, sf)
+	s, err := openStore(ctx, sf, readWrite)
 	if err != nil {
 		return err
 	}

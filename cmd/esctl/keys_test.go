@@ -44,7 +44,7 @@ func newKeyedStore(t *testing.T) keyedStore {
 	if ks.k2, err = cipher.GenerateKey(256); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := esctl(t, "migrate", "-dsn", ks.path); err != nil {
+	if out, _, err := esctl(t, "migrate", "-dsn", ks.path); err != nil {
 		t.Fatalf("migrate: %q %v", out, err)
 	}
 	db, err := sqlite.Open(ctx, ks.path)
@@ -99,8 +99,8 @@ func newKeyedStore(t *testing.T) keyedStore {
 func (ks keyedStore) run(t *testing.T, keys string, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv(keysEnv, keys)
-	out, err := esctl(t, args...)
-	all := out
+	out, errOut, err := esctl(t, args...)
+	all := out + errOut
 	if err != nil {
 		all += err.Error()
 	}

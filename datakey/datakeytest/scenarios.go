@@ -111,7 +111,7 @@ func (a *app) customer(name string, notes ...string) uuid.UUID {
 	a.t.Helper()
 	c := &Customer{}
 	aggregate.Trigger(c, Registered{Name: name})
-	if err := a.customers.Save(context.Background(), c); err != nil {
+	if _, err := a.customers.Save(context.Background(), c); err != nil {
 		a.t.Fatal(err)
 	}
 	a.note(c.ID, notes...)
@@ -126,7 +126,7 @@ func (a *app) note(id uuid.UUID, notes ...string) {
 			a.t.Fatal(err)
 		}
 		aggregate.Trigger(c, Noted{Text: n})
-		if err := a.customers.Save(context.Background(), c); err != nil {
+		if _, err := a.customers.Save(context.Background(), c); err != nil {
 			a.t.Fatal(err)
 		}
 	}
@@ -139,7 +139,7 @@ func (a *app) order(customer uuid.UUID, items ...string) uuid.UUID {
 	for _, item := range items {
 		aggregate.Trigger(o, Placed{Customer: customer, Item: item})
 	}
-	if err := a.orders.Save(context.Background(), o); err != nil {
+	if _, err := a.orders.Save(context.Background(), o); err != nil {
 		a.t.Fatal(err)
 	}
 	if err := a.orders.TakeSnapshot(context.Background(), o.ID, 0); err != nil {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,7 +49,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := runExample(ctx, *dbPath, *dsn, os.Getenv("ES_CIPHER_KEYS")); err != nil {
+	if err := runExample(ctx, os.Stdout, *dbPath, *dsn, os.Getenv("ES_CIPHER_KEYS")); err != nil {
 		fmt.Fprintln(os.Stderr, "bank:", err)
 		os.Exit(1)
 	}
@@ -73,7 +74,7 @@ type storage struct {
 	close      func()
 }
 
-func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
+func runExample(ctx context.Context, out io.Writer, dbPath, dsn, keyRing string) error {
 	var st *storage
 	var err error
 	if dsn != "" {
@@ -85,7 +86,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		return err
 	}
 	defer st.close()
-	fmt.Println("storage:", st.describe)
+	fmt.Fprintln(out, "storage:", st.describe)
 
 	if keyRing == "" {
 		key, err := cipher.GenerateKey(256)
@@ -93,7 +94,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 			return err
 		}
 		keyRing = "1:" + key
-		fmt.Println("key ring: new, not shown (set ES_CIPHER_KEYS to reuse the database)")
+		fmt.Fprintln(out, "key ring: new, not shown (set ES_CIPHER_KEYS to reuse the database)")
 	}
 	ring, err := cipher.ParseKeyRing(keyRing)
 	if err != nil {
@@ -166,10 +167,10 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		fmt.Println("  ", what)
+		fmt.Fprintln(out, "  ", what)
 		return nil
 	}
-	fmt.Println("commands:")
+	fmt.Fprintln(out, "commands:")
 	ada, err := svc.OpenAccount(ctx, "ada")
 	if err := step("open account of ada", err); err != nil {
 		return err
@@ -192,7 +193,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	if !errors.Is(err, bank.ErrInsufficientFunds) {
 		return fmt.Errorf("withdraw from an empty account: got %v, want insufficient funds", err)
 	}
-	fmt.Println("   withdraw 50.00 from bob: refused, nothing recorded:", err)
+	fmt.Fprintln(out, "   withdraw 50.00 from bob: refused, nothing recorded:", err)
 	if err := step("transfer 300.00 from ada to bob (both accounts saved atomically)", svc.Transfer(ctx, ada, bob, 300_00)); err != nil {
 		return err
 	}
@@ -204,9 +205,9 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 			return err
 		}
 	}
-	fmt.Println("   deposit 6 times to ada's second account (a snapshot is taken every 5 events)")
+	fmt.Fprintln(out, "   deposit 6 times to ada's second account (a snapshot is taken every 5 events)")
 
-	fmt.Println("accounts (loaded from snapshots and events):")
+	fmt.Fprintln(out, "accounts (loaded from snapshots and events):")
 	names := map[uuid.UUID]string{ada: "ada", bob: "bob", ada2: "ada (2nd)"}
 	for _, id := range []uuid.UUID{ada, bob, ada2} {
 		a, err := svc.Accounts.Get(ctx, id)
@@ -217,19 +218,19 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   %-10s version %2d  balance %9.2f  snapshots %d\n", names[id], a.Version, float64(a.Balance)/100, len(snaps))
+		fmt.Fprintf(out, "   %-10s version %2d  balance %9s  snapshots %d\n", names[id], a.Version, bank.Money(a.Balance), len(snaps))
 	}
 	first, err := svc.Accounts.GetAt(ctx, ada, 2)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   ada at version 2: balance %.2f\n", float64(first.Balance)/100)
+	fmt.Fprintf(out, "   ada at version 2: balance %s\n", bank.Money(first.Balance))
 
 	stored, err := st.bank.SelectEvents(ctx, ada, es.EventQuery{Limit: 1})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("stored state of ada's first event (%s): %d bytes, encrypted: %x…\n",
+	fmt.Fprintf(out, "stored state of ada's first event (%s): %d bytes, encrypted: %x…\n",
 		stored[0].Topic, len(stored[0].State), stored[0].State[:min(16, len(stored[0].State))])
 
 	// Read-your-writes downstream: wait until both followers have processed the last notification.
@@ -246,7 +247,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	if err := system.Wait(ctx, "compliance", "bank", last); err != nil {
 		return fmt.Errorf("compliance process: %w", err)
 	}
-	fmt.Printf("projection (balances by owner, up to notification %d, including earlier runs on this database):\n", last)
+	fmt.Fprintf(out, "projection (balances by owner, up to notification %d, including earlier runs on this database):\n", last)
 	rows, err := st.db.QueryContext(ctx, bank.BalancesByOwner)
 	if err != nil {
 		return err
@@ -258,13 +259,13 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 			rows.Close()
 			return err
 		}
-		fmt.Printf("   %-5s %9.2f\n", owner, float64(total)/100)
+		fmt.Fprintf(out, "   %-5s %9s\n", owner, bank.Money(total))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	fmt.Println("projection (activity, batches of events counted at once, in the same database):")
+	fmt.Fprintln(out, "projection (activity, batches of events counted at once, in the same database):")
 	rows, err = st.db.QueryContext(ctx, bank.ActivityByKind)
 	if err != nil {
 		return err
@@ -276,7 +277,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 			rows.Close()
 			return err
 		}
-		fmt.Printf("   %-16s %3d\n", kind, n)
+		fmt.Fprintf(out, "   %-16s %3d\n", kind, n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -289,10 +290,10 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   %-8s at notification %d of %d: lag %d\n", s.Consumer, s.Position, s.Head, s.Lag)
+		fmt.Fprintf(out, "   %-8s at notification %d of %d: lag %d\n", s.Consumer, s.Position, s.Head, s.Lag)
 	}
 
-	fmt.Println("compliance (process application):")
+	fmt.Fprintln(out, "compliance (process application):")
 	reviews, err := repository.New[bank.Review](complianceApp.Store)
 	if err != nil {
 		return err
@@ -306,17 +307,17 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   flagged transfer of %.2f from %s to %s\n", float64(r.Transfer.Amount)/100, names[r.Transfer.From], names[r.Transfer.To])
+		fmt.Fprintf(out, "   flagged transfer of %s from %s to %s\n", bank.Money(r.Transfer.Amount), names[r.Transfer.From], names[r.Transfer.To])
 	}
 	tracked, err := st.compliance.MaxTrackingID(ctx, "compliance", "bank")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   has processed the bank's notifications up to %d\n", tracked)
+	fmt.Fprintf(out, "   has processed the bank's notifications up to %d\n", tracked)
 
 	// Bob asks to be forgotten: deleting his account's data key makes its events and snapshots
 	// unreadable for good, without touching the log. The read model is the application's to clean.
-	fmt.Println("forget bob (crypto-shredding):")
+	fmt.Fprintln(out, "forget bob (crypto-shredding):")
 	if err := keys.Forget(ctx, bob.String()); err != nil {
 		return err
 	}
@@ -326,11 +327,11 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 	if _, err := svc.Accounts.Get(ctx, bob); !errors.Is(err, datakey.ErrForgotten) {
 		return fmt.Errorf("bob's account after forgetting him: got %v, want datakey.ErrForgotten", err)
 	}
-	fmt.Println("   bob's account cannot be read any more: datakey.ErrForgotten")
+	fmt.Fprintln(out, "   bob's account cannot be read any more: datakey.ErrForgotten")
 	if err := svc.Transfer(ctx, ada, bob, 1_00); !errors.Is(err, datakey.ErrForgotten) {
 		return fmt.Errorf("transfer to bob after forgetting him: got %v, want datakey.ErrForgotten", err)
 	}
-	fmt.Println("   transfer 1.00 from ada to bob: refused, nothing recorded")
+	fmt.Fprintln(out, "   transfer 1.00 from ada to bob: refused, nothing recorded")
 	if err := step("transfer 100.00 from ada to her second account: the rest carries on", svc.Transfer(ctx, ada, ada2, 100_00)); err != nil {
 		return err
 	}
@@ -345,7 +346,7 @@ func runExample(ctx context.Context, dbPath, dsn, keyRing string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   %-10s version %2d  balance %9.2f\n", names[id], a.Version, float64(a.Balance)/100)
+		fmt.Fprintf(out, "   %-10s version %2d  balance %9s\n", names[id], a.Version, bank.Money(a.Balance))
 	}
 
 	stopDownstream()

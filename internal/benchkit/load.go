@@ -63,7 +63,7 @@ func (s *LoadStore) Build(ctx context.Context, n int) (id, rawID uuid.UUID, err 
 		if v > n-99 {
 			save = s.NoSnapshots.Save
 		}
-		err = save(ctx, a)
+		_, err = save(ctx, a)
 	}
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
@@ -153,7 +153,8 @@ func (v *Saves) Prepare(events, n int) {
 func (v *Saves) Save() Op {
 	return Op{Name: "Save", Call: func(ctx context.Context) (int, error) {
 		v.next++
-		return 1, v.s.NoSnapshots.Save(ctx, v.accounts[v.next-1])
+		_, err := v.s.NoSnapshots.Save(ctx, v.accounts[v.next-1])
+		return 1, err
 	}}
 }
 
