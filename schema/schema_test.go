@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -67,7 +67,7 @@ func TestMigrateRefusesBadArguments(t *testing.T) {
 
 func TestMigrateOptions(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, sqlite.Memory)
+	db, err := ncruces.Open(ctx, ncruces.Memory)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
 func esctl(t *testing.T, args ...string) (string, error) {
@@ -24,7 +25,7 @@ func esctl(t *testing.T, args ...string) (string, error) {
 func seed(t *testing.T, path string, ids ...uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path)
+	db, err := ncruces.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -44,7 +45,7 @@ func openStore(ctx context.Context, sf storeFlags) (*store, error) {
 			return nil, errors.New("-schema is for PostgreSQL; a SQLite application has a file of its own")
 		}
 		s.dialect = schema.SQLite
-		db, err := sqlite.Open(ctx, *sf.dsn)
+		db, err := ncruces.Open(ctx, *sf.dsn)
 		if err != nil {
 			return nil, err
 		}

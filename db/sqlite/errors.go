@@ -1,14 +1,15 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/ncruces/go-sqlite3"
-
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
+
+// Errors are classified by SQLite's own messages, which every driver passes on in its error's text
+// (ncruces, mattn and modernc are tested): the package imports no driver, so it cannot use their error
+// types, and SQLite keeps the texts stable.
 
 // opError names the operation and wraps the cause; a missing table or column also wraps
 // schema.ErrNotMigrated and says what to do, since "no such table" alone does not.
@@ -19,15 +20,8 @@ func opError(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure. The ncruces
-// driver's extended error codes decide; for other SQLite drivers, whose error types this package does
-// not import, it falls back to SQLite's message, which every driver passes on.
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure.
 func isUniqueViolation(err error) bool {
-	var e *sqlite3.Error
-	if errors.As(err, &e) {
-		c := e.ExtendedCode()
-		return c == sqlite3.CONSTRAINT_UNIQUE || c == sqlite3.CONSTRAINT_PRIMARYKEY
-	}
 	if err == nil {
 		return false
 	}

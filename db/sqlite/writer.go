@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/closing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 )
 
@@ -103,7 +104,7 @@ func newWriter(ctx context.Context, db *sql.DB, cfg config, insert insertFunc, o
 		conn:     conn,
 		insert:   insert,
 		onCommit: onCommit,
-		dbClosed: closedSignal(db),
+		dbClosed: closing.Signal(db),
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -128,12 +129,11 @@ func (w *writer) setup(ctx context.Context, cfg config) error {
 	if err := w.conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&oldBusy); err != nil {
 		return fmt.Errorf("read busy_timeout: %w", err)
 	}
-	syncPragma, err := cfg.synchronous.pragma()
+	pragmas, err := cfg.pragmas()
 	if err != nil {
 		return err
 	}
-	busyPragma := "PRAGMA busy_timeout = " + strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
-	for _, p := range []string{busyPragma, syncPragma} {
+	for _, p := range pragmas {
 		if _, err := w.conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
@@ -246,7 +246,7 @@ func (w *writer) run() {
 	}
 }
 
-// isDBClosed reports whether the *sql.DB (one from Open) has been closed. database/sql would let the
+// isDBClosed reports whether the *sql.DB (one from ncruces.Open) has been closed. database/sql would let the
 // writer go on using its connection; the recorder refuses instead, as every other use of the *sql.DB
 // does.
 func (w *writer) isDBClosed() bool {

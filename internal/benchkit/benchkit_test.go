@@ -18,6 +18,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
@@ -183,7 +184,7 @@ func TestMemLog(t *testing.T) {
 // recorder reads what the writer wrote, and the reader reads what the recorder wrote.
 func TestSQLiteBaselines(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "raw.db"))
+	db, err := ncruces.Open(ctx, filepath.Join(t.TempDir(), "raw.db"))
 	check(t, err)
 	t.Cleanup(func() { db.Close() })
 	check(t, schema.Migrate(ctx, db, schema.SQLite))
