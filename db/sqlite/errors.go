@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -35,4 +37,56 @@ func isUniqueViolation(err error) bool {
 // syntax error), so the message decides, for every driver.
 func isNotMigrated(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column"))
+}
+
+// isLocked reports whether err is SQLITE_LOCKED: a table or schema lock of SQLite's shared-cache mode
+// (an in-memory database opened as "file:name?mode=memory&cache=shared", or any database with
+// cache=shared), held by another connection of the same cache. Unlike a lock of the database file
+// (SQLITE_BUSY, "database is locked"), the busy timeout does not wait for it: the recorders retry.
+func isLocked(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database table is locked") || strings.Contains(msg, "database schema is locked")
+}
+
+// lockedRetry paces the retries of work that a shared-cache lock (isLocked) got in the way of, as
+// SQLite's busy handler paces its own: short pauses first, then longer ones. The zero value starts.
+type lockedRetry struct {
+	start time.Time
+	n     int
+}
+
+// pause waits before the next attempt and reports true, or reports false when timeout has passed
+// since the first pause or ctx has ended.
+func (l *lockedRetry) pause(ctx context.Context, timeout time.Duration) bool {
+	if l.n == 0 {
+		l.start = time.Now()
+	}
+	d := min(time.Duration(1<<min(l.n, 6))*time.Millisecond, 50*time.Millisecond) // 1, 2, 4 … 50 ms
+	l.n++
+	if time.Since(l.start)+d > timeout {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// whileLocked calls read until it fails otherwise than on a shared-cache lock, for up to timeout:
+// reads can be repeated at will.
+func whileLocked[T any](ctx context.Context, timeout time.Duration, read func() (T, error)) (T, error) {
+	var l lockedRetry
+	for {
+		v, err := read()
+		if !isLocked(err) || !l.pause(ctx, timeout) {
+			return v, err
+		}
+	}
 }

@@ -61,11 +61,11 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		return nil, err
 	}
 	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg}
-	if _, err := r.q.MaxNotificationID(ctx); err != nil {
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
-	if _, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}); err != nil {
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
@@ -212,13 +212,17 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 	after, upTo, limit := eventBounds(q)
 	var out []es.StoredEvent
 	if q.Desc {
-		rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsDescRow, error) {
+			return r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
 		out = storedEvents(originatorID, rows)
 	} else {
-		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsRow, error) {
+			return r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
@@ -248,15 +252,14 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo i
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
-	var rows []dbsqlc.Event
-	var err error
-	if len(topics) == 0 {
-		rows, err = r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
-	} else {
-		rows, err = r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
+	rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Event, error) {
+		if len(topics) == 0 {
+			return r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
+		}
+		return r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
 			NotificationID: after, NotificationID_2: upTo, Topics: topics, Limit: int64(limit),
 		})
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +271,7 @@ func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) 
 	if err := r.life.Err(); err != nil {
 		return 0, opError("max notification ID", err)
 	}
-	id, err := r.q.MaxNotificationID(ctx)
+	id, err := whileLocked(ctx, r.cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) })
 	if err != nil {
 		return 0, opError("max notification ID", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/closing"
@@ -75,6 +76,9 @@ type writer struct {
 	onCommit func() // after a commit that recorded events
 	dbClosed <-chan struct{}
 	restore  []string // pragmas that give the connection back as it was lent
+	// busyTimeout also bounds the retries of a transaction that a shared-cache table lock got in the
+	// way of (see commit).
+	busyTimeout time.Duration
 
 	// connMu is held by whoever writes through conn (a caller or the writer goroutine) and by stop.
 	connMu   sync.Mutex
@@ -100,14 +104,15 @@ func newWriter(ctx context.Context, db *sql.DB, cfg config, insert insertFunc, o
 		return nil, err
 	}
 	w := &writer{
-		db:       db,
-		conn:     conn,
-		insert:   insert,
-		onCommit: onCommit,
-		dbClosed: closing.Signal(db),
-		wake:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		db:          db,
+		conn:        conn,
+		insert:      insert,
+		onCommit:    onCommit,
+		dbClosed:    closing.Signal(db),
+		busyTimeout: cfg.busyTimeout,
+		wake:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
 	if err := w.setup(ctx, cfg); err != nil {
 		conn.Close()
@@ -308,6 +313,11 @@ func (w *writer) recycle(group []*request) {
 // commit writes group in one transaction and reports each request's outcome. ctx bounds only the
 // wait for the file lock (BEGIN IMMEDIATE, when another process holds it); once the transaction has
 // begun, its statements run to completion: it is never interrupted halfway. w.connMu must be held.
+//
+// A table lock of SQLite's shared-cache mode (SQLITE_LOCKED: a reader of the same cache is reading a
+// table the transaction writes) is not waited for by the busy timeout: the transaction is rolled back
+// and written again, for up to the busy timeout, so that the lock never reaches a caller in place of
+// the transaction's real outcome (a conflict, say). A ProcessTracked function then runs again.
 func (w *writer) commit(ctx context.Context, group []*request) {
 	if w.released {
 		for _, r := range group {
@@ -326,24 +336,41 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	if live == 0 {
 		return
 	}
-	if _, err := w.stmts.ExecContext(ctx, sqlBegin); err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		} else {
-			err = fmt.Errorf("begin transaction: %w", err)
+	var lockWait lockedRetry
+	for {
+		if _, err := w.stmts.ExecContext(ctx, sqlBegin); err != nil {
+			if isLocked(err) && lockWait.pause(ctx, w.busyTimeout) {
+				continue
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			} else {
+				err = fmt.Errorf("begin transaction: %w", err)
+			}
+			for _, r := range group {
+				if r.state.CompareAndSwap(pending, claimed) {
+					w.finish(r, err)
+				}
+			}
+			return
 		}
+		ctx = context.Background()
+		if w.write(ctx, group, live > 1) || !lockWait.pause(ctx, w.busyTimeout) {
+			return
+		}
+		// Locked: everything was rolled back; the claimed requests are written again.
 		for _, r := range group {
-			if r.state.CompareAndSwap(pending, claimed) {
-				w.finish(r, err)
+			if r.state.Load() == claimed {
+				r.state.Store(pending)
 			}
 		}
-		return
 	}
-	ctx = context.Background()
+}
 
-	// With one request there is nothing to isolate it from: no savepoint, and its failure rolls the
-	// transaction back.
-	isolate := live > 1
+// write writes group in the transaction just begun, each request inside a savepoint of its own when
+// isolate, then commits and reports each request's outcome; it returns false, having rolled back and
+// reported nothing, when a shared-cache table lock got in the way.
+func (w *writer) write(ctx context.Context, group []*request, isolate bool) bool {
 	var written []*request
 	var failed []*request
 	var fatal error // the transaction is gone: everything fails
@@ -358,6 +385,7 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 		if !r.state.CompareAndSwap(pending, claimed) {
 			continue // abandoned: its caller has returned ctx's error
 		}
+		r.err, r.ids = nil, nil
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			failed = append(failed, r)
@@ -383,6 +411,10 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 			r.err = err
 			r.ids = nil
 			failed = append(failed, r)
+			if isLocked(err) {
+				fatal = err
+				continue
+			}
 			if _, rbErr := w.stmts.ExecContext(ctx, sqlRollbackTo); rbErr != nil {
 				fatal = fmt.Errorf("roll back to savepoint after %v: %w", err, rbErr)
 				continue
@@ -403,12 +435,18 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 
 	if fatal != nil {
 		w.stmts.ExecContext(ctx, sqlRollback) // may fail when SQLite rolled back already: nothing to undo
+		if isLocked(fatal) {
+			return false
+		}
 		for _, r := range written {
 			r.ids = nil
 			r.err = fmt.Errorf("transaction rolled back: %w", fatal)
 		}
 	} else if _, err := w.stmts.ExecContext(ctx, sqlCommit); err != nil {
 		w.stmts.ExecContext(ctx, sqlRollback)
+		if isLocked(err) {
+			return false
+		}
 		for _, r := range written {
 			r.ids = nil
 			r.err = fmt.Errorf("commit: %w", err)
@@ -429,6 +467,7 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	for _, r := range failed {
 		close(r.done)
 	}
+	return true
 }
 
 func (w *writer) finish(r *request, err error) {
