@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +55,10 @@ func newBase(ctx context.Context, db *sql.DB, op string, opts []Option) (base, c
 	}
 	missing, err := b.q.MissingObjects(ctx)
 	if err != nil {
+		// Asked only now, to spare every constructor a round trip: a SQLite database fails here.
+		if dErr := schema.CheckDialect(ctx, db, schema.Postgres); errors.Is(dErr, schema.ErrWrongDialect) {
+			return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, dErr)
+		}
 		return base{}, config{}, fmt.Errorf("postgres: %s: look up the schema's tables: %w", op, err)
 	}
 	if len(missing) > 0 {

@@ -13,6 +13,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 var (
@@ -56,7 +57,7 @@ type ProcessRecorder struct {
 // for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
 	const op = "new process recorder"
-	cfg, reads, err := prepare(op, db, opts)
+	cfg, reads, err := prepare(ctx, op, db, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +78,11 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	return r, nil
 }
 
-// prepare is what both constructors do first: check db and the options, and make the read side's
+// prepare is what both constructors do first: check db and the options, check that db is a SQLite
+// database (a question SQLite answers in the process, at no cost; another dialect's database could
+// answer the recorder's first queries and fail later with a syntax error), and make the read side's
 // statement cache.
-func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
+func prepare(ctx context.Context, op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
 	if db == nil {
 		return config{}, nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
 	}
@@ -88,6 +91,9 @@ func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
 		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := checkPool(db); err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := schema.CheckDialect(ctx, db, schema.SQLite); err != nil {
 		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return cfg, newStmtCache(db), nil

@@ -16,6 +16,7 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -180,6 +181,26 @@ func TestUnmigratedDatabase(t *testing.T) {
 	_, err = sqlite.NewSnapshotRecorder(t.Context(), db)
 	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("NewSnapshotRecorder on an unmigrated database: %v, want ErrNotMigrated", err)
+	}
+}
+
+// A SQLite database given to the PostgreSQL recorders is refused with an error naming its dialect.
+func TestPostgresRecordersRefuseSQLite(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			db := s.open(t)
+			p, err := postgres.NewProcessRecorder(t.Context(), db)
+			if err == nil {
+				p.Close()
+			}
+			if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is SQLite") {
+				t.Errorf("postgres.NewProcessRecorder: %v, want an error wrapping schema.ErrWrongDialect naming SQLite", err)
+			}
+			_, err = postgres.NewSnapshotRecorder(t.Context(), db)
+			if !errors.Is(err, schema.ErrWrongDialect) {
+				t.Errorf("postgres.NewSnapshotRecorder: %v, want an error wrapping schema.ErrWrongDialect", err)
+			}
+		})
 	}
 }
 

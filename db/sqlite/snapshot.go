@@ -34,7 +34,7 @@ type SnapshotRecorder struct {
 // for writing until Close.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
 	const op = "new snapshot recorder"
-	cfg, reads, err := prepare(op, db, opts)
+	cfg, reads, err := prepare(ctx, op, db, opts)
 	if err != nil {
 		return nil, err
 	}
