@@ -43,6 +43,7 @@ const usage = `usage: esctl <command> [flags]
 
 commands:
   migrate   bring a store's schema up to date
+  migrations export DIR   write the migration files, for the goose command-line tool
   info      show the highest notification ID and the number of events
   tail      print the notification log (-follow: keep printing new events)
   events    print the events of one aggregate
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch cmd {
 	case "migrate":
 		return cmdMigrate(ctx, args, out)
+	case "migrations":
+		return cmdMigrations(ctx, args, out)
 	case "info":
 		return cmdInfo(ctx, args, out)
 	case "tail":
