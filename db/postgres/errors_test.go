@@ -113,6 +113,7 @@ func TestConstructorsRefuse(t *testing.T) {
 					{postgres.WithPollInterval(0), "WithPollInterval(0s)"},
 					{postgres.WithPollInterval(-time.Second), "WithPollInterval(-1s)"},
 					{postgres.WithLockTimeout(-time.Second), "WithLockTimeout(-1s)"},
+					{postgres.WithReconnectTimeout(-time.Second), "WithReconnectTimeout(-1s)"},
 					{postgres.WithOrdering(postgres.Ordering(99)), "unknown ordering"},
 				} {
 					_, err := newRecorder(t.Context(), db, postgres.WithSchema(name), nil, tt.opt)
