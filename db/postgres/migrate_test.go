@@ -234,3 +234,26 @@ func TestGooseCommandLine(t *testing.T) {
 		}
 	})
 }
+
+// postgres.Migrate takes the recorders' options: one list names the schema for both.
+func TestMigrateWithRecorderOptions(t *testing.T) {
+	db := pgtest.Open(t)
+	opts := []postgres.Option{postgres.WithSchema(pgtest.EmptySchema(t, db))}
+	if err := postgres.Migrate(t.Context(), db, opts...); err != nil {
+		t.Fatal(err)
+	}
+	r, err := postgres.NewProcessRecorder(t.Context(), db, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.Migrate(t.Context(), db, postgres.WithSchema("")); !errors.Is(err, schema.ErrInvalidSchemaName) {
+		t.Errorf("WithSchema(\"\"): %v, want ErrInvalidSchemaName", err)
+	}
+	if err := postgres.Migrate(t.Context(), db, postgres.WithPollInterval(-1)); err == nil {
+		t.Error("an invalid option accepted")
+	}
+}

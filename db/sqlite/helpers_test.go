@@ -8,7 +8,6 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // stores are the kinds of database every recorder test runs on.
@@ -35,7 +34,7 @@ func openMemory(t testing.TB, opts ...sqlite.Option) *sql.DB {
 func openMigrated(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 	t.Helper()
 	db := openRaw(t, name, opts...)
-	if err := schema.Migrate(context.Background(), db, schema.SQLite); err != nil {
+	if err := sqlite.Migrate(context.Background(), db, opts...); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return db

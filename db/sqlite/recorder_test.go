@@ -18,6 +18,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -181,6 +182,14 @@ func TestUnmigratedDatabase(t *testing.T) {
 	_, err = sqlite.NewSnapshotRecorder(t.Context(), db)
 	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("NewSnapshotRecorder on an unmigrated database: %v, want ErrNotMigrated", err)
+	}
+}
+
+// sqlite.Migrate checks the recorders' options it is given.
+func TestMigrateRefusesInvalidOptions(t *testing.T) {
+	db := openRaw(t, ncruces.Memory)
+	if err := sqlite.Migrate(t.Context(), db, sqlite.WithBusyTimeout(-1)); err == nil {
+		t.Error("a negative busy timeout accepted")
 	}
 }
 
