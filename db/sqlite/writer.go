@@ -355,22 +355,33 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 			return
 		}
 		ctx = context.Background()
-		if w.write(ctx, group, live > 1) || !lockWait.pause(ctx, w.busyTimeout) {
+		locked := w.write(ctx, group, live > 1)
+		if locked == nil {
 			return
 		}
-		// Locked: everything was rolled back; the claimed requests are written again.
+		// Everything was rolled back: the claimed requests are written again, or fail once the busy
+		// timeout has passed.
+		again := lockWait.pause(ctx, w.busyTimeout)
 		for _, r := range group {
-			if r.state.Load() == claimed {
-				r.state.Store(pending)
+			if r.state.Load() != claimed {
+				continue
 			}
+			if again {
+				r.state.Store(pending)
+			} else {
+				w.finish(r, fmt.Errorf("transaction rolled back: %w", locked))
+			}
+		}
+		if !again {
+			return
 		}
 	}
 }
 
 // write writes group in the transaction just begun, each request inside a savepoint of its own when
-// isolate, then commits and reports each request's outcome; it returns false, having rolled back and
-// reported nothing, when a shared-cache table lock got in the way.
-func (w *writer) write(ctx context.Context, group []*request, isolate bool) bool {
+// isolate, then commits and reports each request's outcome. When a shared-cache table lock got in the
+// way, it rolls back and returns the lock's error, having reported nothing.
+func (w *writer) write(ctx context.Context, group []*request, isolate bool) (locked error) {
 	var written []*request
 	var failed []*request
 	var fatal error // the transaction is gone: everything fails
@@ -436,7 +447,7 @@ func (w *writer) write(ctx context.Context, group []*request, isolate bool) bool
 	if fatal != nil {
 		w.stmts.ExecContext(ctx, sqlRollback) // may fail when SQLite rolled back already: nothing to undo
 		if isLocked(fatal) {
-			return false
+			return fatal
 		}
 		for _, r := range written {
 			r.ids = nil
@@ -445,7 +456,7 @@ func (w *writer) write(ctx context.Context, group []*request, isolate bool) bool
 	} else if _, err := w.stmts.ExecContext(ctx, sqlCommit); err != nil {
 		w.stmts.ExecContext(ctx, sqlRollback)
 		if isLocked(err) {
-			return false
+			return err
 		}
 		for _, r := range written {
 			r.ids = nil
@@ -467,7 +478,7 @@ func (w *writer) write(ctx context.Context, group []*request, isolate bool) bool
 	for _, r := range failed {
 		close(r.done)
 	}
-	return true
+	return nil
 }
 
 func (w *writer) finish(r *request, err error) {
