@@ -15,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -285,6 +286,24 @@ func RoundTrip(t *testing.T, d Database) {
 	}
 	if len(got) != len(want) || got["ada"] != want["ada"] || got["bob"] != want["bob"] {
 		t.Fatalf("read model %v, want %v", got, want)
+	}
+}
+
+// Append measures appends of 1, 10 and 100 events per call through d's process recorder, one
+// aggregate per sub-benchmark.
+func Append(b *testing.B, d Database) {
+	r := d.Process(b)
+	state := benchkit.SampleState()
+	for _, size := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			id, v := benchkit.NewID(), int64(1)
+			for b.Loop() {
+				if _, err := r.InsertEvents(b.Context(), benchkit.StoredEvents(id, v, size, state)); err != nil {
+					b.Fatal(err)
+				}
+				v += int64(size)
+			}
+		})
 	}
 }
 

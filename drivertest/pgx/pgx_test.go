@@ -13,3 +13,5 @@ func TestSuites(t *testing.T) { drivertest.Postgres(t, "pgx") }
 
 // BenchmarkWakeUp: pgx's recorders hear of other recorders' appends through LISTEN/NOTIFY.
 func BenchmarkWakeUp(b *testing.B) { drivertest.WakeUp(b, drivertest.PostgresDatabase(b, "pgx")) }
+
+func BenchmarkAppend(b *testing.B) { drivertest.Append(b, drivertest.PostgresDatabase(b, "pgx")) }

@@ -87,3 +87,5 @@ func TestSubscribeQueryError(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppend(b *testing.B) { drivertest.Append(b, drivertest.PostgresDatabase(b, "postgres")) }
