@@ -34,7 +34,7 @@ var (
 //
 // A ProcessRecorder is safe for concurrent use. Close it before closing the *sql.DB: database/sql does
 // not close a connection that is in use, so the writer's connection would stay open (and writable)
-// until Close. A *sql.DB from [Open] tells its recorders when it is closed: their writes then fail with
+// until Close. A *sql.DB from ncruces.Open tells its recorders when it is closed: their writes then fail with
 // database/sql's "database is closed", like their reads.
 type ProcessRecorder struct {
 	db     *sql.DB

@@ -144,7 +144,7 @@ func TestTwoRecordersOnOneFile(t *testing.T) {
 	}
 }
 
-// The recorders work on a *sql.DB that did not come from Open: the plain driver, default settings.
+// The recorders work on a *sql.DB that did not come from ncruces.Open: the plain driver, default settings.
 func TestPlainDriverDB(t *testing.T) {
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "plain.db"))
 	if err != nil {
