@@ -2,14 +2,19 @@
 GO      ?= go
 SQLC    := bin/sqlc
 PKGS    := ./...
+# The driver matrix: a module of its own, so that lib/pq, mattn/go-sqlite3 and modernc.org/sqlite stay
+# out of the library's go.mod (see drivertest/drivertest.go).
+DRIVERS := drivertest
 
 .PHONY: test vet generate check-generated demo bench bench-go fuzz tools clean
 
 test: vet
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	cd $(DRIVERS) && $(GO) test -race -count=1 -timeout 30m ./...
 
 vet:
 	$(GO) vet $(PKGS)
+	cd $(DRIVERS) && $(GO) vet ./...
 
 # sqlc is pinned in tools/go.mod and built once into bin/ (it needs cgo; about two minutes).
 $(SQLC): tools/go.mod tools/go.sum

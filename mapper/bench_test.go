@@ -10,6 +10,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/schema"
@@ -143,7 +144,7 @@ func BenchmarkKeys(b *testing.B) {
 		return mapper.WithDataKeys(keys)
 	}
 	sqliteStore := func(b *testing.B) datakey.Store {
-		db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "keys.db"))
+		db, err := ncruces.Open(ctx, filepath.Join(b.TempDir(), "keys.db"))
 		if err != nil {
 			b.Fatal(err)
 		}

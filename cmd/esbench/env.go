@@ -23,6 +23,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -179,7 +180,7 @@ func open[C io.Closer](o *opener, first bool, f func() (C, error)) C {
 
 // sqliteDB opens (creating if need be) and migrates the database file path.
 func (o *opener) sqliteDB(path string, s sqlite.Synchronous) *sql.DB {
-	db := open(o, false, func() (*sql.DB, error) { return sqlite.Open(o.ctx, path, sqlite.WithSynchronous(s)) })
+	db := open(o, false, func() (*sql.DB, error) { return ncruces.Open(o.ctx, path, sqlite.WithSynchronous(s)) })
 	o.do(func() error {
 		if err := schema.Migrate(o.ctx, db, schema.SQLite); err != nil {
 			return fmt.Errorf("migrate %s: %w", path, err)
@@ -280,7 +281,7 @@ func describeMachine(ctx context.Context, e *env) [][]string {
 		osName = "Linux " + v
 	}
 	var v string
-	if db, err := sqlite.Open(ctx, sqlite.Memory); err == nil {
+	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
 		if err := db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v); err == nil {
 			sqliteVersion = v + " (github.com/ncruces/go-sqlite3, WAL mode, files in " + os.TempDir() + ")"
 		}

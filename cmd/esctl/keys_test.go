@@ -13,6 +13,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
@@ -47,7 +48,7 @@ func newKeyedStore(t *testing.T) keyedStore {
 	if out, _, err := esctl(t, "migrate", "-dsn", ks.path); err != nil {
 		t.Fatalf("migrate: %q %v", out, err)
 	}
-	db, err := sqlite.Open(ctx, ks.path)
+	db, err := ncruces.Open(ctx, ks.path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,7 @@ const usage = `usage: esctl <command> [flags]
 
 commands:
   migrate   create a store's tables, or bring them up to date
+  migrations export DIR   write the migration files, for the goose command-line tool
   info      show a store's schema version, events per topic, snapshots and tracking marks
   tail      print the notification log (-follow: keep printing new events)
   events    print the events of one aggregate
@@ -76,6 +77,8 @@ func dispatch(ctx context.Context, args []string, out, errOut io.Writer) error {
 	switch cmd {
 	case "migrate":
 		return cmdMigrate(ctx, args, out, errOut)
+	case "migrations":
+		return cmdMigrations(ctx, args, out, errOut)
 	case "info":
 		return cmdInfo(ctx, args, out, errOut)
 	case "tail":

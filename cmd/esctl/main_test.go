@@ -17,6 +17,7 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
 // esctl runs the command line args and returns what it printed to stdout and stderr.
@@ -55,7 +56,7 @@ func events(id uuid.UUID, n int) []es.StoredEvent {
 func withSQLite(t *testing.T, path string, fn func(*sql.DB, *sqlite.ProcessRecorder)) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path)
+	db, err := ncruces.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

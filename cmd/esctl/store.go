@@ -18,6 +18,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -80,12 +81,12 @@ func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) 
 	return s, nil
 }
 
-// openSQLite opens a SQLite database: read-write with sqlite.Open, which creates a missing file, or
-// read-only, which refuses a missing one, straight through the driver (sqlite.Open would switch the
+// openSQLite opens a SQLite database: read-write with ncruces.Open, which creates a missing file, or
+// read-only, which refuses a missing one, straight through the driver (ncruces.Open would switch the
 // file to WAL mode, a write).
 func openSQLite(ctx context.Context, dsn string, mode access) (*sql.DB, error) {
 	if mode == readWrite {
-		return sqlite.Open(ctx, dsn)
+		return ncruces.Open(ctx, dsn)
 	}
 	u := &url.URL{Scheme: "file", OmitHost: true, Path: dsn}
 	if strings.HasPrefix(dsn, "file:") {

@@ -12,6 +12,11 @@ import (
 // WithPollInterval).
 const DefaultPollInterval = 100 * time.Millisecond
 
+// DefaultReconnectTimeout is how long a subscription keeps retrying reads that fail on a broken
+// connection before it gives up (see WithReconnectTimeout): long enough for a server restart with crash
+// recovery, or a failover, to complete.
+const DefaultReconnectTimeout = 2 * time.Minute
+
 // Option configures a recorder. Options record values; the constructor checks them and fails on an
 // invalid one. Each option says which recorders it matters to; the others ignore it, so one list of
 // options can be given to both.
@@ -24,11 +29,12 @@ type config struct {
 	ordering     Ordering
 	lockTimeout  time.Duration
 	pollInterval time.Duration
+	reconnect    time.Duration
 	logger       *slog.Logger
 }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{pollInterval: DefaultPollInterval}
+	c := config{pollInterval: DefaultPollInterval, reconnect: DefaultReconnectTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -46,6 +52,8 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("WithLockTimeout(%v): must not be negative", c.lockTimeout)
 	case c.pollInterval <= 0:
 		return c, fmt.Errorf("WithPollInterval(%v): must be positive", c.pollInterval)
+	case c.reconnect < 0:
+		return c, fmt.Errorf("WithReconnectTimeout(%v): must not be negative", c.reconnect)
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
@@ -80,6 +88,14 @@ func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTi
 // subscriptions sooner; polling covers lost notifications, a broken listener connection, drivers other
 // than pgx, and rows held back by the xid ordering.
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithReconnectTimeout sets how long a subscription keeps retrying when its reads fail because the
+// connection broke or the server does not accept connections yet (SQLSTATE class 08, 57P01–57P03, or
+// no answer at all: a restart, crash recovery, a failover), pausing between attempts from 50 ms up to
+// 1 s; then it yields the last error, which ends it (default DefaultReconnectTimeout; 0 gives up at
+// the first such failure; negative is an error). It matters only to the [ProcessRecorder]'s Subscribe;
+// other calls report errors at once, since their callers decide whether to repeat them.
+func WithReconnectTimeout(d time.Duration) Option { return func(c *config) { c.reconnect = d } }
 
 // WithLogger receives the recorder's background troubles (a listener connection lost and reopened, a
 // failed notification). Without it, or with nil, they go to slog.Default() as it is when the recorder

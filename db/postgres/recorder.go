@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
@@ -34,6 +36,7 @@ type base struct {
 	q         *dbsqlc.Queries
 	qualifier *qualifier
 	schema    string
+	ids       idEncoding
 }
 
 // newBase checks db and the options and connects: the constructors' common start.
@@ -46,12 +49,16 @@ func newBase(ctx context.Context, db *sql.DB, op string, opts []Option) (base, c
 		return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	qual := newQualifier(db, cfg.schema)
-	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema}
+	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema, ids: idEncodingOf(db)}
 	if err := db.PingContext(ctx); err != nil {
 		return base{}, config{}, fmt.Errorf("postgres: %s: connect to the database: %w", op, err)
 	}
 	missing, err := b.q.MissingObjects(ctx)
 	if err != nil {
+		// Asked only now, to spare every constructor a round trip: a SQLite database fails here.
+		if dErr := schema.CheckDialect(ctx, db, schema.Postgres); errors.Is(dErr, schema.ErrWrongDialect) {
+			return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, dErr)
+		}
 		return base{}, config{}, fmt.Errorf("postgres: %s: look up the schema's tables: %w", op, err)
 	}
 	if len(missing) > 0 {
@@ -93,7 +100,9 @@ type ProcessRecorder struct {
 	ordering     Ordering
 	lockTimeout  sql.NullString
 	pollInterval time.Duration
-	logger       *slog.Logger
+	// reconnectTimeout bounds a subscription's retries of reads that fail on a broken connection.
+	reconnectTimeout time.Duration
+	logger           *slog.Logger
 
 	// Wake-ups for subscriptions: committed appends of this recorder wake its subscriptions directly
 	// and, through the notifier, those of other processes; the listener relays other processes'.
@@ -128,13 +137,14 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	r := &ProcessRecorder{
-		base:         b,
-		ordering:     ordering,
-		pollInterval: cfg.pollInterval,
-		logger:       cfg.logger,
-		kick:         make(chan struct{}, 1),
-		channel:      notifyChannel,
-		payload:      cfg.schema,
+		base:             b,
+		ordering:         ordering,
+		pollInterval:     cfg.pollInterval,
+		reconnectTimeout: cfg.reconnect,
+		logger:           cfg.logger,
+		kick:             make(chan struct{}, 1),
+		channel:          notifyChannel,
+		payload:          cfg.schema,
 	}
 	if cfg.lockTimeout > 0 {
 		ms := max(cfg.lockTimeout.Milliseconds(), 1)
@@ -181,7 +191,7 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 			return nil, fmt.Errorf("postgres: %s: %w", op, err)
 		}
 	}
-	first, err := r.append(ctx, r.q, newColumns(events), o.Tracking)
+	first, err := r.append(ctx, r.q, newColumns(events, r.ids), o.Tracking)
 	if err != nil {
 		return nil, opError(op, err)
 	}
@@ -214,25 +224,56 @@ func (r *ProcessRecorder) append(ctx context.Context, q *dbsqlc.Queries, cols co
 	return q.AppendEvents(ctx, p)
 }
 
-// columns are a batch of events as the array parameters of the insert queries. pgx's stdlib driver
-// encodes these slices as uuid[], bigint[], text[] and bytea[] in binary; the UUIDs as [16]byte, since
-// uuid.UUID values would go through their text form (measured about ten times slower).
+// columns are a batch of events as the array parameters of the insert queries: uuid[], bigint[],
+// text[] and bytea[]. The drivers tested (pgx's stdlib and lib/pq) encode []int64, []string and
+// [][]byte as such arrays. The UUIDs go as text ([]string), except through pgx, which sends [][16]byte
+// in binary, without formatting and parsing 36 characters per event; other drivers send a [16]byte as
+// something else than a UUID (lib/pq as an array of integers).
 type columns struct {
-	ids      [][16]byte
+	ids      any // [][16]byte or []string, per idEncoding
 	versions []int64
 	topics   []string
 	states   [][]byte
 }
 
-func newColumns(events []es.StoredEvent) columns {
+// idEncoding is how a recorder sends originator IDs in arrays (see columns).
+type idEncoding int
+
+const (
+	idsAsText idEncoding = iota
+	idsAsBinary
+)
+
+// idEncodingOf chooses the encoding for db's driver.
+func idEncodingOf(db *sql.DB) idEncoding {
+	if _, ok := db.Driver().(*stdlib.Driver); ok {
+		return idsAsBinary
+	}
+	return idsAsText
+}
+
+// newColumns returns events as columns, encoding the IDs as enc says. With no events the arrays are
+// empty, not NULL (an append of tracking only).
+func newColumns(events []es.StoredEvent, enc idEncoding) columns {
 	c := columns{
-		ids:      make([][16]byte, len(events)),
 		versions: make([]int64, len(events)),
 		topics:   make([]string, len(events)),
 		states:   make([][]byte, len(events)),
 	}
+	if enc == idsAsBinary {
+		ids := make([][16]byte, len(events))
+		for i, e := range events {
+			ids[i] = e.OriginatorID
+		}
+		c.ids = ids
+	} else {
+		ids := make([]string, len(events))
+		for i, e := range events {
+			ids[i] = e.OriginatorID.String()
+		}
+		c.ids = ids
+	}
 	for i, e := range events {
-		c.ids[i] = e.OriginatorID
 		c.versions[i] = e.OriginatorVersion
 		c.topics[i] = e.Topic
 		if e.State == nil {
@@ -243,9 +284,6 @@ func newColumns(events []es.StoredEvent) columns {
 	}
 	return c
 }
-
-// noEvents is an append of tracking only (the arrays are empty, not NULL).
-var noEvents = columns{ids: [][16]byte{}, versions: []int64{}, topics: []string{}, states: [][]byte{}}
 
 // SelectEvents returns events of one originator.
 func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {

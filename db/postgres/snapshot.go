@@ -57,7 +57,7 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredE
 	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	cols := newColumns(events)
+	cols := newColumns(events, r.ids)
 	err := r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
 		OriginatorIds: cols.ids,
 		Versions:      cols.versions,

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -59,8 +60,9 @@ const (
 	DefaultPollInterval = 100 * time.Millisecond
 )
 
-// Option configures [Open] and the recorders. Each option says where it applies; elsewhere it is
-// ignored, so one list of options can be given to Open and to the recorders alike.
+// Option configures the recorders and [Pragmas] (and so ncruces.Open). Each option says where it
+// applies; elsewhere it is ignored, so one list of options can be given to ncruces.Open and to the
+// recorders alike.
 type Option func(*config)
 
 type config struct {
@@ -92,13 +94,36 @@ func newConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
+// Pragmas returns the statements that set a connection up as opts ask, each "PRAGMA name = value":
+// the busy timeout ([WithBusyTimeout]) first, then the synchronous setting ([WithSynchronous]). A
+// recorder runs them on the connection it writes through; ncruces.Open runs them on every connection
+// of its pool; with another driver, run them from its connection hook (or give the same settings in
+// its DSN) for the pool's other connections to have them too. An invalid option is an error.
+func Pragmas(opts ...Option) ([]string, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.pragmas()
+}
+
+// pragmas returns the connection's settings (see Pragmas). The texts are constants or formatted
+// integers: pragmas cannot take parameters.
+func (c config) pragmas() ([]string, error) {
+	syncPragma, err := c.synchronous.pragma()
+	if err != nil {
+		return nil, err
+	}
+	return []string{"PRAGMA busy_timeout = " + strconv.FormatInt(c.busyTimeout.Milliseconds(), 10), syncPragma}, nil
+}
+
 // WithSynchronous sets the durability of commits (default [SynchronousFull]). It applies to the
-// recorders' writer connection and, given to [Open], to every connection of the pool.
+// recorders' writer connection and, through [Pragmas], to every connection of a pool from ncruces.Open.
 func WithSynchronous(s Synchronous) Option { return func(c *config) { c.synchronous = s } }
 
 // WithBusyTimeout sets how long a connection waits for a lock held elsewhere before it fails (default
-// [DefaultBusyTimeout]). It applies to the recorders' writer connection and, given to [Open], to every
-// connection of the pool. Milliseconds are the unit SQLite keeps.
+// [DefaultBusyTimeout]). It applies to the recorders' writer connection and, through [Pragmas], to
+// every connection of a pool from ncruces.Open. Milliseconds are the unit SQLite keeps.
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
 // WithPollInterval sets how often a caught-up subscription polls for events committed by other

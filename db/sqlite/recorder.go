@@ -13,6 +13,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 var (
@@ -33,7 +34,7 @@ var (
 //
 // A ProcessRecorder is safe for concurrent use. Close it before closing the *sql.DB: database/sql does
 // not close a connection that is in use, so the writer's connection would stay open (and writable)
-// until Close. A *sql.DB from [Open] tells its recorders when it is closed: their writes then fail with
+// until Close. A *sql.DB from ncruces.Open tells its recorders when it is closed: their writes then fail with
 // database/sql's "database is closed", like their reads.
 type ProcessRecorder struct {
 	db     *sql.DB
@@ -56,16 +57,16 @@ type ProcessRecorder struct {
 // for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
 	const op = "new process recorder"
-	cfg, reads, err := prepare(op, db, opts)
+	cfg, reads, err := prepare(ctx, op, db, opts)
 	if err != nil {
 		return nil, err
 	}
 	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg}
-	if _, err := r.q.MaxNotificationID(ctx); err != nil {
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
-	if _, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}); err != nil {
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
@@ -77,9 +78,11 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	return r, nil
 }
 
-// prepare is what both constructors do first: check db and the options, and make the read side's
+// prepare is what both constructors do first: check db and the options, check that db is a SQLite
+// database (a question SQLite answers in the process, at no cost; another dialect's database could
+// answer the recorder's first queries and fail later with a syntax error), and make the read side's
 // statement cache.
-func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
+func prepare(ctx context.Context, op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
 	if db == nil {
 		return config{}, nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
 	}
@@ -88,6 +91,9 @@ func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
 		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := checkPool(db); err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := schema.CheckDialect(ctx, db, schema.SQLite); err != nil {
 		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return cfg, newStmtCache(db), nil
@@ -212,13 +218,17 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 	after, upTo, limit := eventBounds(q)
 	var out []es.StoredEvent
 	if q.Desc {
-		rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsDescRow, error) {
+			return r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
 		out = storedEvents(originatorID, rows)
 	} else {
-		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsRow, error) {
+			return r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
@@ -248,15 +258,14 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo i
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
-	var rows []dbsqlc.Event
-	var err error
-	if len(topics) == 0 {
-		rows, err = r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
-	} else {
-		rows, err = r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
+	rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Event, error) {
+		if len(topics) == 0 {
+			return r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
+		}
+		return r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
 			NotificationID: after, NotificationID_2: upTo, Topics: topics, Limit: int64(limit),
 		})
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +277,7 @@ func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) 
 	if err := r.life.Err(); err != nil {
 		return 0, opError("max notification ID", err)
 	}
-	id, err := r.q.MaxNotificationID(ctx)
+	id, err := whileLocked(ctx, r.cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) })
 	if err != nil {
 		return 0, opError("max notification ID", err)
 	}

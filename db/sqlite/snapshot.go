@@ -34,12 +34,14 @@ type SnapshotRecorder struct {
 // for writing until Close.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
 	const op = "new snapshot recorder"
-	cfg, reads, err := prepare(op, db, opts)
+	cfg, reads, err := prepare(ctx, op, db, opts)
 	if err != nil {
 		return nil, err
 	}
 	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads)}
-	if _, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0}); err != nil {
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0})
+	}); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
@@ -118,13 +120,17 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.U
 	}
 	after, upTo, limit := eventBounds(q)
 	if q.Desc {
-		rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
+			return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
 		return storedEvents(originatorID, rows), nil
 	}
-	rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+	rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+	})
 	if err != nil {
 		return nil, opError(op, err)
 	}

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/closing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 )
 
@@ -79,6 +81,9 @@ type writer struct {
 	onCommit func() // after a commit that recorded events
 	dbClosed <-chan struct{}
 	restore  []string // pragmas that give the connection back as it was lent
+	// busyTimeout also bounds the retries of a transaction that a shared-cache table lock got in the
+	// way of (see commit).
+	busyTimeout time.Duration
 
 	// connMu is held by whoever writes through conn (a caller or the writer goroutine) and by stop.
 	connMu   sync.Mutex
@@ -104,14 +109,15 @@ func newWriter(ctx context.Context, db *sql.DB, cfg config, insert insertFunc, o
 		return nil, err
 	}
 	w := &writer{
-		db:       db,
-		conn:     conn,
-		insert:   insert,
-		onCommit: onCommit,
-		dbClosed: closedSignal(db),
-		wake:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		db:          db,
+		conn:        conn,
+		insert:      insert,
+		onCommit:    onCommit,
+		dbClosed:    closing.Signal(db),
+		busyTimeout: cfg.busyTimeout,
+		wake:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
 	if err := w.setup(ctx, cfg); err != nil {
 		conn.Close()
@@ -133,12 +139,11 @@ func (w *writer) setup(ctx context.Context, cfg config) error {
 	if err := w.conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&oldBusy); err != nil {
 		return fmt.Errorf("read busy_timeout: %w", err)
 	}
-	syncPragma, err := cfg.synchronous.pragma()
+	pragmas, err := cfg.pragmas()
 	if err != nil {
 		return err
 	}
-	busyPragma := "PRAGMA busy_timeout = " + strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
-	for _, p := range []string{busyPragma, syncPragma} {
+	for _, p := range pragmas {
 		if _, err := w.conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
@@ -251,7 +256,7 @@ func (w *writer) run() {
 	}
 }
 
-// isDBClosed reports whether the *sql.DB (one from Open) has been closed. database/sql would let the
+// isDBClosed reports whether the *sql.DB (one from ncruces.Open) has been closed. database/sql would let the
 // writer go on using its connection; the recorder refuses instead, as every other use of the *sql.DB
 // does.
 func (w *writer) isDBClosed() bool {
@@ -313,6 +318,11 @@ func (w *writer) recycle(group []*request) {
 // commit writes group in one transaction and reports each request's outcome. ctx bounds only the
 // wait for the file lock (BEGIN IMMEDIATE, when another process holds it); once the transaction has
 // begun, its statements run to completion: it is never interrupted halfway. w.connMu must be held.
+//
+// A table lock of SQLite's shared-cache mode (SQLITE_LOCKED: a reader of the same cache is reading a
+// table the transaction writes) is not waited for by the busy timeout: the transaction is rolled back
+// and written again, for up to the busy timeout, so that the lock never reaches a caller in place of
+// the transaction's real outcome (a conflict, say). A ProcessTracked function then runs again.
 func (w *writer) commit(ctx context.Context, group []*request) {
 	if w.released {
 		for _, r := range group {
@@ -331,24 +341,52 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	if live == 0 {
 		return
 	}
-	if _, err := w.stmts.ExecContext(ctx, sqlBegin); err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		} else {
-			err = fmt.Errorf("begin transaction: %w", err)
+	var lockWait lockedRetry
+	for {
+		if _, err := w.stmts.ExecContext(ctx, sqlBegin); err != nil {
+			if isLocked(err) && lockWait.pause(ctx, w.busyTimeout) {
+				continue
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			} else {
+				err = fmt.Errorf("begin transaction: %w", err)
+			}
+			for _, r := range group {
+				if r.state.CompareAndSwap(pending, claimed) {
+					w.finish(r, err)
+				}
+			}
+			return
 		}
+		ctx = context.Background()
+		locked := w.write(ctx, group, live > 1)
+		if locked == nil {
+			return
+		}
+		// Everything was rolled back: the claimed requests are written again, or fail once the busy
+		// timeout has passed.
+		again := lockWait.pause(ctx, w.busyTimeout)
 		for _, r := range group {
-			if r.state.CompareAndSwap(pending, claimed) {
-				w.finish(r, err)
+			if r.state.Load() != claimed {
+				continue
+			}
+			if again {
+				r.state.Store(pending)
+			} else {
+				w.finish(r, fmt.Errorf("transaction rolled back: %w", locked))
 			}
 		}
-		return
+		if !again {
+			return
+		}
 	}
-	ctx = context.Background()
+}
 
-	// With one request there is nothing to isolate it from: no savepoint, and its failure rolls the
-	// transaction back.
-	isolate := live > 1
+// write writes group in the transaction just begun, each request inside a savepoint of its own when
+// isolate, then commits and reports each request's outcome. When a shared-cache table lock got in the
+// way, it rolls back and returns the lock's error, having reported nothing.
+func (w *writer) write(ctx context.Context, group []*request, isolate bool) (locked error) {
 	var written []*request
 	var failed []*request
 	var fatal error // the transaction is gone: everything fails
@@ -363,6 +401,7 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 		if !r.state.CompareAndSwap(pending, claimed) {
 			continue // abandoned: its caller has returned ctx's error
 		}
+		r.err, r.ids = nil, nil
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			failed = append(failed, r)
@@ -404,6 +443,10 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 			r.err = err
 			r.ids = nil
 			failed = append(failed, r)
+			if isLocked(err) {
+				fatal = err
+				continue
+			}
 			if _, rbErr := w.stmts.ExecContext(ctx, sqlRollbackTo); rbErr != nil {
 				fatal = fmt.Errorf("roll back to savepoint after %v: %w", err, rbErr)
 				continue
@@ -424,12 +467,18 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 
 	if fatal != nil {
 		w.stmts.ExecContext(ctx, sqlRollback) // may fail when SQLite rolled back already: nothing to undo
+		if isLocked(fatal) {
+			return fatal
+		}
 		for _, r := range written {
 			r.ids = nil
 			r.err = fmt.Errorf("transaction rolled back: %w", fatal)
 		}
 	} else if _, err := w.stmts.ExecContext(ctx, sqlCommit); err != nil {
 		w.stmts.ExecContext(ctx, sqlRollback)
+		if isLocked(err) {
+			return err
+		}
 		for _, r := range written {
 			r.ids = nil
 			r.err = fmt.Errorf("commit: %w", err)
@@ -450,6 +499,7 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	for _, r := range failed {
 		close(r.done)
 	}
+	return nil
 }
 
 func (w *writer) finish(r *request, err error) {

@@ -34,6 +34,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/examples/bank/bank"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
@@ -374,7 +375,7 @@ func openSQLite(ctx context.Context, path string) (*storage, error) {
 		path = filepath.Join(dir, "bank.db")
 	}
 	open := func(path string) (*sql.DB, error) {
-		db, err := sqlite.Open(ctx, path)
+		db, err := ncruces.Open(ctx, path)
 		if err != nil {
 			return nil, err
 		}
