@@ -34,8 +34,10 @@
 //
 //	aggregate_type         the topic under which the aggregate type is registered
 //	aggregate_id           an aggregate's ID (its originator ID)
+//	aggregates             how many aggregates a save records together
 //	version                an aggregate's version after the operation
 //	snapshot_version       the version of the snapshot a load started from (0: none)
+//	cached                 a load started from the repository's cache
 //	events                 how many events (or notifications) the operation handled
 //	bytes                  the size of their stored state, in bytes
 //	notification_id        one notification's ID
@@ -48,6 +50,7 @@
 //	lag                    notifications recorded upstream but not yet processed by a consumer
 //	dialect                a recorder's SQL dialect: sqlite or postgres
 //	schema                 a PostgreSQL recorder's schema ("" for the search_path's)
+//	snapshots              the recorder is a snapshot store
 //	topic                  an event's topic (its type's registered name)
 //	error                  what went wrong
 package observe
