@@ -79,10 +79,10 @@ type Tracer struct {
 	sets   sync.Map // metric attribute sets by key (see measure), so that recording allocates none
 
 	appendDuration, loadDuration, saveDuration, subscriptionLag, batchDuration metric.Float64Histogram
-	loadEvents, groupRequests, groupEvents, batchEvents                       metric.Int64Histogram
-	appended, snapshotHits, cacheHits, snapshotsTaken, conflicts, processed   metric.Int64Counter
-	projectionLag                                                             metric.Int64Gauge
-	projectionAge                                                             metric.Float64Gauge
+	loadEvents, groupRequests, groupEvents, batchEvents                        metric.Int64Histogram
+	appended, snapshotHits, cacheHits, snapshotsTaken, conflicts, processed    metric.Int64Counter
+	projectionLag                                                              metric.Int64Gauge
+	projectionAge                                                              metric.Float64Gauge
 }
 
 // Option configures a Tracer.
@@ -303,7 +303,9 @@ func (t *Tracer) GetStart(ctx context.Context, g observe.Get) context.Context {
 }
 
 // GetEnd ends it.
-func (t *Tracer) GetEnd(ctx context.Context, g observe.Get) { end(ctx, g.Err, attribute.Int("events", g.Events)) }
+func (t *Tracer) GetEnd(ctx context.Context, g observe.Get) {
+	end(ctx, g.Err, attribute.Int("events", g.Events))
+}
 
 // recorderAttrs are the attributes that say which recorder did an operation.
 func recorderAttrs(dialect, schema string, snapshots bool) []attribute.KeyValue {
