@@ -76,7 +76,10 @@ var _ observe.Tracer = (*Tracer)(nil)
 // safe for concurrent use; make one with New and give it to every package's WithTracer option.
 type Tracer struct {
 	tracer trace.Tracer
-	sets   sync.Map // metric attribute sets by key (see measure), so that recording allocates none
+	// The metric attribute sets, made once per combination of values, so that recording allocates none.
+	recorders  attributeSets[recorderKey]
+	aggregates attributeSets[aggregateKey]
+	consumers  attributeSets[consumerKey]
 
 	appendDuration, loadDuration, saveDuration, subscriptionLag, batchDuration metric.Float64Histogram
 	loadEvents, groupRequests, groupEvents, batchEvents                        metric.Int64Histogram
@@ -162,7 +165,7 @@ func New(opts ...Option) (*Tracer, error) {
 	return t, nil
 }
 
-// Metric attribute sets, one per combination of values, made once (see measure).
+// The keys of the metric attribute sets: the values of their attributes.
 type (
 	recorderKey struct {
 		dialect, schema string
@@ -173,26 +176,53 @@ type (
 	consumerKey  struct{ consumer, upstream, errType string }
 )
 
-// measure returns the attribute set of key as a measurement option, made the first time.
-func (t *Tracer) measure(key any) metric.MeasurementOption {
-	if o, ok := t.sets.Load(key); ok {
-		return o.(metric.MeasurementOption)
-	}
-	var kvs []attribute.KeyValue
-	var errType string
-	switch k := key.(type) {
-	case recorderKey:
-		kvs, errType = []attribute.KeyValue{attribute.String("dialect", k.dialect), attribute.String("schema", k.schema), attribute.Bool("snapshots", k.snapshots)}, k.errType
-	case aggregateKey:
-		kvs, errType = []attribute.KeyValue{attribute.String("aggregate_type", k.aggregateType)}, k.errType
-	case consumerKey:
-		kvs, errType = []attribute.KeyValue{attribute.String("consumer", k.consumer), attribute.String("upstream", k.upstream)}, k.errType
-	}
+func (k recorderKey) attributes() []attribute.KeyValue {
+	return withErrorType(k.errType, attribute.String("dialect", k.dialect), attribute.String("schema", k.schema), attribute.Bool("snapshots", k.snapshots))
+}
+
+func (k aggregateKey) attributes() []attribute.KeyValue {
+	return withErrorType(k.errType, attribute.String("aggregate_type", k.aggregateType))
+}
+
+func (k consumerKey) attributes() []attribute.KeyValue {
+	return withErrorType(k.errType, attribute.String("consumer", k.consumer), attribute.String("upstream", k.upstream))
+}
+
+func withErrorType(errType string, kvs ...attribute.KeyValue) []attribute.KeyValue {
 	if errType != "" {
 		kvs = append(kvs, attribute.String("error.type", errType))
 	}
-	o, _ := t.sets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(kvs...)))
-	return o.(metric.MeasurementOption)
+	return kvs
+}
+
+// attributeSets holds the attribute set of each key, as a measurement option, made the first time the
+// key is measured. The zero value is ready.
+type attributeSets[K interface {
+	comparable
+	attributes() []attribute.KeyValue
+}] struct {
+	mu   sync.RWMutex
+	sets map[K]metric.MeasurementOption
+}
+
+func (s *attributeSets[K]) get(k K) metric.MeasurementOption {
+	s.mu.RLock()
+	o, ok := s.sets[k]
+	s.mu.RUnlock()
+	if ok {
+		return o
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.sets[k]; ok {
+		return o
+	}
+	if s.sets == nil {
+		s.sets = make(map[K]metric.MeasurementOption)
+	}
+	o = metric.WithAttributeSet(attribute.NewSet(k.attributes()...))
+	s.sets[k] = o
+	return o
 }
 
 // errorType classifies err for the error.type attribute of metrics; "" for nil.
@@ -243,7 +273,7 @@ func (t *Tracer) LoadStart(ctx context.Context, l observe.Load) context.Context 
 func (t *Tracer) LoadEnd(ctx context.Context, l observe.Load) {
 	end(ctx, l.Err, attribute.Int64("version", l.Version), attribute.Int64("snapshot_version", l.SnapshotVersion),
 		attribute.Bool("cached", l.Cached), attribute.Int("events", l.Events))
-	set := t.measure(aggregateKey{l.AggregateType, errorType(l.Err)})
+	set := t.aggregates.get(aggregateKey{l.AggregateType, errorType(l.Err)})
 	t.loadDuration.Record(ctx, time.Since(l.Start).Seconds(), set)
 	if l.Err != nil {
 		return
@@ -268,10 +298,10 @@ func (t *Tracer) SaveStart(ctx context.Context, s observe.Save) context.Context 
 func (t *Tracer) SaveEnd(ctx context.Context, s observe.Save) {
 	end(ctx, s.Err, attribute.Int64("version", s.Version),
 		attribute.Int64("first_notification_id", s.FirstNotificationID), attribute.Int64("last_notification_id", s.LastNotificationID))
-	set := t.measure(aggregateKey{s.AggregateType, errorType(s.Err)})
+	set := t.aggregates.get(aggregateKey{s.AggregateType, errorType(s.Err)})
 	t.saveDuration.Record(ctx, time.Since(s.Start).Seconds(), set)
 	if errors.Is(s.Err, es.ErrConflict) {
-		t.conflicts.Add(ctx, 1, t.measure(aggregateKey{s.AggregateType, ""}))
+		t.conflicts.Add(ctx, 1, t.aggregates.get(aggregateKey{s.AggregateType, ""}))
 	}
 }
 
@@ -285,7 +315,7 @@ func (t *Tracer) SnapshotStart(ctx context.Context, s observe.Snapshot) context.
 func (t *Tracer) SnapshotEnd(ctx context.Context, s observe.Snapshot) {
 	end(ctx, s.Err)
 	if s.Err == nil {
-		t.snapshotsTaken.Add(ctx, 1, t.measure(aggregateKey{s.AggregateType, ""}))
+		t.snapshotsTaken.Add(ctx, 1, t.aggregates.get(aggregateKey{s.AggregateType, ""}))
 	}
 }
 
@@ -324,9 +354,9 @@ func (t *Tracer) AppendStart(ctx context.Context, a observe.Append) context.Cont
 // AppendEnd ends it and records the append's metrics.
 func (t *Tracer) AppendEnd(ctx context.Context, a observe.Append) {
 	end(ctx, a.Err, attribute.Int64("first_notification_id", a.FirstNotificationID), attribute.Int64("last_notification_id", a.LastNotificationID))
-	t.appendDuration.Record(ctx, time.Since(a.Start).Seconds(), t.measure(recorderKey{a.Dialect, a.Schema, a.Snapshots, errorType(a.Err)}))
+	t.appendDuration.Record(ctx, time.Since(a.Start).Seconds(), t.recorders.get(recorderKey{a.Dialect, a.Schema, a.Snapshots, errorType(a.Err)}))
 	if a.Err == nil && a.Events > 0 {
-		t.appended.Add(ctx, int64(a.Events), t.measure(recorderKey{a.Dialect, a.Schema, a.Snapshots, ""}))
+		t.appended.Add(ctx, int64(a.Events), t.recorders.get(recorderKey{a.Dialect, a.Schema, a.Snapshots, ""}))
 	}
 }
 
@@ -350,7 +380,7 @@ func (t *Tracer) SelectEnd(ctx context.Context, s observe.Select) {
 
 // GroupCommit records the size of a SQLite group commit.
 func (t *Tracer) GroupCommit(ctx context.Context, g observe.GroupCommit) {
-	set := t.measure(recorderKey{g.Dialect, "", g.Snapshots, errorType(g.Err)})
+	set := t.recorders.get(recorderKey{g.Dialect, "", g.Snapshots, errorType(g.Err)})
 	t.groupRequests.Record(ctx, int64(g.Requests), set)
 	t.groupEvents.Record(ctx, int64(g.Events), set)
 }
@@ -372,10 +402,10 @@ func (t *Tracer) BatchEnd(ctx context.Context, b observe.Batch) {
 		attrs = append(attrs, attribute.Int64("lag", b.Lag()))
 	}
 	end(ctx, b.Err, attrs...)
-	set := t.measure(consumerKey{b.Consumer, b.Upstream, errorType(b.Err)})
+	set := t.consumers.get(consumerKey{b.Consumer, b.Upstream, errorType(b.Err)})
 	t.batchDuration.Record(ctx, now.Sub(b.Start).Seconds(), set)
 	if errors.Is(b.Err, es.ErrConflict) {
-		t.conflicts.Add(ctx, 1, t.measure(consumerKey{b.Consumer, b.Upstream, ""}))
+		t.conflicts.Add(ctx, 1, t.consumers.get(consumerKey{b.Consumer, b.Upstream, ""}))
 	}
 	if b.Err != nil {
 		return
@@ -393,6 +423,6 @@ func (t *Tracer) BatchEnd(ctx context.Context, b observe.Batch) {
 // Delivered records the subscription lag of a delivered notification.
 func (t *Tracer) Delivered(ctx context.Context, d observe.Delivery) {
 	if !d.Timestamp.IsZero() {
-		t.subscriptionLag.Record(ctx, time.Since(d.Timestamp).Seconds(), t.measure(consumerKey{d.Consumer, d.Upstream, ""}))
+		t.subscriptionLag.Record(ctx, time.Since(d.Timestamp).Seconds(), t.consumers.get(consumerKey{d.Consumer, d.Upstream, ""}))
 	}
 }
