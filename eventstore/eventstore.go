@@ -8,23 +8,42 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // EventStore maps domain events to stored events and records them, and the reverse.
 type EventStore struct {
 	mapper   *mapper.Mapper
 	recorder es.AggregateRecorder
+	tracer   observe.EventStoreTracer // nil: none
 }
 
-// New returns an EventStore that encodes with m and records in r.
-func New(m *mapper.Mapper, r es.AggregateRecorder) *EventStore {
-	return &EventStore{mapper: m, recorder: r}
+// Option configures an EventStore.
+type Option func(*EventStore)
+
+// WithTracer tells t about the store's puts and gets (see package observe). Without it, or with nil,
+// there is no tracer.
+func WithTracer(t observe.EventStoreTracer) Option {
+	return func(s *EventStore) { s.tracer = t }
+}
+
+// New returns an EventStore that encodes with m and records in r. Nil options are skipped.
+func New(m *mapper.Mapper, r es.AggregateRecorder, opts ...Option) *EventStore {
+	s := &EventStore{mapper: m, recorder: r}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	s.tracer = observe.Use(s.tracer)
+	return s
 }
 
 // Mapper returns the store's mapper.
@@ -40,7 +59,12 @@ func (s *EventStore) Recorder() es.AggregateRecorder { return s.recorder }
 // …): a batch that skips or repeats a version is refused with an error wrapping aggregate.ErrVersionGap
 // before anything is encoded. (Whether the first of them follows on from what is recorded, the
 // recorder checks: a version recorded already is a conflict.)
-func (s *EventStore) Put(ctx context.Context, events []aggregate.Event, opts ...es.InsertOption) ([]int64, error) {
+func (s *EventStore) Put(ctx context.Context, events []aggregate.Event, opts ...es.InsertOption) (_ []int64, err error) {
+	if s.tracer != nil {
+		p := observe.Put{Events: len(events), Start: time.Now()}
+		ctx = s.tracer.PutStart(ctx, p)
+		defer func() { p.Err = err; s.tracer.PutEnd(ctx, p) }()
+	}
 	if err := checkSequence(events); err != nil {
 		return nil, fmt.Errorf("eventstore: put: %w", err)
 	}
@@ -87,7 +111,12 @@ func checkSequence(events []aggregate.Event) error {
 }
 
 // Get returns the events of originatorID selected by q, decoded.
-func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]aggregate.Event, error) {
+func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []aggregate.Event, err error) {
+	if s.tracer != nil {
+		g := observe.Get{OriginatorID: originatorID, Start: time.Now()}
+		ctx = s.tracer.GetStart(ctx, g)
+		defer func() { g.Events, g.Err = len(got), err; s.tracer.GetEnd(ctx, g) }()
+	}
 	stored, err := s.recorder.SelectEvents(ctx, originatorID, q)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: get %s: %w", originatorID, err)

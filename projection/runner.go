@@ -12,6 +12,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // Application is an application as the consumers of its notification log see it: its name, and its
@@ -98,6 +99,7 @@ type options struct {
 	reset     any // func(context.Context, Tx) error
 	forgotten Forgotten
 	logger    *slog.Logger
+	tracer    observe.ProjectionTracer
 }
 
 // Forgotten is what a runner does with an event it cannot decode because its subject has been
@@ -150,6 +152,12 @@ func WithReset[Tx any](reset func(ctx context.Context, tx Tx) error) Option {
 // called.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithTracer tells t about the runner's batches and about every notification its subscription
+// delivers (see package observe). With a tracer, the runner also reads the upstream's last
+// notification ID after each batch it commits, so that the tracer learns the runner's lag in
+// notifications. Without it, or with nil, there is no tracer.
+func WithTracer(t observe.ProjectionTracer) Option { return func(o *options) { o.tracer = t } }
+
 var (
 	// ErrStopped is returned by Wait when the runner has stopped, without an error, before processing
 	// the notification waited for: its context ended.
@@ -198,6 +206,7 @@ type Runner[Tx any] struct {
 	batchTime time.Duration
 	forgotten Forgotten
 	logger    *slog.Logger
+	tracer    observe.ProjectionTracer // nil: none
 
 	mark int64 // the tracking mark, as the runner's goroutine last recorded or read it
 
@@ -273,6 +282,7 @@ func newRunner[Tx any](name string, upstream Application, store TrackingStore[Tx
 		batchTime: o.batchTime,
 		forgotten: o.forgotten,
 		logger:    o.logger,
+		tracer:    observe.Use(o.tracer),
 		changed:   make(chan struct{}),
 	}
 	if o.reset != nil {

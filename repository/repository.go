@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/internal/lru"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // Aggregate is the constraint on a repository's type parameters: P is a pointer to T that implements
@@ -56,6 +58,7 @@ type Repository[T any, P Aggregate[T]] struct {
 	logger    *slog.Logger
 	topic     string // T's topic in the events' registry: the name its streams carry
 	retries   int
+	tracer    observe.RepositoryTracer // nil: none
 }
 
 // Option configures a Repository. Options record their values; New checks them.
@@ -69,6 +72,7 @@ type options struct {
 	logger       *slog.Logger
 	retries      int
 	retriesSet   bool
+	tracer       observe.RepositoryTracer
 }
 
 // WithSnapshots stores snapshots in store (usually over a snapshot recorder, with a mapper in whose
@@ -92,6 +96,10 @@ func WithCache(size int) Option { return func(o *options) { o.cacheSize = size }
 // WithLogger reports failures to take automatic snapshots (which do not fail the save that caused
 // them) to l. Without it, or with nil, they go to slog.Default() as it is when New is called.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithTracer tells t about the repository's loads, saves and snapshots (see package observe). Without
+// it, or with nil, there is no tracer.
+func WithTracer(t observe.RepositoryTracer) Option { return func(o *options) { o.tracer = t } }
 
 // WithUpdateRetries sets how many times Update and UpdateAll run a command again when its save meets a
 // concurrent change (DefaultUpdateRetries when not given; 0 never retries; New fails when n is
@@ -138,7 +146,7 @@ func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) (
 		}
 	}
 	r := &Repository[T, P]{events: events, snapshots: o.snapshots, every: int64(o.every), logger: o.logger,
-		topic: topic, retries: o.retries}
+		topic: topic, retries: o.retries, tracer: observe.Use(o.tracer)}
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
@@ -185,7 +193,13 @@ func (r *Repository[T, P]) GetAt(ctx context.Context, id uuid.UUID, version int6
 	return r.get(ctx, id, version)
 }
 
-func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P, error) {
+func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (_ P, err error) {
+	var load observe.Load // what the tracer is told
+	if r.tracer != nil {
+		load = observe.Load{AggregateType: r.topic, AggregateID: id, UpTo: upTo, Start: time.Now()}
+		ctx = r.tracer.LoadStart(ctx, load)
+		defer func() { load.Err = err; r.tracer.LoadEnd(ctx, load) }()
+	}
 	var a P
 	fromCache := false
 	forgets := r.forgets()
@@ -233,6 +247,12 @@ func (r *Repository[T, P]) get(ctx context.Context, id uuid.UUID, upTo int64) (P
 	// A cache hit with nothing new leaves the cached copy as it is: no second clone.
 	if upTo == 0 && r.cache != nil && (!fromCache || replayed > 0) {
 		r.remember(a, forgets)
+	}
+	if r.tracer != nil {
+		load.Version, load.Events, load.Cached = a.AggregateBase().Version, replayed, fromCache
+		if !fromCache {
+			load.SnapshotVersion = load.Version - int64(replayed)
+		}
 	}
 	return a, nil
 }
@@ -288,7 +308,12 @@ func (r *Repository[T, P]) latestSnapshot(ctx context.Context, id uuid.UUID, upT
 // cannot be saved (aggregate.Base.Err) fails the call before anything is recorded. On success the
 // pending events are collected and, with a snapshot policy, snapshots are taken of the aggregates that
 // crossed a multiple of the policy's interval.
-func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) ([]int64, error) {
+func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) (ids []int64, err error) {
+	if r.tracer != nil {
+		s := r.saveStarts(aggs)
+		ctx = r.tracer.SaveStart(ctx, s)
+		defer func() { r.tracer.SaveEnd(ctx, r.saveEnded(s, aggs, ids, err)) }()
+	}
 	roots := make([]aggregate.Root, len(aggs))
 	for i, a := range aggs {
 		if a == nil {
@@ -307,7 +332,7 @@ func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) ([]int64, error)
 		if r.snapshots != nil && r.every > 0 && v/r.every > before/r.every {
 			if err := r.putSnapshot(ctx, a); err != nil {
 				r.logger.WarnContext(ctx, "repository: automatic snapshot failed; loads replay more events until the next one",
-					"aggregate", a.AggregateBase().ID, "version", v, "error", err)
+					"aggregate_type", r.topic, "aggregate_id", a.AggregateBase().ID, "version", v, "error", err)
 			}
 		}
 		if r.cache != nil {
@@ -315,6 +340,32 @@ func (r *Repository[T, P]) Save(ctx context.Context, aggs ...P) ([]int64, error)
 		}
 	}
 	return ids, nil
+}
+
+// saveStarts is what the tracer is told when a save of aggs starts.
+func (r *Repository[T, P]) saveStarts(aggs []P) observe.Save {
+	s := observe.Save{AggregateType: r.topic, Aggregates: len(aggs), Start: time.Now()}
+	for i, a := range aggs {
+		if a != nil {
+			if i == 0 {
+				s.AggregateID = a.AggregateBase().ID
+			}
+			s.Events += len(a.AggregateBase().Pending())
+		}
+	}
+	return s
+}
+
+// saveEnded completes s with the outcome of the save of aggs.
+func (r *Repository[T, P]) saveEnded(s observe.Save, aggs []P, ids []int64, err error) observe.Save {
+	if len(aggs) > 0 && aggs[0] != nil {
+		s.Version = aggs[0].AggregateBase().Version
+	}
+	if n := len(ids); n > 0 {
+		s.FirstNotificationID, s.LastNotificationID = ids[0], ids[n-1]
+	}
+	s.Err = err
+	return s
 }
 
 // SaveAll records the pending events of aggregates of any types in one InsertEvents call on store, so
@@ -471,8 +522,13 @@ func (r *Repository[T, P]) TakeSnapshot(ctx context.Context, id uuid.UUID, versi
 	return r.putSnapshot(ctx, a)
 }
 
-func (r *Repository[T, P]) putSnapshot(ctx context.Context, a P) error {
+func (r *Repository[T, P]) putSnapshot(ctx context.Context, a P) (err error) {
 	b := a.AggregateBase()
+	if r.tracer != nil {
+		s := observe.Snapshot{AggregateType: r.topic, AggregateID: b.ID, Version: b.Version, Start: time.Now()}
+		ctx = r.tracer.SnapshotStart(ctx, s)
+		defer func() { s.Err = err; r.tracer.SnapshotEnd(ctx, s) }()
+	}
 	snap := aggregate.Event{OriginatorID: b.ID, OriginatorVersion: b.Version, Timestamp: b.ModifiedOn, Data: *a}
 	if _, err := r.snapshots.Put(ctx, []aggregate.Event{snap}); err != nil {
 		if errors.Is(err, es.ErrConflict) {

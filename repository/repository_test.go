@@ -397,6 +397,21 @@ func BenchmarkGetCached(b *testing.B) {
 	benchkit.Run(b, benchkit.LoadOp("Get", repo.Get, a.ID, 100), "loads")
 }
 
+// BenchmarkSave saves a new account with one deposit per iteration on the memory recorder: the save
+// path of the repository, the event store and the mapper, without a database's cost.
+func BenchmarkSave(b *testing.B) {
+	ctx := b.Context()
+	repo := must(repository.New[benchkit.Account](eventstore.New(must(mapper.New(benchkit.NewRegistry())), memory.NewProcessRecorder())))
+	b.ReportAllocs()
+	for b.Loop() {
+		a := &benchkit.Account{}
+		aggregate.Trigger(a, benchkit.Deposit(1))
+		if _, err := repo.Save(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // must returns v and panics on err: for constructors whose arguments the test controls.
 func must[V any](v V, err error) V {
 	if err != nil {

@@ -11,11 +11,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -268,18 +266,8 @@ func (o *opener) pgReader(name string) *benchkit.Reader {
 
 // describeMachine returns the rows of the report's machine table, all but the load average at the end.
 func describeMachine(ctx context.Context, e *env) [][]string {
-	cpu, memory, osName, sqliteVersion, pg := runtime.GOARCH, "unknown", runtime.GOOS, "unknown", "not used: "+e.pgSkip
-	if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindStringSubmatch(readFile("/proc/cpuinfo")); m != nil {
-		cpu = strings.TrimSpace(m[1])
-	}
-	if f := strings.Fields(readFile("/proc/meminfo")); len(f) > 1 && f[0] == "MemTotal:" {
-		if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
-			memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-		}
-	}
-	if v := strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")); v != "" {
-		osName = "Linux " + v
-	}
+	cpu, memory, osName := benchkit.Host()
+	sqliteVersion, pg := "unknown", "not used: "+e.pgSkip
 	var v string
 	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
 		if err := db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v); err == nil {
@@ -300,19 +288,7 @@ func describeMachine(ctx context.Context, e *env) [][]string {
 	}
 	return [][]string{{"CPU", cpu}, {"Cores", strconv.Itoa(runtime.NumCPU())}, {"Memory", memory}, {"OS", osName},
 		{"Go", runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}, {"SQLite", sqliteVersion}, {"PostgreSQL", pg},
-		{"Load average (1, 5, 15 min)", "at start " + loadAvg()}}
-}
-
-func readFile(name string) string {
-	b, _ := os.ReadFile(name)
-	return string(b)
-}
-
-func loadAvg() string {
-	if f := strings.Fields(readFile("/proc/loadavg")); len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
+		{"Load average (1, 5, 15 min)", "at start " + benchkit.LoadAvg()}}
 }
 
 // redactDSN drops a password from a DSN before it is printed.

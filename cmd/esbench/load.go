@@ -82,6 +82,23 @@ func runLoad(ctx context.Context, e *env, s *section) error {
 	return nil
 }
 
+// runHooks measures the save and load paths with a tracer that does nothing beside none and, but in
+// -quick mode, with the OpenTelemetry module's tracer beside none (see benchkit.MeasureHooks).
+func runHooks(ctx context.Context, e *env, s *section) error {
+	s.Vars = map[string]any{"Load": benchkit.HookLoad, "OTel": !e.cfg.quick}
+	o := e.opener(ctx)
+	db := o.sqliteDB(e.sqlitePath("hooks"), sqlite.SynchronousNormal)
+	if o.err != nil {
+		return o.err
+	}
+	costs, err := benchkit.MeasureHooks(ctx, e.cfg.plan(), db, !e.cfg.quick)
+	t := s.table("", cmpHeader...)
+	for _, c := range costs {
+		t.cmp(c.Case, c.Baseline, c.Figure, c.Base, fmtSeconds, benchkit.Speedup(c.Figure, c.Base), nil)
+	}
+	return err
+}
+
 func runMemory(ctx context.Context, e *env, s *section) error {
 	n := pick(e.cfg, []int{1000, 10000, 200, 20, 10, 1000}, []int{50, 200, 5, 2, 2, 100})
 	small, large, save1, save100, loads, bigSave := n[0], n[1], n[2], n[3], n[4], n[5]

@@ -64,6 +64,7 @@ func scenarios() []scenario {
 		{"catchup", "9. Projection catch-up", runCatchUp},
 		{"process", "10. Process-application catch-up", runCatchUp},
 		{"live", "11. Projection latency, commit to applied", runLive},
+		{"hooks", "12. Cost of the tracing hooks", runHooks},
 	}
 }
 
@@ -180,7 +181,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) (failed int, err e
 		}
 		logf("scenario %s done in %.1fs", sc.name, time.Since(t0).Seconds())
 	}
-	m[len(m)-1][1] += "; at end " + loadAvg()
+	m[len(m)-1][1] += "; at end " + benchkit.LoadAvg()
 	var buf bytes.Buffer
 	if err := writeReport(&buf, cfg, m, e, secs, time.Since(start), start); err != nil {
 		return failed, fmt.Errorf("write the report: %w", err)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -31,6 +32,7 @@ type config struct {
 	pollInterval time.Duration
 	reconnect    time.Duration
 	logger       *slog.Logger
+	tracer       observe.RecorderTracer
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -58,6 +60,7 @@ func newConfig(opts []Option) (config, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	c.tracer = observe.Use(c.tracer)
 	return c, nil
 }
 
@@ -101,3 +104,8 @@ func WithReconnectTimeout(d time.Duration) Option { return func(c *config) { c.r
 // failed notification). Without it, or with nil, they go to slog.Default() as it is when the recorder
 // is made.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithTracer tells t about the recorders' appends and reads (see package observe), as dialect
+// "postgres" with the recorder's schema. Without it, or with nil, there is no tracer. It applies to
+// both recorders.
+func WithTracer(t observe.RecorderTracer) Option { return func(c *config) { c.tracer = t } }

@@ -19,6 +19,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -37,6 +38,7 @@ type base struct {
 	qualifier *qualifier
 	schema    string
 	ids       idEncoding
+	trace     recorder.Tracing
 }
 
 // newBase checks db and the options and connects: the constructors' common start.
@@ -49,7 +51,8 @@ func newBase(ctx context.Context, db *sql.DB, op string, opts []Option) (base, c
 		return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	qual := newQualifier(db, cfg.schema)
-	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema, ids: idEncodingOf(db)}
+	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema, ids: idEncodingOf(db),
+		trace: recorder.Tracing{Tracer: cfg.tracer, Dialect: observe.DialectPostgres, Schema: cfg.schema}}
 	if err := db.PingContext(ctx); err != nil {
 		return base{}, config{}, fmt.Errorf("postgres: %s: connect to the database: %w", op, err)
 	}
@@ -141,7 +144,7 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		ordering:         ordering,
 		pollInterval:     cfg.pollInterval,
 		reconnectTimeout: cfg.reconnect,
-		logger:           cfg.logger,
+		logger:           cfg.logger.With("dialect", observe.DialectPostgres),
 		kick:             make(chan struct{}, 1),
 		channel:          notifyChannel,
 		payload:          cfg.schema,
@@ -171,8 +174,14 @@ func (r *ProcessRecorder) Close() error {
 
 // InsertEvents records events atomically, with the tracking record of WithTracking if given, in one
 // round trip. The returned notification IDs are consecutive, in input order.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (_ []int64, err error) {
 	const op = "insert events"
+	var ids []int64
+	if r.trace.Tracer != nil {
+		var a observe.Append
+		ctx, a = r.trace.StartAppend(ctx, events, opts)
+		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -195,7 +204,7 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	ids := make([]int64, len(events))
+	ids = make([]int64, len(events))
 	for i := range ids {
 		ids[i] = first + int64(i)
 	}
@@ -286,8 +295,13 @@ func newColumns(events []es.StoredEvent, enc idEncoding) columns {
 }
 
 // SelectEvents returns events of one originator.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
 	const op = "select events"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
+		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -311,8 +325,13 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 
 // SelectNotifications returns a page of the notification log. With OrderingXID it returns only
 // notifications no older transaction can still precede (see [OrderingXID]).
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) (got []es.Notification, err error) {
 	const op = "select notifications"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, true, uuid.Nil)
+		defer func() { r.trace.EndSelectNotifications(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}

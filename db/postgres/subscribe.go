@@ -107,7 +107,7 @@ func retry[T any](ctx context.Context, r *ProcessRecorder, read func() (T, error
 		return v, fmt.Errorf("broken connection (WithReconnectTimeout(0): no retries): %w", err)
 	}
 	r.logger.Warn("postgres recorder: a subscription's read failed on a broken connection; retrying",
-		"schema", r.schema, "for", r.reconnectTimeout, "error", err)
+		"schema", r.schema, "reconnect_timeout", r.reconnectTimeout, "error", err)
 	deadline := time.Now().Add(r.reconnectTimeout)
 	pause := firstReconnectPause
 	for attempt := 2; ; attempt++ {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // Synchronous is SQLite's synchronous setting for the recorder's writes: how hard a commit works to
@@ -69,6 +72,7 @@ type config struct {
 	synchronous  Synchronous
 	busyTimeout  time.Duration
 	pollInterval time.Duration
+	tracer       observe.RecorderTracer
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -91,7 +95,13 @@ func newConfig(opts []Option) (config, error) {
 	if c.pollInterval <= 0 {
 		return c, fmt.Errorf("poll interval %v: must be positive", c.pollInterval)
 	}
+	c.tracer = observe.Use(c.tracer)
 	return c, nil
+}
+
+// tracing is what a recorder (a snapshot store, or not) tells its tracer about itself.
+func (c config) tracing(snapshots bool) recorder.Tracing {
+	return recorder.Tracing{Tracer: c.tracer, Dialect: observe.DialectSQLite, Snapshots: snapshots}
 }
 
 // Pragmas returns the statements that set a connection up as opts ask, each "PRAGMA name = value":
@@ -129,3 +139,7 @@ func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTi
 // WithPollInterval sets how often a caught-up subscription polls for events committed by other
 // processes (default [DefaultPollInterval]). It applies to [ProcessRecorder.Subscribe].
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithTracer tells t about the recorders' appends, reads and group commits (see package observe), as
+// dialect "sqlite". Without it, or with nil, there is no tracer. It applies to both recorders.
+func WithTracer(t observe.RecorderTracer) Option { return func(c *config) { c.tracer = t } }

@@ -13,6 +13,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -43,6 +44,7 @@ type ProcessRecorder struct {
 	w      *writer
 	cfg    config
 	notify recorder.Broadcast
+	trace  recorder.Tracing
 
 	life recorder.Life
 }
@@ -61,7 +63,7 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	if err != nil {
 		return nil, err
 	}
-	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg}
+	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg, trace: cfg.tracing(false)}
 	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
@@ -70,7 +72,7 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		reads.close()
 		return nil, opError(op, err)
 	}
-	r.w, err = newWriter(ctx, db, cfg, insertEvents, r.notify.Notify)
+	r.w, err = newWriter(ctx, db, cfg, r.trace, insertEvents, r.notify.Notify)
 	if err != nil {
 		reads.close()
 		return nil, opError(op, err)
@@ -136,8 +138,13 @@ func (r *ProcessRecorder) check(ctx context.Context) error {
 //
 // If ctx ends before the batch is written, nothing is written and the error wraps ctx's error. Once it
 // is written, InsertEvents waits for the commit and reports its outcome.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (ids []int64, err error) {
 	const op = "insert events"
+	if r.trace.Tracer != nil {
+		var a observe.Append
+		ctx, a = r.trace.StartAppend(ctx, events, opts)
+		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
+	}
 	if err := r.check(ctx); err != nil {
 		return nil, opError(op, err)
 	}
@@ -207,8 +214,13 @@ func eventError(i int, e es.StoredEvent, err error) error {
 
 // SelectEvents returns the events of originatorID matching q (see [es.EventQuery]); an
 // unknown originator gives an empty result. A negative q.Limit is an error.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
 	const op = "select events"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
+		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -239,8 +251,13 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 
 // SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).
 // q.Limit < 1 is an error.
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) (got []es.Notification, err error) {
 	const op = "select notifications"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, true, uuid.Nil)
+		defer func() { r.trace.EndSelectNotifications(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}

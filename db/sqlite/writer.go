@@ -14,6 +14,8 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/closing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // A group is bounded so that one transaction does not grow the write-ahead log without limit, nor keep
@@ -79,6 +81,7 @@ type writer struct {
 	q        *dbsqlc.Queries
 	insert   insertFunc
 	onCommit func() // after a commit that recorded events
+	trace    recorder.Tracing
 	dbClosed <-chan struct{}
 	restore  []string // pragmas that give the connection back as it was lent
 	// busyTimeout also bounds the retries of a transaction that a shared-cache table lock got in the
@@ -103,7 +106,7 @@ type writer struct {
 	once    sync.Once
 }
 
-func newWriter(ctx context.Context, db *sql.DB, cfg config, insert insertFunc, onCommit func()) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, cfg config, trace recorder.Tracing, insert insertFunc, onCommit func()) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -113,6 +116,7 @@ func newWriter(ctx context.Context, db *sql.DB, cfg config, insert insertFunc, o
 		conn:        conn,
 		insert:      insert,
 		onCommit:    onCommit,
+		trace:       trace,
 		dbClosed:    closing.Signal(db),
 		busyTimeout: cfg.busyTimeout,
 		wake:        make(chan struct{}, 1),
@@ -390,6 +394,10 @@ func (w *writer) write(ctx context.Context, group []*request, isolate bool) (loc
 	var written []*request
 	var failed []*request
 	var fatal error // the transaction is gone: everything fails
+	var traced observe.GroupCommit
+	if w.trace.Tracer != nil {
+		traced.Start = time.Now()
+	}
 	for _, r := range group {
 		if fatal != nil {
 			if r.state.CompareAndSwap(pending, claimed) {
@@ -499,7 +507,34 @@ func (w *writer) write(ctx context.Context, group []*request, isolate bool) (loc
 	for _, r := range failed {
 		close(r.done)
 	}
+	if w.trace.Tracer != nil {
+		w.traceGroup(traced, written, failed, fatal)
+	}
 	return nil
+}
+
+// traceGroup tells the tracer about the transaction just ended, which wrote the requests written
+// (committed, unless they failed with the transaction) and failed (which failed on their own, or with
+// the transaction when fatal is set).
+func (w *writer) traceGroup(g observe.GroupCommit, written, failed []*request, fatal error) {
+	g.Dialect, g.Snapshots, g.Requests, g.Err = w.trace.Dialect, w.trace.Snapshots, len(written)+len(failed), fatal
+	if g.Requests == 0 {
+		return
+	}
+	for _, r := range written {
+		g.Events += len(r.events)
+		if g.Err == nil && r.err != nil {
+			g.Err = r.err // the commit failed: all of them failed with it
+		}
+	}
+	for _, r := range failed {
+		g.Events += len(r.events)
+	}
+	first := failed
+	if len(written) > 0 {
+		first = written
+	}
+	w.trace.Tracer.GroupCommit(first[0].ctx, g)
 }
 
 func (w *writer) finish(r *request, err error) {

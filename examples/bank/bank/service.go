@@ -15,9 +15,10 @@ type Service struct {
 }
 
 // NewService returns a service keeping events in events and snapshots (every snapshotEvery events) in
-// snapshots.
-func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int) (*Service, error) {
-	accounts, err := repository.New[Account](events, repository.WithSnapshots(snapshots, snapshotEvery), repository.WithCache(1000))
+// snapshots. Its repository of accounts also takes opts (a tracer, say).
+func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int, opts ...repository.Option) (*Service, error) {
+	opts = append([]repository.Option{repository.WithSnapshots(snapshots, snapshotEvery), repository.WithCache(1000)}, opts...)
+	accounts, err := repository.New[Account](events, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ func TestExampleRunsOnSQLite(t *testing.T) {
 	const keys = "1:Sj6THKQnjKg5AE+RbNIq8L/LgD/WAuopnOF/vRauU+Y="
 	for run := 1; run <= 2; run++ {
 		var out bytes.Buffer
-		if err := runExample(context.Background(), &out, path, "", keys); err != nil {
+		if err := Run(context.Background(), &out, Config{DB: path, Keys: keys}); err != nil {
 			t.Fatalf("run %d: %v\n%s", run, err, &out)
 		}
 	}
@@ -24,7 +24,7 @@ func TestExampleRunsOnSQLite(t *testing.T) {
 // Amounts are shown in one unit throughout, the refused withdrawal's error included.
 func TestExampleShowsAmountsInOneUnit(t *testing.T) {
 	var out bytes.Buffer
-	if err := runExample(context.Background(), &out, filepath.Join(t.TempDir(), "bank.db"), "", ""); err != nil {
+	if err := Run(context.Background(), &out, Config{DB: filepath.Join(t.TempDir(), "bank.db")}); err != nil {
 		t.Fatalf("%v\n%s", err, &out)
 	}
 	for _, line := range strings.Split(out.String(), "\n") {
