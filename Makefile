@@ -2,14 +2,24 @@
 GO      ?= go
 SQLC    := bin/sqlc
 PKGS    := ./...
+# The driver matrix: a module of its own, so that lib/pq, mattn/go-sqlite3 and modernc.org/sqlite stay
+# out of the library's go.mod (see drivertest/drivertest.go).
+DRIVERS := drivertest
+# The OpenTelemetry instrumentation and its tests: a module of its own too, so that OpenTelemetry stays
+# out of the library's go.mod (see otel/otel.go).
+OTEL    := otel
 
 .PHONY: test vet generate check-generated demo bench bench-go fuzz tools clean
 
 test: vet
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	cd $(DRIVERS) && $(GO) test -race -count=1 -timeout 30m ./...
+	cd $(OTEL) && $(GO) test -race -count=1 -timeout 30m ./...
 
 vet:
 	$(GO) vet $(PKGS)
+	cd $(DRIVERS) && $(GO) vet ./...
+	cd $(OTEL) && $(GO) vet ./...
 
 # sqlc is pinned in tools/go.mod and built once into bin/ (it needs cgo; about two minutes).
 $(SQLC): tools/go.mod tools/go.sum

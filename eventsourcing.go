@@ -17,7 +17,12 @@
 // options are skipped. Every default is an exported constant of the package that applies it. What
 // logs does so through the *slog.Logger of its WithLogger option, or slog.Default() as it is when the
 // constructor runs, with routine messages at debug level and problems at warn or error, so that by
-// default only problems show.
+// default only problems show. Log records name what they are about with the keys listed in package
+// observe (consumer, upstream, notification_id, aggregate_type, aggregate_id, dialect, schema …), the
+// names of the attributes of the spans and metrics that the otel module makes. The packages whose
+// operations can be traced (repository, eventstore, projection, the SQL recorders) take a WithTracer
+// option with a hook of package observe; a nil tracer is no tracer, and without one tracing costs
+// nothing.
 //
 // Every recorder is an io.Closer with the same semantics on every backend: Close stops the recorder's
 // background work and returns nil (again when called twice); every later call fails with an error

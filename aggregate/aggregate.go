@@ -10,6 +10,7 @@ package aggregate
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +36,7 @@ type Base struct {
 	ModifiedOn time.Time `json:"modified_on"` // timestamp of the last event
 
 	pending []Event
+	err     error // why the pending events cannot be saved (see Err)
 }
 
 // AggregateBase returns b; it makes any struct that embeds Base satisfy part of Root.
@@ -59,8 +61,24 @@ func (b *Base) Collect() []Event {
 // updates a's Base (so Apply may read the new Version and ModifiedOn), applies the event, then appends
 // it to a's pending events. A fresh aggregate without an ID gets a new random one ([NewID]); set ID
 // before the first Trigger to use a name-based one ([NameID]).
+//
+// event must be a value of a registered event type, never a pointer: Apply's type switch, the mapper
+// and replay must all see the same thing, and replay always sees values. Trigger has no error to
+// return, so it refuses nil and pointer events by changing nothing and remembering the refusal, which
+// [Base.Err] reports and every save of the aggregate fails with (the programmer's mistake surfaces at
+// the first save or test, never as a state that reloads differently).
+//
+// Trigger is all or nothing for the aggregate's Base and pending events: when Apply panics, the Base
+// is restored, the event is not kept, and the panic goes on to the caller. Apply may have changed the
+// aggregate's own fields before it panicked, so the aggregate also remembers the failure ([Base.Err])
+// and can no longer be saved: load it again.
 func Trigger(a Root, event any) {
 	b := a.AggregateBase()
+	if err := checkEventData(event); err != nil {
+		b.refuse(fmt.Errorf("%w: Trigger on %T: %s", ErrInvalidEvent, a, err))
+		return
+	}
+	before := *b
 	if b.ID == uuid.Nil {
 		b.ID = NewID()
 	}
@@ -71,19 +89,93 @@ func Trigger(a Root, event any) {
 	}
 	e := Event{OriginatorID: b.ID, OriginatorVersion: b.Version + 1, Timestamp: now, Data: event}
 	b.advance(e)
+	applied := false
+	defer func() {
+		if !applied {
+			// Apply panicked: the panic continues once this returns, without the event.
+			*b = before
+			b.refuse(fmt.Errorf("%w: Trigger of %T at version %d on %T %s; the aggregate may be half-changed: load it again",
+				ErrApplyPanicked, event, e.OriginatorVersion, a, e.OriginatorID))
+		}
+	}()
 	a.Apply(event)
+	applied = true
 	b.pending = append(b.pending, e)
 }
 
-// ErrReplay is wrapped by the error of Replay for an event that does not continue the aggregate.
-var ErrReplay = errors.New("aggregate: event does not continue the aggregate")
+var (
+	// ErrReplay is wrapped by the error of Replay for an event that does not continue the aggregate.
+	ErrReplay = errors.New("aggregate: event does not continue the aggregate")
+	// ErrInvalidEvent is wrapped by the error for event data that is nil or a pointer: Trigger refuses
+	// it (see Base.Err), and so do Replay and the mapper.
+	ErrInvalidEvent = errors.New("aggregate: invalid event")
+	// ErrApplyPanicked is wrapped by the error for an Apply that panicked: returned by Replay, and
+	// remembered by an aggregate whose Apply panicked in Trigger (see Base.Err).
+	ErrApplyPanicked = errors.New("aggregate: Apply panicked")
+	// ErrVersionGap is wrapped by the error for events whose versions do not follow on: pending events
+	// that do not end at the aggregate's version (Base.Err), or a batch that skips or repeats a
+	// version of an originator.
+	ErrVersionGap = errors.New("aggregate: versions do not follow on")
+)
+
+// checkEventData refuses what cannot be an event: nil, and pointers, which Apply's type switch on
+// the value type would not match while the mapper stored them as the value they point to.
+func checkEventData(data any) error {
+	if data == nil {
+		return errors.New("nil event")
+	}
+	if t := reflect.TypeOf(data); t.Kind() == reflect.Pointer {
+		return fmt.Errorf("%v is a pointer; events are values (%v)", t, t.Elem())
+	}
+	return nil
+}
+
+// refuse remembers the first reason why the aggregate cannot be saved.
+func (b *Base) refuse(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// Err reports why the aggregate's pending events cannot be saved, nil when they can: a Trigger that
+// refused its event (an error wrapping ErrInvalidEvent), an Apply that panicked in Trigger (wrapping
+// ErrApplyPanicked), or pending events that do not end at the aggregate's version, one after another
+// (wrapping ErrVersionGap; the Base was changed by hand). Repositories check it before they record
+// anything. A refusal stays with the aggregate value: load the aggregate again to go on.
+func (b *Base) Err() error {
+	if b.err != nil {
+		return b.err
+	}
+	first := b.Version - int64(len(b.pending)) + 1
+	for i, e := range b.pending {
+		if e.OriginatorID != b.ID || e.OriginatorVersion != first+int64(i) || e.OriginatorVersion < 1 {
+			return fmt.Errorf("%w: aggregate %s is at version %d, and pending event %d of %d is version %d of %s",
+				ErrVersionGap, b.ID, b.Version, i+1, len(b.pending), e.OriginatorVersion, e.OriginatorID)
+		}
+	}
+	return nil
+}
 
 // Replay applies recorded events to a, in order. An event of another originator, or whose version is not
-// the aggregate's version + 1, is refused with an error wrapping ErrReplay, and nothing of it is applied.
-// A fresh aggregate (no ID, version 0) takes the ID of the first event.
-func Replay(a Root, events ...Event) error {
+// the aggregate's version + 1, is refused with an error wrapping ErrReplay, and nothing of it is applied;
+// so is event data that is nil or a pointer (ErrInvalidEvent). A panic in Apply is returned as an error
+// wrapping ErrApplyPanicked that names the aggregate, the event and its version; the aggregate is then
+// half-changed and must be discarded. A fresh aggregate (no ID, version 0) takes the ID of the first
+// event.
+func Replay(a Root, events ...Event) (err error) {
 	b := a.AggregateBase()
-	for _, e := range events {
+	var applying *Event // for the error of a panic
+	defer func() {
+		if r := recover(); r != nil {
+			if applying == nil {
+				panic(r) // not Apply's: a bug here
+			}
+			err = fmt.Errorf("%w: replay of %T at version %d on %T %s: %v",
+				ErrApplyPanicked, applying.Data, applying.OriginatorVersion, a, applying.OriginatorID, r)
+		}
+	}()
+	for i := range events {
+		e := &events[i]
 		if b.ID == uuid.Nil && b.Version == 0 {
 			b.ID = e.OriginatorID
 		}
@@ -94,8 +186,13 @@ func Replay(a Root, events ...Event) error {
 			return fmt.Errorf("%w: aggregate %s is at version %d, event has version %d",
 				ErrReplay, b.ID, b.Version, e.OriginatorVersion)
 		}
-		b.advance(e)
+		if err := checkEventData(e.Data); err != nil {
+			return fmt.Errorf("%w: replay of version %d on %T %s: %s", ErrInvalidEvent, e.OriginatorVersion, a, b.ID, err)
+		}
+		b.advance(*e)
+		applying = e
 		a.Apply(e.Data)
+		applying = nil
 	}
 	return nil
 }

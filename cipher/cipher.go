@@ -7,7 +7,8 @@
 // Python eventsourcing library, so they can live in environment variables and secret stores.
 //
 // Random nonces are safe for up to about 2^32 messages per key (the NIST limit for 96-bit random nonces);
-// rotate keys well before an application writes that many events.
+// rotate keys well before an application writes that many events. A [KeyRing] holds keys by ID, so that
+// they can be rotated: the newest encrypts, all of them decrypt.
 package cipher
 
 import (

@@ -35,3 +35,32 @@ func Example() {
 	// {"amount":100} <nil>
 	// cipher: message authentication failed: wrong key, or message or additional data changed
 }
+
+// A key ring is configured as text, for example in an environment variable: IDs and base64 keys, the
+// last one current. Rotating adds a key; what older keys encrypted stays readable while they are in
+// the ring.
+func ExampleParseKeyRing() {
+	ring, err := cipher.ParseKeyRing("2026-01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		log.Fatal(err)
+	}
+	id, c, _ := ring.Current()
+	ct, _ := c.Encrypt([]byte("secret"), nil)
+
+	key, _ := cipher.GenerateKey(256)
+	next, _ := cipher.ParseKey(key)
+	if err := ring.Add("2026-07", next); err != nil { // rotation
+		log.Fatal(err)
+	}
+	old, _ := ring.Key(id)
+	pt, err := old.Decrypt(ct, nil)
+	fmt.Println(string(pt), err)
+	fmt.Println(ring) // IDs only, never keys
+
+	_, err = ring.Key("2025-07")
+	fmt.Println(err)
+	// Output:
+	// secret <nil>
+	// KeyRing(keys ["2026-01" "2026-07"]; current "2026-07")
+	// cipher: key not in the key ring: no key "2025-07" (the ring has ["2026-01" "2026-07"])
+}

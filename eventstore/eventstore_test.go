@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func TestAllPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	for e, err := range s.All(ctx, id, 3, 7) {
+	for e, err := range s.All(ctx, id, 3, 0, 7) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,6 +92,29 @@ func TestAllPages(t *testing.T) {
 	if n != 20 {
 		t.Fatalf("read %d events", n)
 	}
+	n = 0
+	for e, err := range s.All(ctx, id, 3, 17, 7) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if e.OriginatorVersion != int64(3+n) {
+			t.Fatalf("event %d has version %d", n, e.OriginatorVersion)
+		}
+	}
+	if n != 14 {
+		t.Fatalf("read %d events up to version 17, want 14", n)
+	}
+	var sizes []int
+	for page, err := range s.Pages(ctx, id, 0, 0, 7) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page))
+	}
+	if fmt.Sprint(sizes) != "[7 7 7 4]" {
+		t.Fatalf("pages of %v events, want [7 7 7 4]", sizes)
+	}
 }
 
 // must returns v and panics on err: for constructors whose arguments the test controls.
@@ -99,4 +123,43 @@ func must[V any](v V, err error) V {
 		panic(err)
 	}
 	return v
+}
+
+// A batch whose versions skip or repeat for an originator is refused before anything is recorded: a
+// defect in a caller must not reach the store.
+func TestPutRefusesVersionsThatDoNotFollowOn(t *testing.T) {
+	ctx := context.Background()
+	a, b := aggregate.NewID(), aggregate.NewID()
+	cat := func(batches ...[]aggregate.Event) []aggregate.Event {
+		var out []aggregate.Event
+		for _, x := range batches {
+			out = append(out, x...)
+		}
+		return out
+	}
+	bad := map[string][]aggregate.Event{
+		"gap":                   cat(events(a, 1, 1), events(a, 3, 1)),
+		"repeat":                cat(events(a, 1, 2), events(a, 2, 1)),
+		"backwards":             cat(events(a, 2, 1), events(a, 1, 1)),
+		"gap after another run": cat(events(a, 1, 2), events(b, 1, 1), events(a, 4, 1)),
+	}
+	for name, batch := range bad {
+		t.Run(name, func(t *testing.T) {
+			s, rec := newStore()
+			if _, err := s.Put(ctx, batch); !errors.Is(err, aggregate.ErrVersionGap) {
+				t.Fatalf("got %v, want ErrVersionGap", err)
+			}
+			if n, _ := rec.MaxNotificationID(ctx); n != 0 {
+				t.Fatalf("%d events recorded", n)
+			}
+		})
+	}
+	s, _ := newStore()
+	good := cat(events(a, 1, 2), events(b, 1, 1), events(a, 3, 2), events(b, 2, 1))
+	if _, err := s.Put(ctx, good); err != nil {
+		t.Fatalf("alternating runs that follow on: %v", err)
+	}
+	if _, err := s.Put(ctx, events(a, 5, 3)); err != nil {
+		t.Fatalf("a batch continuing a stream: %v", err)
+	}
 }

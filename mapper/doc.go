@@ -8,6 +8,16 @@
 // every stored state says which steps were taken, so an application can turn compression or encryption
 // on later and still read what it wrote before.
 //
+// # Keys
+//
+// [WithCipher] encrypts with one key. [WithKeyRing] encrypts with the current key of a cipher.KeyRing
+// and names the key's ID in the header, so that keys can be rotated: add a key to the ring, and older
+// events stay readable while their keys are in it. [WithDataKeys] encrypts each event and snapshot with
+// the data key of its subject (package datakey): its aggregate, or a subject the event names
+// ([DataSubjectNamer]). Forgetting the subject deletes the key, and with it every event and snapshot of
+// the subject, without rewriting anything: decoding them fails with an error matching
+// datakey.ErrForgotten. Each option reads what the ones before it in this list wrote.
+//
 // # Topics
 //
 // Topics are explicit names, not Go type names, so that types can be renamed and moved freely. When a
@@ -26,7 +36,8 @@
 //
 // Decode never panics, on any input. Every failure is a [*DecodeError] naming the topic, originator and
 // version of the stored event and wrapping the cause, which errors.Is can test against the sentinels of
-// this package and cipher.ErrDecrypt. Stored state is protected against corruption and misplacement:
+// this package, cipher.ErrDecrypt, cipher.ErrUnknownKey (the key ID the state names is not in the
+// ring) and datakey.ErrForgotten. Stored state is protected against corruption and misplacement:
 // encrypted state by the GCM tag, plain state by a CRC-32C, both covering the originator, version,
 // topic and header, so that a damaged record, or one copied to another event, is reported rather than
 // decoded into wrong data.

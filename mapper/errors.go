@@ -20,7 +20,9 @@ var (
 	// version or flag, a truncated header, a failed checksum, a broken compressed stream, or a payload
 	// that is not the mapper's JSON envelope.
 	ErrMalformed = errors.New("malformed stored state")
-	// ErrNoCipher is wrapped by the error for an encrypted event read by a Mapper without a cipher.
+	// ErrNoCipher is wrapped by the error for an encrypted event read by a Mapper without the means to
+	// decrypt it: without a cipher, or with a single key (WithCipher) for state that names a key ring's
+	// key, or without data keys for state encrypted with a subject's data key.
 	ErrNoCipher = errors.New("event is encrypted and the mapper has no cipher")
 	// ErrMissingUpcaster is wrapped by the error for an event stored at an older schema version when a
 	// step from there to the current version has no Upcaster.
@@ -33,8 +35,9 @@ var (
 
 // DecodeError is the error of every failed Decode. It names the stored event, so that a bad record can
 // be found among millions, and wraps the cause: errors.Is works with ErrUnknownTopic, ErrMalformed,
-// ErrNoCipher, ErrMissingUpcaster, ErrSchemaVersion, cipher.ErrDecrypt, and errors.As with the
-// encoding/json error types.
+// ErrNoCipher, ErrMissingUpcaster, ErrSchemaVersion, cipher.ErrDecrypt, cipher.ErrUnknownKey,
+// datakey.ErrForgotten and datakey.ErrNoKey, and errors.As with the encoding/json error types and
+// *datakey.ForgottenError.
 type DecodeError struct {
 	Topic             string    // the topic as stored
 	OriginatorID      uuid.UUID // the originator as stored

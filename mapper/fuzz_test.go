@@ -2,14 +2,18 @@ package mapper_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/andybalholm/brotli"
+	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
 
@@ -18,7 +22,7 @@ import (
 // types when it succeeds. The seeds (valid events in every setting, and junk) run with every go test;
 // go test -fuzz=FuzzDecode ./mapper explores further.
 func FuzzDecode(f *testing.F) {
-	topics := []string{topicDeposited, topicOrder, topicAccount, "bank.Deposited", topicCustomer, "unknown"}
+	topics := []string{topicDeposited, topicOrder, topicAccount, "bank.Deposited", topicCustomer, topicNoted, "unknown"}
 	for _, s := range settings() {
 		m := newMapper(f, fuzzRegistry(), s.opts(f)...)
 		for _, data := range []any{deposit(), order(), account(), CustomerRegisteredV1{Name: "Ada Lovelace", Ref: 1 << 60}} {
@@ -46,16 +50,39 @@ func FuzzDecode(f *testing.F) {
 	}
 	for _, junk := range []string{"", "\x01", "\x01\x04", "\x01\x04\x01", "\x01\x05\x01\xff\xff\xff\xff\x0f", "\x01\x02\x01",
 		"\x02\x04\x01", "\x01\x04\x00", "\x01\x06\x01", "\x01\x04\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
-		`{"t":"2026-03-14T15:09:26Z","d":{}}`} {
+		`{"t":"2026-03-14T15:09:26Z","d":{}}`,
+		// Format 2: a key ID or a subject, missing, too long, invalid, or pointing past the end.
+		"\x02\x02\x01", "\x02\x02\x01\x00", "\x02\x02\x01\x02k2", "\x02\x02\x01\x03old", "\x02\x02\x01\x05k2",
+		"\x02\x02\x01\x02k/", "\x02\x02\x01\x18" + strings.Repeat("k", 24), "\x02\x0a\x01\x00", "\x02\x0a\x01\x00" + strings.Repeat("\x00", 40),
+		"\x02\x0a\x01\x07subject", "\x02\x0a\x01\x02\x00\x01", "\x02\x0a\x01\xff\x01", "\x02\x0b\x01\xc8\x01\x00",
+		"\x02\x08\x01\x00", "\x02\x06\x01\x02k2", "\x02\x12\x01\x02k2", "\x03\x02\x01"} {
 		for _, topic := range topics {
 			f.Add([]byte(junk), topic, int64(7))
 		}
 	}
 
+	// Events of a named subject, and of one forgotten after they were written.
+	keys := testKeys(f)
+	named := newMapper(f, fuzzRegistry(), mapper.WithDataKeys(keys))
+	for _, customer := range []string{"customer-7", "customer-forgotten"} {
+		for _, e := range []aggregate.Event{event(CustomerNoted{Customer: customer, Note: "prefers e-mail"}), event(order())} {
+			if _, ok := e.Data.(OrderPlaced); ok {
+				e.OriginatorID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(customer)) // a subject by default
+			}
+			stored := mustEncode(f, named, e)
+			f.Add(stored.State, stored.Topic, stored.OriginatorVersion)
+		}
+	}
+	if err := keys.Forget(context.Background(), "customer-forgotten"); err != nil {
+		f.Fatal(err)
+	}
+
 	plain := newMapper(f, fuzzRegistry())
 	full := newMapper(f, fuzzRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithCipher(mustCipher(f, testKey)))
+	ring := newMapper(f, fuzzRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithKeyRing(testRing(f)))
+	dataKeys := newMapper(f, fuzzRegistry(), mapper.WithDataKeys(keys))
 	f.Fuzz(func(t *testing.T, state []byte, topic string, version int64) {
-		for _, m := range []*mapper.Mapper{plain, full} {
+		for _, m := range []*mapper.Mapper{plain, full, ring, dataKeys} {
 			in := eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: version, Topic: topic, State: state}
 			out, err := m.Decode(in)
 			if err != nil {
@@ -69,7 +96,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("decoded %s v%d", out.OriginatorID, out.OriginatorVersion)
 			}
 			switch out.Data.(type) {
-			case MoneyDeposited, OrderPlaced, AccountState, CustomerRegistered:
+			case MoneyDeposited, OrderPlaced, AccountState, CustomerRegistered, CustomerNoted:
 			default:
 				t.Fatalf("decoded Data of type %v", reflect.TypeOf(out.Data))
 			}
@@ -102,6 +129,7 @@ func FuzzDecodePayload(f *testing.F) {
 	v1 := []byte(`{"t":"2026-03-14T15:09:26Z","d":{"name":"Ada Lovelace","ref":12345678901234567890}}`)
 	f.Add(v1, uint8(3), false, uint64(1), uint64(0))
 	f.Add([]byte(`{"t":"2026-03-14T15:09:26Z","d":{"first":1,"last":null,"ref":1.5e300}}`), uint8(3), false, uint64(2), uint64(0))
+	f.Add([]byte(`{"t":"2026-03-14T15:09:26Z","a":"bank.\u0041ccount","x":"\\\"","d":{"amount":5}}`), uint8(0), false, uint64(1), uint64(0))
 	f.Add([]byte{}, uint8(3), true, uint64(1), uint64(0))
 	f.Add([]byte{0x3b}, uint8(1), true, uint64(1), uint64(0)) // the empty brotli stream
 

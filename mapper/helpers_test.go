@@ -1,6 +1,7 @@
 package mapper_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
@@ -38,7 +40,17 @@ type AccountState struct {
 	Tags    []string
 }
 
+// CustomerNoted is about a customer whose data spans several aggregates: it names the customer as its
+// subject, so that forgetting the customer forgets it.
+type CustomerNoted struct {
+	Customer string `json:"customer"`
+	Note     string `json:"note"`
+}
+
+func (e CustomerNoted) DataSubject() string { return e.Customer }
+
 const (
+	topicNoted     = "crm.CustomerNoted"
 	topicDeposited = "bank.MoneyDeposited"
 	topicOrder     = "shop.OrderPlaced"
 	topicAccount   = "bank.Account.snapshot"
@@ -50,11 +62,35 @@ var (
 	testTime = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
 )
 
+// Explosive panics in MarshalJSON or UnmarshalJSON, as its Fuse says: a bug in an application's event
+// type that the mapper must turn into an error.
+type Explosive struct{ Fuse string }
+
+func (e Explosive) MarshalJSON() ([]byte, error) {
+	if e.Fuse == "marshal" {
+		panic("marshal boom")
+	}
+	return json.Marshal(map[string]string{"fuse": e.Fuse})
+}
+
+func (e *Explosive) UnmarshalJSON(b []byte) error {
+	var v map[string]string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v["fuse"] == "unmarshal" {
+		panic("unmarshal boom")
+	}
+	e.Fuse = v["fuse"]
+	return nil
+}
+
 func newRegistry() *mapper.Registry {
 	r := mapper.NewRegistry()
 	mapper.Register[MoneyDeposited](r, topicDeposited, mapper.Alias("bank.Deposited"))
 	mapper.Register[OrderPlaced](r, topicOrder)
 	mapper.Register[AccountState](r, topicAccount)
+	mapper.Register[CustomerNoted](r, topicNoted)
 	return r
 }
 
@@ -67,18 +103,66 @@ func mustCipher(t testing.TB, key string) *cipher.AESGCM {
 	return c
 }
 
-// setting is one configuration of the mapper: plain, brotli, aesgcm or brotli+aesgcm.
+// setting is one configuration of the mapper: benchkit's four (plain, brotli, aesgcm, brotli+aesgcm),
+// and a key ring and data keys, each without and with brotli.
 type setting struct {
 	name string
 	opts func(testing.TB) []mapper.Option
+	// keys is what the setting encrypts with: 0 nothing, 1 one key (format 1), 2 a key ring, 3 data
+	// keys. A setting reads what settings of its level or below (except 0) wrote.
+	keys int
 }
+
+// reads reports whether a mapper of setting s decodes what a mapper of setting w encoded.
+func (s setting) reads(w setting) bool { return w.keys == 0 || s.keys >= w.keys }
 
 func settings() []setting {
 	var out []setting
 	for _, s := range benchkit.MapperSettings() {
-		out = append(out, setting{s.Name, func(testing.TB) []mapper.Option { return s.Options }})
+		level := 0
+		if strings.Contains(s.Name, "aesgcm") {
+			level = 1
+		}
+		out = append(out, setting{s.Name, func(testing.TB) []mapper.Option { return s.Options }, level})
 	}
-	return out
+	compress := mapper.WithCompression(mapper.DefaultCompressionQuality)
+	return append(out,
+		setting{"keyring", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithKeyRing(testRing(t))} }, 2},
+		setting{"brotli+keyring", func(t testing.TB) []mapper.Option {
+			return []mapper.Option{compress, mapper.WithKeyRing(testRing(t))}
+		}, 2},
+		setting{"datakeys", func(t testing.TB) []mapper.Option { return []mapper.Option{mapper.WithDataKeys(testKeys(t))} }, 3},
+		setting{"brotli+datakeys", func(t testing.TB) []mapper.Option {
+			return []mapper.Option{compress, mapper.WithDataKeys(testKeys(t))}
+		}, 3},
+	)
+}
+
+const testKey2 = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=" // 32 bytes 32..63
+
+// testRing returns a new key ring of testKey (ID "old") and testKey2 (ID "k2", current), so that it
+// reads what WithCipher(testKey) wrote.
+func testRing(t testing.TB) *cipher.KeyRing {
+	t.Helper()
+	r, err := cipher.ParseKeyRing("old:" + testKey + ",k2:" + testKey2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// sharedDataKeys is the key store of the "datakeys" settings: the mappers of one test, each with Keys
+// of its own, share it as the processes of an application share their database.
+var sharedDataKeys = datakey.NewMemoryStore()
+
+// testKeys returns new Keys over testRing and the shared store.
+func testKeys(t testing.TB, opts ...datakey.Option) *datakey.Keys {
+	t.Helper()
+	k, err := datakey.New(testRing(t), sharedDataKeys, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func deposit() MoneyDeposited { return benchkit.Deposit(42) }

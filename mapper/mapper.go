@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 )
 
 // Cipher encrypts and authenticates stored state. *cipher.AESGCM implements it.
@@ -87,6 +90,9 @@ func WithCompressionMinSize(n int) Option {
 // changed header, fails to decode. A Mapper with a cipher still reads events stored without encryption,
 // so encryption can be turned on for an existing application.
 //
+// The state names no key, so the key cannot be rotated: prefer WithKeyRing, whose ring reads what
+// WithCipher wrote once the key is in the ring.
+//
 // New fails if c is nil (or a nil pointer): a Mapper that silently stored plaintext when its key was
 // missing would be worse than one that does not start. Leave the option out to store plaintext.
 func WithCipher(c Cipher) Option {
@@ -102,30 +108,50 @@ func WithCipher(c Cipher) Option {
 //
 // The stored state is:
 //
-//	format   1 byte   format version, 1
-//	flags    1 byte   0x01 compressed, 0x02 encrypted, 0x04 checksummed (exactly one of the last two)
+//	format   1 byte   format version: 1, or 2 when the state names the key that encrypted it
+//	flags    1 byte   0x01 compressed, 0x02 encrypted, 0x04 checksummed (format 1: exactly one of the
+//	                  last two; format 2: always encrypted), 0x08 subject key (format 2 only)
 //	schema   uvarint  schema version of the event type when written
 //	rawlen   uvarint  payload length before compression (present only when compressed)
+//	keylen   uvarint  format 2 only: the length of key, then
+//	key               without 0x08: the ID of the key ring's key that encrypted the payload
+//	                  (WithKeyRing); with 0x08: the subject whose data key encrypted it (WithDataKeys),
+//	                  empty when the subject is the originator ID
 //	payload           the JSON envelope, compressed if flagged, then encrypted if flagged
 //	                  (for AES-GCM: nonce || ciphertext || tag)
 //	crc      4 bytes  CRC-32C, big-endian (present only when checksummed)
 //
-// The JSON envelope is exactly {"t":"<timestamp, RFC 3339 with nanoseconds, UTC>","d":<event as JSON>}.
+// WithCipher writes format 1, which names no key; WithKeyRing and WithDataKeys write format 2. Every
+// format is read forever. A format 2 header names no key of the key ring when the subject's data key
+// encrypted the state: the ring key that wraps the data key is recorded in the key store, and changes
+// when the data keys are rewrapped, which leaves the events as they are.
+//
+// The JSON envelope is {"t":"<timestamp, RFC 3339 with nanoseconds, UTC>","d":<event as JSON>}, or, for
+// an event that names the type of the aggregate it belongs to (Event.OriginatorTopic, set by repositories
+// on the first event of a stream), {"t":"…","a":"<the aggregate type's topic>","d":…}: the name costs
+// bytes on one event per stream, not on every event. Decoding ignores fields between "t" and "d" that it
+// does not know, as long as their values are JSON strings, so that later releases can add such fields
+// without breaking this one. Releases before the "a" field matched the envelope exactly: they fail on the
+// first event of a stream written with it (ErrMalformed), so roll every reader forward before the writers.
 //
 // Every event is protected against corruption and misplacement: an encrypted one by the GCM tag, a plain
 // one by the CRC. Both cover the event's context: originator ID (16 bytes) || originator version (8
 // bytes, big-endian) || header || topic as stored. That context is the additional data given to the
 // cipher; the CRC is computed over the context followed by the payload. The CRC catches accidents (a
-// damaged or misfiled record), not attackers: only encryption does that.
+// damaged or misfiled record), not attackers: only encryption does that. The header includes a format 2
+// state's key ID or subject, so neither can be changed unnoticed either.
 type Mapper struct {
 	reg        *Registry
 	cipher     Cipher
-	appender   appendCipher // cipher, when it can append; else nil
 	compress   bool
 	quality    int
 	minSize    int // payloads shorter than this are not compressed
 	minSizeSet bool
 	cipherSet  bool // WithCipher was given, perhaps with nil
+	ring       *cipher.KeyRing
+	ringSet    bool
+	keys       *datakey.Keys
+	keysSet    bool
 	crcTable   *crc32.Table
 
 	buffers sync.Pool // *encodeBuffer
@@ -170,6 +196,10 @@ func New(r *Registry, opts ...Option) (*Mapper, error) {
 	return m, nil
 }
 
+// Registry returns the registry of the types the Mapper encodes and decodes, so that code holding a
+// Mapper (a repository, say) can check that the types it needs are registered.
+func (m *Mapper) Registry() *Registry { return m.reg }
+
 // check validates the options' values and fills in the defaults that depend on them.
 func (m *Mapper) check() error {
 	if m.compress && (m.quality < brotli.BestSpeed || m.quality > brotli.BestCompression) {
@@ -188,7 +218,18 @@ func (m *Mapper) check() error {
 		if v := reflect.ValueOf(m.cipher); v.Kind() == reflect.Pointer && v.IsNil() {
 			return fmt.Errorf("WithCipher((%T)(nil)): leave the option out to store events unencrypted", m.cipher)
 		}
-		m.appender, _ = m.cipher.(appendCipher)
+	}
+	switch {
+	case m.ringSet && m.ring == nil:
+		return errors.New("WithKeyRing(nil): leave the option out to store events unencrypted")
+	case m.ringSet && m.ring.Len() == 0:
+		return errors.New("WithKeyRing: the key ring is empty")
+	case m.keysSet && m.keys == nil:
+		return errors.New("WithDataKeys(nil): leave the option out to store events unencrypted")
+	case m.cipherSet && m.ringSet, m.cipherSet && m.keysSet:
+		return errors.New("WithCipher and a key ring or data keys: give one (put the WithCipher key into the key ring; the ring reads what it encrypted)")
+	case m.ringSet && m.keysSet:
+		return errors.New("WithKeyRing and WithDataKeys: give WithDataKeys alone (its key ring reads what WithKeyRing wrote)")
 	}
 	return nil
 }
@@ -209,9 +250,10 @@ const (
 	// maxVarint bounds the schema version and raw length, so that they fit an int everywhere.
 	maxVarint = math.MaxInt32
 
-	timePrefix  = `{"t":"`
-	dataPrefix  = `","d":`
-	envelopeEnd = '}'
+	timePrefix      = `{"t":"`
+	dataPrefix      = `","d":`
+	aggregatePrefix = `","a":`
+	envelopeEnd     = '}'
 )
 
 // encodeBuffer holds the scratch space of one Encode, pooled so that a steady stream of events
@@ -248,24 +290,37 @@ func (m *Mapper) putScratch(b *decodeBuffer) {
 	m.scratch.Put(b)
 }
 
-// Encode turns e into a StoredEvent. e.Data must be a value of a registered type, or a non-nil pointer
-// to one; e.Timestamp is stored in UTC to the nanosecond.
+// Encode turns e into a StoredEvent. e.Data must be a value of a registered type; a pointer is refused
+// (an error wrapping aggregate.ErrInvalidEvent), since decoding gives values and an aggregate's Apply
+// must see the same type live and replayed. e.Timestamp is stored in UTC to the nanosecond, and
+// e.OriginatorTopic, when set, in the envelope. A panic in the event's JSON methods or in the cipher is
+// returned as an error. Encode is EncodeContext with context.Background().
 func (m *Mapper) Encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
-	stored, err := m.encode(e)
-	if err != nil {
-		return eventsourcing.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
-			e.Data, e.OriginatorID, e.OriginatorVersion, err)
-	}
-	return stored, nil
+	return m.EncodeContext(context.Background(), e)
 }
 
-func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
+// EncodeContext is Encode with a context, which bounds the key store's work when the data key of the
+// event's subject is not cached (WithDataKeys).
+func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (stored eventsourcing.StoredEvent, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+		if err != nil {
+			stored, err = eventsourcing.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
+				e.Data, e.OriginatorID, e.OriginatorVersion, err)
+		}
+	}()
+	return m.encode(ctx, e)
+}
+
+func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.StoredEvent, error) {
 	et, err := m.reg.lookupType(e.Data)
 	if err != nil {
 		return eventsourcing.StoredEvent{}, err
 	}
-	if v := reflect.ValueOf(e.Data); v.Kind() == reflect.Pointer && v.IsNil() {
-		return eventsourcing.StoredEvent{}, errors.New("nil pointer event data")
+	if reflect.TypeOf(e.Data) != et.typ { // the registry maps *E to E's entry too
+		return eventsourcing.StoredEvent{}, fmt.Errorf("%w: %T is a pointer; events are values (%v)", aggregate.ErrInvalidEvent, e.Data, et.typ)
 	}
 	ts := e.Timestamp.UTC()
 	if y := ts.Year(); y < 0 || y > 9999 {
@@ -275,13 +330,22 @@ func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 	buf := m.buffers.Get().(*encodeBuffer)
 	defer m.putBuffer(buf)
 
-	// The envelope: {"t":"…","d":…}. json.Encoder writes the data straight into the buffer, with a
-	// newline that the closing brace replaces.
+	// The envelope: {"t":"…","d":…} or {"t":"…","a":"…","d":…}. json.Encoder writes the data straight
+	// into the buffer, with a newline that the closing brace replaces.
 	buf.json.Reset()
 	p := buf.json.AvailableBuffer()
 	p = append(p, timePrefix...)
 	p = ts.AppendFormat(p, time.RFC3339Nano)
-	p = append(p, dataPrefix...)
+	if e.OriginatorTopic != "" {
+		name, err := json.Marshal(e.OriginatorTopic)
+		if err != nil {
+			return eventsourcing.StoredEvent{}, fmt.Errorf("marshal originator topic: %w", err)
+		}
+		p = append(append(p, aggregatePrefix...), name...)
+		p = append(p, dataPrefix[1:]...)
+	} else {
+		p = append(p, dataPrefix...)
+	}
 	buf.json.Write(p)
 	if err := buf.enc.Encode(e.Data); err != nil {
 		return eventsourcing.StoredEvent{}, fmt.Errorf("marshal: %w", err)
@@ -303,22 +367,29 @@ func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 			flags |= flagCompressed
 		}
 	}
-	if m.cipher != nil {
+	seal, ref := Cipher(nil), keyRef{format: formatVersion}
+	if m.cipher != nil || m.ring != nil || m.keys != nil {
 		flags |= flagEncrypted
+		if seal, ref, err = m.sealFor(ctx, e); err != nil {
+			return eventsourcing.StoredEvent{}, err
+		}
+		if ref.subject {
+			flags |= flagSubject
+		}
 	} else {
 		flags |= flagChecksum
 	}
-	buf.hdr = appendHeader(buf.hdr[:0], flags, et.version, rawLen)
+	buf.hdr = appendHeader(buf.hdr[:0], flags, et.version, rawLen, ref)
 
 	var state []byte
 	buf.aad = appendContext(buf.aad[:0], e.OriginatorID, e.OriginatorVersion, buf.hdr, et.topic)
 	if flags&flagEncrypted != 0 {
-		if m.appender != nil {
-			state = make([]byte, 0, len(buf.hdr)+len(payload)+m.appender.Overhead())
-			state, err = m.appender.AppendEncrypt(append(state, buf.hdr...), payload, buf.aad)
+		if a, ok := seal.(appendCipher); ok {
+			state = make([]byte, 0, len(buf.hdr)+len(payload)+a.Overhead())
+			state, err = a.AppendEncrypt(append(state, buf.hdr...), payload, buf.aad)
 		} else {
 			var ct []byte
-			if ct, err = m.cipher.Encrypt(payload, buf.aad); err == nil {
+			if ct, err = seal.Encrypt(payload, buf.aad); err == nil {
 				state = make([]byte, 0, len(buf.hdr)+len(ct))
 				state = append(append(state, buf.hdr...), ct...)
 			}
@@ -343,65 +414,44 @@ func (m *Mapper) encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
 // registered for its topic, upcast to the current schema version. It reads any state Encode writes,
 // whatever this Mapper's own settings, except that encrypted events need a cipher.
 //
-// Any failure, on any input, is a *DecodeError naming the event and wrapping the cause.
+// Any failure, on any input, is a *DecodeError naming the event and wrapping the cause; so is a panic in
+// the event type's JSON methods, an upcaster or the cipher. Decode is DecodeContext with
+// context.Background().
 func (m *Mapper) Decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
-	e, err := m.decode(s)
-	if err != nil {
-		return aggregate.Event{}, &DecodeError{
-			Topic:             s.Topic,
-			OriginatorID:      s.OriginatorID,
-			OriginatorVersion: s.OriginatorVersion,
-			Err:               err,
-		}
-	}
-	return e, nil
+	return m.DecodeContext(context.Background(), s)
 }
 
-func (m *Mapper) decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
+// DecodeContext is Decode with a context, which bounds the key store's work when the data key of the
+// event's subject is not cached (WithDataKeys).
+func (m *Mapper) DecodeContext(ctx context.Context, s eventsourcing.StoredEvent) (e aggregate.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+		if err != nil {
+			e, err = aggregate.Event{}, &DecodeError{
+				Topic:             s.Topic,
+				OriginatorID:      s.OriginatorID,
+				OriginatorVersion: s.OriginatorVersion,
+				Err:               err,
+			}
+		}
+	}()
+	return m.decode(ctx, s)
+}
+
+func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggregate.Event, error) {
 	et, ok := m.reg.lookupTopic(s.Topic)
 	if !ok {
 		return aggregate.Event{}, ErrUnknownTopic
 	}
-	h, err := parseHeader(s.State)
+	buf := m.scratch.Get().(*decodeBuffer)
+	defer m.putScratch(buf)
+	h, payload, err := m.open(ctx, s, buf)
 	if err != nil {
 		return aggregate.Event{}, err
 	}
-	header, payload := s.State[:h.size], s.State[h.size:]
-	if h.flags&flagEncrypted != 0 && m.cipher == nil {
-		return aggregate.Event{}, ErrNoCipher
-	}
-
-	buf := m.scratch.Get().(*decodeBuffer)
-	defer m.putScratch(buf)
-	buf.aad = appendContext(buf.aad[:0], s.OriginatorID, s.OriginatorVersion, header, s.Topic)
-	if h.flags&flagEncrypted != 0 {
-		if m.appender != nil {
-			// The plaintext lives in the pooled buffer only until it is unmarshalled, which copies.
-			payload, err = m.appender.AppendDecrypt(buf.plain[:0], payload, buf.aad)
-			buf.plain = payload
-		} else {
-			payload, err = m.cipher.Decrypt(payload, buf.aad)
-		}
-		if err != nil {
-			return aggregate.Event{}, fmt.Errorf("decrypt: %w", err)
-		}
-	} else {
-		if len(payload) < checksumSize {
-			return aggregate.Event{}, fmt.Errorf("%w: %d bytes after the header, too short for the checksum", ErrMalformed, len(payload))
-		}
-		var sum []byte
-		payload, sum = payload[:len(payload)-checksumSize], payload[len(payload)-checksumSize:]
-		if m.checksum(buf.aad, payload) != binary.BigEndian.Uint32(sum) {
-			return aggregate.Event{}, fmt.Errorf("%w: checksum mismatch: the state is damaged or belongs to another event", ErrMalformed)
-		}
-	}
-	if h.flags&flagCompressed != 0 {
-		if payload, err = m.decompress(payload, h.rawLen); err != nil {
-			return aggregate.Event{}, err
-		}
-	}
-
-	ts, data, err := parseEnvelope(payload)
+	ts, originatorTopic, data, err := parseEnvelope(payload, m.reg.internTopic)
 	if err != nil {
 		return aggregate.Event{}, err
 	}
@@ -421,8 +471,51 @@ func (m *Mapper) decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
 		OriginatorID:      s.OriginatorID,
 		OriginatorVersion: s.OriginatorVersion,
 		Timestamp:         ts,
+		OriginatorTopic:   originatorTopic,
 		Data:              v,
 	}, nil
+}
+
+// open checks the state of s against its event, decrypts and decompresses it, and returns its header
+// and its payload, the JSON envelope. The payload may live in buf until buf is pooled again.
+func (m *Mapper) open(ctx context.Context, s eventsourcing.StoredEvent, buf *decodeBuffer) (header, []byte, error) {
+	h, err := parseHeader(s.State)
+	if err != nil {
+		return header{}, nil, err
+	}
+	hdr, payload := s.State[:h.size], s.State[h.size:]
+	buf.aad = appendContext(buf.aad[:0], s.OriginatorID, s.OriginatorVersion, hdr, s.Topic)
+	if h.flags&flagEncrypted != 0 {
+		c, err := m.openFor(ctx, s, h)
+		if err != nil {
+			return header{}, nil, err
+		}
+		if a, ok := c.(appendCipher); ok {
+			// The plaintext lives in the pooled buffer only until it is unmarshalled, which copies.
+			payload, err = a.AppendDecrypt(buf.plain[:0], payload, buf.aad)
+			buf.plain = payload
+		} else {
+			payload, err = c.Decrypt(payload, buf.aad)
+		}
+		if err != nil {
+			return header{}, nil, fmt.Errorf("decrypt: %w", err)
+		}
+	} else {
+		if len(payload) < checksumSize {
+			return header{}, nil, fmt.Errorf("%w: %d bytes after the header, too short for the checksum", ErrMalformed, len(payload))
+		}
+		var sum []byte
+		payload, sum = payload[:len(payload)-checksumSize], payload[len(payload)-checksumSize:]
+		if m.checksum(buf.aad, payload) != binary.BigEndian.Uint32(sum) {
+			return header{}, nil, fmt.Errorf("%w: checksum mismatch: the state is damaged or belongs to another event", ErrMalformed)
+		}
+	}
+	if h.flags&flagCompressed != 0 {
+		if payload, err = m.decompress(payload, h.rawLen); err != nil {
+			return header{}, nil, err
+		}
+	}
+	return h, payload, nil
 }
 
 // upcast decodes data, stored at schema version from, into a generic object, runs the upcasters from
@@ -460,17 +553,23 @@ func (et *eventType) upcast(data []byte, from int) (any, error) {
 
 // header is the parsed header of stored state.
 type header struct {
+	format byte
 	flags  byte
 	schema int
-	rawLen int // payload length before compression, when compressed
-	size   int // header length in bytes
+	rawLen int    // payload length before compression, when compressed
+	key    string // format 2: the ring key's ID, or the subject ("" for the originator) with flagSubject
+	size   int    // header length in bytes
 }
 
-func appendHeader(dst []byte, flags byte, schema, rawLen int) []byte {
-	dst = append(dst, formatVersion, flags)
+// appendHeader appends the header of ref's format: format 2 (named key) or format 1.
+func appendHeader(dst []byte, flags byte, schema, rawLen int, ref keyRef) []byte {
+	dst = append(dst, ref.format, flags)
 	dst = binary.AppendUvarint(dst, uint64(schema))
 	if flags&flagCompressed != 0 {
 		dst = binary.AppendUvarint(dst, uint64(rawLen))
+	}
+	if ref.format == formatKeyed {
+		dst = appendKeyRef(dst, ref)
 	}
 	return dst
 }
@@ -479,12 +578,19 @@ func parseHeader(state []byte) (header, error) {
 	if len(state) < 3 {
 		return header{}, fmt.Errorf("%w: %d bytes, shorter than any header", ErrMalformed, len(state))
 	}
-	if state[0] != formatVersion {
-		return header{}, fmt.Errorf("%w: unknown format version %d", ErrMalformed, state[0])
-	}
-	h := header{flags: state[1], size: 2}
-	if h.flags&^knownFlags != 0 || (h.flags&flagEncrypted != 0) == (h.flags&flagChecksum != 0) {
-		return header{}, fmt.Errorf("%w: invalid flags %#02x", ErrMalformed, h.flags)
+	h := header{format: state[0], flags: state[1], size: 2}
+	switch h.format {
+	case formatVersion:
+		if h.flags&^knownFlags != 0 || (h.flags&flagEncrypted != 0) == (h.flags&flagChecksum != 0) {
+			return header{}, fmt.Errorf("%w: invalid flags %#02x", ErrMalformed, h.flags)
+		}
+	case formatKeyed:
+		// Format 2 exists to name the key: its state is always encrypted.
+		if h.flags&^(flagCompressed|flagEncrypted|flagSubject) != 0 || h.flags&flagEncrypted == 0 {
+			return header{}, fmt.Errorf("%w: invalid flags %#02x for format 2", ErrMalformed, h.flags)
+		}
+	default:
+		return header{}, fmt.Errorf("%w: unknown format version %d", ErrMalformed, h.format)
 	}
 	var err error
 	if h.schema, err = readUvarint(state, &h.size, "schema version"); err != nil {
@@ -495,6 +601,11 @@ func parseHeader(state []byte) (header, error) {
 	}
 	if h.flags&flagCompressed != 0 {
 		if h.rawLen, err = readUvarint(state, &h.size, "uncompressed length"); err != nil {
+			return header{}, err
+		}
+	}
+	if h.format == formatKeyed {
+		if err := parseKeyRef(state, &h); err != nil {
 			return header{}, err
 		}
 	}
@@ -536,25 +647,81 @@ func (m *Mapper) checksum(context, payload []byte) uint32 {
 	return crc32.Update(crc32.Update(0, m.crcTable, context), m.crcTable, payload)
 }
 
-// parseEnvelope splits {"t":"…","d":…} into the timestamp and the raw JSON of the data. The layout is
-// fixed by the format version, so it is matched exactly rather than parsed as general JSON; the data is
-// validated when it is unmarshalled.
-func parseEnvelope(p []byte) (time.Time, []byte, error) {
+// parseEnvelope splits {"t":"…","d":…} or {"t":"…","a":"…","d":…} into the timestamp, the originator
+// topic ("a", "" when absent) and the raw JSON of the data. The layout is fixed by the format version,
+// so it is matched exactly rather than parsed as general JSON, except that fields between "t" and "d"
+// with string values are skipped when unknown; the data is validated when it is unmarshalled.
+//
+// intern returns the string of a topic's bytes when it has one already, so that reading the name of a
+// registered aggregate type allocates nothing.
+func parseEnvelope(p []byte, intern func([]byte) (string, bool)) (ts time.Time, originatorTopic string, data []byte, err error) {
 	rest, ok := bytes.CutPrefix(p, []byte(timePrefix))
 	if !ok {
-		return time.Time{}, nil, fmt.Errorf("%w: payload does not start with %s", ErrMalformed, timePrefix)
+		return time.Time{}, "", nil, fmt.Errorf("%w: payload does not start with %s", ErrMalformed, timePrefix)
 	}
 	i := bytes.IndexByte(rest, '"')
 	if i < 0 {
-		return time.Time{}, nil, fmt.Errorf("%w: unterminated timestamp", ErrMalformed)
+		return time.Time{}, "", nil, fmt.Errorf("%w: unterminated timestamp", ErrMalformed)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(rest[:i]))
-	if err != nil {
-		return time.Time{}, nil, fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
+	if ts, err = time.Parse(time.RFC3339Nano, string(rest[:i])); err != nil {
+		return time.Time{}, "", nil, fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
 	}
-	data, ok := bytes.CutPrefix(rest[i:], []byte(dataPrefix))
-	if !ok || len(data) < 2 || data[len(data)-1] != envelopeEnd {
-		return time.Time{}, nil, fmt.Errorf("%w: payload is not a {\"t\":…,\"d\":…} envelope", ErrMalformed)
+	rest = rest[i:]
+	for {
+		if data, ok = bytes.CutPrefix(rest, []byte(dataPrefix)); ok {
+			break
+		}
+		// Another field: ","key":"value" with a string value.
+		key, value, after, ok := cutStringField(rest)
+		if !ok {
+			return time.Time{}, "", nil, fmt.Errorf("%w: payload is not a {\"t\":…,\"d\":…} envelope", ErrMalformed)
+		}
+		if key == "a" {
+			if originatorTopic, err = unquote(value, intern); err != nil {
+				return time.Time{}, "", nil, fmt.Errorf("%w: originator topic: %w", ErrMalformed, err)
+			}
+		}
+		rest = after
 	}
-	return ts.UTC(), data[:len(data)-1], nil
+	if len(data) < 2 || data[len(data)-1] != envelopeEnd {
+		return time.Time{}, "", nil, fmt.Errorf("%w: payload is not a {\"t\":…,\"d\":…} envelope", ErrMalformed)
+	}
+	return ts.UTC(), originatorTopic, data[:len(data)-1], nil
+}
+
+// cutStringField reads `","key":"value"` (up to the value's closing quote, which stays in after as the
+// next field's opening) from the start of p; value is the quoted JSON string.
+func cutStringField(p []byte) (key string, value, after []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(p, []byte(`","`))
+	if !ok {
+		return "", nil, nil, false
+	}
+	k, rest, ok := bytes.Cut(rest, []byte(`":"`))
+	if !ok || len(k) == 0 || bytes.ContainsAny(k, `"\`) {
+		return "", nil, nil, false
+	}
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '\\':
+			i++
+		case '"':
+			// value is the string with its quotes; the closing quote also begins the next `","`.
+			return string(k), p[len(p)-len(rest)-1 : len(p)-len(rest)+i+1], rest[i:], true
+		}
+	}
+	return "", nil, nil, false
+}
+
+// unquote decodes a quoted JSON string; plain ones, the usual case, without encoding/json, and through
+// intern.
+func unquote(q []byte, intern func([]byte) (string, bool)) (string, error) {
+	if plain := q[1 : len(q)-1]; !bytes.ContainsAny(plain, `\"`) {
+		if s, ok := intern(plain); ok {
+			return s, nil
+		}
+		return string(plain), nil
+	}
+	var s string
+	err := json.Unmarshal(q, &s)
+	return s, err
 }

@@ -174,12 +174,30 @@ func (r *Registry) Topic(v any) (string, error) {
 	return et.topic, nil
 }
 
+// Type returns the type registered under topic, its current topic or an alias, and whether there is one.
+func (r *Registry) Type(topic string) (reflect.Type, bool) {
+	et, ok := r.lookupTopic(topic)
+	if !ok {
+		return nil, false
+	}
+	return et.typ, true
+}
+
 // lookupType finds the registered type of v (a value or a pointer to one).
 func (r *Registry) lookupType(v any) (*eventType, error) {
 	if et, ok := r.load().byType[reflect.TypeOf(v)]; ok {
 		return et, nil
 	}
 	return nil, ErrUnregistered
+}
+
+// internTopic returns topic as the registry's own string when it is the current topic of a registered
+// type (the map look-up of string(topic) does not allocate).
+func (r *Registry) internTopic(topic []byte) (string, bool) {
+	if et, ok := r.load().byTopic[string(topic)]; ok && et.topic == string(topic) {
+		return et.topic, true
+	}
+	return "", false
 }
 
 // lookupTopic finds the type registered under topic, current or alias.

@@ -8,6 +8,8 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // item is a notification as the runner processes it: decoded, or with the error that ends the runner
@@ -16,14 +18,17 @@ type item struct {
 	id    int64
 	topic string
 	event aggregate.Event
+	skip  bool  // an event of a forgotten subject, tracked but not processed (WithForgotten)
 	err   error // decoding failed (err of an item with id 0: the subscription failed)
 }
 
-// events returns the events of batch.
+// events returns the events of batch that are to be processed.
 func events(batch []item) []aggregate.Event {
-	out := make([]aggregate.Event, len(batch))
-	for i, it := range batch {
-		out[i] = it.event
+	out := make([]aggregate.Event, 0, len(batch))
+	for _, it := range batch {
+		if !it.skip {
+			out = append(out, it.event)
+		}
 	}
 	return out
 }
@@ -42,6 +47,9 @@ func (e *eventError) Unwrap() error { return e.err }
 func eachEvent[Tx any](projection Projection[Tx]) func(context.Context, Tx, []item) error {
 	return func(ctx context.Context, tx Tx, batch []item) error {
 		for i, it := range batch {
+			if it.skip {
+				continue
+			}
 			if err := projection(ctx, tx, it.event); err != nil {
 				return &eventError{index: i, err: err}
 			}
@@ -116,7 +124,15 @@ func (r *Runner[Tx]) feed(ctx context.Context, mark int64, items chan<- item) {
 		if err != nil {
 			it = item{err: fmt.Errorf("subscription after notification %d: %w", mark, err)}
 		} else {
-			it.event, it.err = r.decoder.Decode(n.StoredEvent)
+			it.event, it.err = r.decoder.DecodeContext(ctx, n.StoredEvent)
+			if it.err != nil && r.forgotten == SkipForgotten && errors.Is(it.err, datakey.ErrForgotten) {
+				r.logger.InfoContext(ctx, "projection: skipping an event of a forgotten subject", "consumer", r.name,
+					"upstream", r.upstream, "notification_id", n.ID, "topic", n.Topic, "error", it.err)
+				it.skip, it.err = true, nil
+			}
+			if r.tracer != nil {
+				r.tracer.Delivered(ctx, observe.Delivery{Consumer: r.name, Upstream: r.upstream, NotificationID: n.ID, Timestamp: it.event.Timestamp})
+			}
 			mark = n.ID
 		}
 		select {
@@ -183,7 +199,13 @@ func (r *Runner[Tx]) commit(ctx context.Context, batch []item) (restart bool, er
 			return false, nil
 		}
 		t := es.Tracking{Consumer: r.name, Upstream: r.upstream, NotificationID: batch[len(batch)-1].id, Prior: r.mark}
-		err := r.store.Process(ctx, t, func(ctx context.Context, tx Tx) error {
+		bctx, traced := ctx, observe.Batch{} // the batch's context and what the tracer is told
+		if r.tracer != nil {
+			traced = observe.Batch{Consumer: r.name, Upstream: r.upstream, Events: len(batch),
+				FirstNotificationID: batch[0].id, LastNotificationID: t.NotificationID, Prior: t.Prior, Start: time.Now()}
+			bctx = r.tracer.BatchStart(ctx, traced)
+		}
+		err := r.store.Process(bctx, t, func(ctx context.Context, tx Tx) error {
 			if t.Prior == 0 && r.reset != nil {
 				if err := r.reset(ctx, tx); err != nil {
 					return &resetError{err}
@@ -191,11 +213,14 @@ func (r *Runner[Tx]) commit(ctx context.Context, batch []item) (restart bool, er
 			}
 			return r.apply(ctx, tx, batch)
 		})
+		if r.tracer != nil {
+			r.traceBatch(bctx, traced, batch, err)
+		}
 		if err == nil {
 			r.mark = t.NotificationID
 			r.advance(t.NotificationID)
 			r.logger.DebugContext(ctx, "projection: batch committed", "consumer", r.name, "upstream", r.upstream,
-				"events", len(batch), "notification_id", t.NotificationID)
+				"events", len(batch), "first_notification_id", batch[0].id, "last_notification_id", t.NotificationID)
 			return false, nil
 		}
 		if ctx.Err() != nil {
@@ -215,7 +240,7 @@ func (r *Runner[Tx]) commit(ctx context.Context, batch []item) (restart bool, er
 				// Another instance has processed notifications up to mark: they are done, the rest of
 				// the batch follows on from there.
 				r.logger.DebugContext(ctx, "projection: another instance moved the mark", "consumer", r.name, "upstream", r.upstream,
-					"from", r.mark, "to", mark)
+					"prior", r.mark, "mark", mark)
 				r.mark = mark
 				r.advance(mark)
 				continue
@@ -232,6 +257,22 @@ func (r *Runner[Tx]) commit(ctx context.Context, batch []item) (restart bool, er
 	}
 }
 
+// traceBatch tells the tracer how the batch of b ended: with err, or committed, when it also reads the
+// upstream's last notification ID for the lag (a failure to read it leaves the lag unknown).
+func (r *Runner[Tx]) traceBatch(ctx context.Context, b observe.Batch, batch []item, err error) {
+	b.Err = err
+	for i := len(batch) - 1; i >= 0; i-- {
+		if !batch[i].skip {
+			b.Timestamp = batch[i].event.Timestamp
+			break
+		}
+	}
+	if err == nil {
+		b.Head, _ = r.recorder.MaxNotificationID(ctx)
+	}
+	r.tracer.BatchEnd(ctx, b)
+}
+
 // narrow commits what it can of a batch that failed with err, and returns the error of the first
 // notification that fails on its own.
 func (r *Runner[Tx]) narrow(ctx context.Context, batch []item, err error) (restart bool, _ error) {
@@ -239,7 +280,7 @@ func (r *Runner[Tx]) narrow(ctx context.Context, batch []item, err error) (resta
 		return false, r.fail(batch[0], err)
 	}
 	r.logger.WarnContext(ctx, "projection: batch failed; narrowing it down", "consumer", r.name, "upstream", r.upstream,
-		"from", batch[0].id, "to", batch[len(batch)-1].id, "error", err)
+		"first_notification_id", batch[0].id, "last_notification_id", batch[len(batch)-1].id, "error", err)
 	var parts [][]item
 	var ee *eventError
 	if errors.As(err, &ee) && ee.index < len(batch) {

@@ -12,6 +12,11 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/mapper"
+	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/repository"
 )
@@ -400,4 +405,65 @@ func TestProcessBatchSeesItsOwnChanges(t *testing.T) {
 	if got := rec.inserts.Load(); got >= n/2 {
 		t.Fatalf("%d saves for %d orders waiting in the log: the process did not batch", got, n)
 	}
+}
+
+// newForgettingUpstream returns an upstream whose events are encrypted with a data key per owner's
+// account (the originator), and its data keys.
+func newForgettingUpstream(t *testing.T) (projection.Application, *datakey.Keys) {
+	t.Helper()
+	key, err := cipher.GenerateKey(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := cipher.ParseKeyRing("1:" + key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := datakey.New(ring, datakey.NewMemoryStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := must(mapper.New(registry(), mapper.WithDataKeys(keys)))
+	return projection.Application{Name: "bank", Store: eventstore.New(m, memory.NewProcessRecorder())}, keys
+}
+
+func TestForgottenSubjects(t *testing.T) {
+	const n = 100
+	ctx := guarded(t)
+	up, keys := newForgettingUpstream(t)
+	deposits(t, up, n) // ten owners, each an aggregate with a data key of its own
+	forgotten := aggregate.NameID(namespace, "owner-3")
+	if err := keys.Forget(ctx, forgotten.String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("skipped by default", func(t *testing.T) {
+		store := newBalances()
+		r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(16, time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := start(t, r)
+		if err := r.Wait(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		want := singlePass(t, n)
+		delete(want, "owner-3")
+		if bal, applied := readModel(store); !equalBalances(bal, want) || len(applied) != n-n/10 {
+			t.Fatalf("read model %v (%d events applied), want %v without owner-3's %d events", bal, len(applied), want, n/10)
+		}
+	})
+	t.Run("or the runner stops", func(t *testing.T) {
+		r, err := projection.NewRunner("balances", up, newBalances(), balances, projection.WithForgotten(projection.StopOnForgotten))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.Run(ctx)
+		var perr *projection.Error
+		if !errors.As(err, &perr) || perr.NotificationID != 4 || !errors.Is(err, datakey.ErrForgotten) {
+			t.Fatalf("Run: %v, want an *Error for notification 4 (owner-3's first deposit) wrapping ErrForgotten", err)
+		}
+	})
 }

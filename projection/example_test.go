@@ -48,6 +48,7 @@ func exampleRegistry() *mapper.Registry {
 	r := mapper.NewRegistry()
 	mapper.Register[PaymentReceived](r, "example.PaymentReceived")
 	mapper.Register[ReceiptIssued](r, "example.ReceiptIssued")
+	mapper.Register[Receipt](r, "example.Receipt") // names the type of the receipts' streams
 	return r
 }
 

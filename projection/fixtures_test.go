@@ -59,6 +59,12 @@ func registry() *mapper.Registry {
 	mapper.Register[InvoiceIssued](r, "test.InvoiceIssued")
 	mapper.Register[EmailQueued](r, "test.EmailQueued")
 	mapper.Register[Audited](r, "test.Audited")
+	mapper.Register[Customer](r, "test.Customer")
+	// The aggregates, whose topics name the types of their streams.
+	mapper.Register[Order](r, "test.Order")
+	mapper.Register[Invoice](r, "test.Invoice")
+	mapper.Register[Email](r, "test.Email")
+	mapper.Register[Audit](r, "test.Audit")
 	return r
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
@@ -39,7 +40,7 @@ var _ projection.SQLTracker = (*sqlite.ProcessRecorder)(nil)
 func openSQLite(t testing.TB, path string) *sqliteTracker {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path)
+	db, err := ncruces.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,9 @@ func NewProcess(follower, leader Application, opts ...Option) (*Runner[*Processi
 	policy := follower.Policy
 	apply := func(ctx context.Context, p *Processing, batch []item) error {
 		for i, it := range batch {
+			if it.skip {
+				continue
+			}
 			p.NotificationID = it.id
 			if err := policy(ctx, p, it.event); err != nil {
 				return &eventError{index: i, err: err}

@@ -292,7 +292,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 				return err
 			}
 			aggregate.Trigger(b, Audited{Order: uuid.Nil})
-			if err := audits.Save(context.Background(), b); err != nil {
+			if _, err := audits.Save(context.Background(), b); err != nil {
 				return err
 			}
 		}

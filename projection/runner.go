@@ -12,6 +12,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // Application is an application as the consumers of its notification log see it: its name, and its
@@ -96,8 +97,28 @@ type options struct {
 	batchSize int
 	batchTime time.Duration
 	reset     any // func(context.Context, Tx) error
+	forgotten Forgotten
 	logger    *slog.Logger
+	tracer    observe.ProjectionTracer
 }
+
+// Forgotten is what a runner does with an event it cannot decode because its subject has been
+// forgotten (crypto-shredding: its data key is deleted, see package datakey).
+type Forgotten int
+
+const (
+	// SkipForgotten (the default) tracks such an event as processed without giving it to the projection
+	// or policy, and logs it at info level: one forgotten customer must not block a read model. What
+	// the read model holds of the subject from before it was forgotten stays: delete it where the
+	// application forgets the subject.
+	SkipForgotten Forgotten = iota
+	// StopOnForgotten stops the runner with an *Error naming the event, as any event it cannot decode.
+	StopOnForgotten
+)
+
+// WithForgotten chooses what the runner does with events of forgotten subjects (default
+// SkipForgotten).
+func WithForgotten(f Forgotten) Option { return func(o *options) { o.forgotten = f } }
 
 // WithTopics restricts the runner to the events of these topics (the upstream mapper's topics). The
 // filter is applied by the recorder, so the skipped notifications are not even transferred.
@@ -131,6 +152,12 @@ func WithReset[Tx any](reset func(ctx context.Context, tx Tx) error) Option {
 // called.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithTracer tells t about the runner's batches and about every notification its subscription
+// delivers (see package observe). With a tracer, the runner also reads the upstream's last
+// notification ID after each batch it commits, so that the tracer learns the runner's lag in
+// notifications. Without it, or with nil, there is no tracer.
+func WithTracer(t observe.ProjectionTracer) Option { return func(o *options) { o.tracer = t } }
+
 var (
 	// ErrStopped is returned by Wait when the runner has stopped, without an error, before processing
 	// the notification waited for: its context ended.
@@ -159,7 +186,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // decoder is what the runner needs of a mapper.
 type decoder interface {
-	Decode(es.StoredEvent) (aggregate.Event, error)
+	DecodeContext(context.Context, es.StoredEvent) (aggregate.Event, error)
 }
 
 // Runner follows an upstream application's notification log and has its events processed by a
@@ -177,7 +204,9 @@ type Runner[Tx any] struct {
 	topics    []string
 	batchSize int
 	batchTime time.Duration
+	forgotten Forgotten
 	logger    *slog.Logger
+	tracer    observe.ProjectionTracer // nil: none
 
 	mark int64 // the tracking mark, as the runner's goroutine last recorded or read it
 
@@ -235,6 +264,9 @@ func newRunner[Tx any](name string, upstream Application, store TrackingStore[Tx
 			opt(&o)
 		}
 	}
+	if o.forgotten != SkipForgotten && o.forgotten != StopOnForgotten {
+		return nil, fmt.Errorf("projection: new runner %q: WithForgotten(%d): unknown choice", name, o.forgotten)
+	}
 	if o.batchSize < 1 || o.batchTime <= 0 {
 		return nil, fmt.Errorf("projection: new runner %q: WithBatch(%d, %v): size and time must be positive", name, o.batchSize, o.batchTime)
 	}
@@ -248,7 +280,9 @@ func newRunner[Tx any](name string, upstream Application, store TrackingStore[Tx
 		topics:    slices.Clone(o.topics),
 		batchSize: o.batchSize,
 		batchTime: o.batchTime,
+		forgotten: o.forgotten,
 		logger:    o.logger,
+		tracer:    observe.Use(o.tracer),
 		changed:   make(chan struct{}),
 	}
 	if o.reset != nil {

@@ -19,6 +19,7 @@ func ExampleRepository() {
 	reg := mapper.NewRegistry()
 	mapper.Register[Started](reg, "example.Started")
 	mapper.Register[Incremented](reg, "example.Incremented")
+	mapper.Register[Counter](reg, "example.Counter") // names the type of the streams the repository starts
 	m, err := mapper.New(reg)
 	if err != nil {
 		panic(err)
@@ -31,7 +32,7 @@ func ExampleRepository() {
 	c := &Counter{}
 	aggregate.Trigger(c, Started{Name: "visits"})
 	c.Inc(2)
-	if err := counters.Save(ctx, c); err != nil {
+	if _, err := counters.Save(ctx, c); err != nil {
 		panic(err)
 	}
 
@@ -39,8 +40,10 @@ func ExampleRepository() {
 	b, _ := counters.Get(ctx, c.ID)
 	a.Inc(1)
 	b.Inc(5)
-	fmt.Println("first save:", counters.Save(ctx, a))
-	fmt.Println("second save conflicts:", errors.Is(counters.Save(ctx, b), es.ErrConflict))
+	_, err = counters.Save(ctx, a)
+	fmt.Println("first save:", err)
+	_, err = counters.Save(ctx, b)
+	fmt.Println("second save conflicts:", errors.Is(err, es.ErrConflict))
 
 	latest, _ := counters.Get(ctx, c.ID)
 	fmt.Println(latest.Name, latest.Count, "at version", latest.Version)
@@ -56,7 +59,7 @@ func ExampleWithSnapshots() {
 	reg := mapper.NewRegistry()
 	mapper.Register[Started](reg, "example.Started")
 	mapper.Register[Incremented](reg, "example.Incremented")
-	mapper.Register[Counter](reg, "example.Counter") // the snapshot's topic
+	mapper.Register[Counter](reg, "example.Counter") // the streams' type and the snapshots' topic
 	m, err := mapper.New(reg)
 	if err != nil {
 		panic(err)
@@ -73,12 +76,12 @@ func ExampleWithSnapshots() {
 	for range 250 {
 		c.Inc(1)
 		if c.Version%50 == 0 {
-			if err := counters.Save(ctx, c); err != nil {
+			if _, err := counters.Save(ctx, c); err != nil {
 				panic(err)
 			}
 		}
 	}
-	if err := counters.Save(ctx, c); err != nil {
+	if _, err := counters.Save(ctx, c); err != nil {
 		panic(err)
 	}
 	stored, _ := snapshots.SelectEvents(ctx, c.ID, es.EventQuery{})
@@ -91,4 +94,45 @@ func ExampleWithSnapshots() {
 	// snapshot at version 100
 	// snapshot at version 200
 	// count at version 120: 119
+}
+
+// Update is the command loop: load, run the command, save, and on a concurrent change load again and run
+// it again. The command's own error comes back as it is, and nothing is saved.
+func ExampleRepository_Update() {
+	ctx := context.Background()
+	reg := mapper.NewRegistry()
+	mapper.Register[Started](reg, "example.Started")
+	mapper.Register[Incremented](reg, "example.Incremented")
+	mapper.Register[Counter](reg, "example.Counter")
+	m, err := mapper.New(reg)
+	if err != nil {
+		panic(err)
+	}
+	counters, err := repository.New[Counter](eventstore.New(m, memory.NewProcessRecorder()))
+	if err != nil {
+		panic(err)
+	}
+	c := &Counter{}
+	aggregate.Trigger(c, Started{Name: "seats"})
+	if _, err := counters.Save(ctx, c); err != nil {
+		panic(err)
+	}
+
+	errFull := errors.New("no seats left")
+	book := func(n int) func(*Counter) error {
+		return func(c *Counter) error {
+			if c.Count+n > 10 {
+				return errFull
+			}
+			c.Inc(n)
+			return nil
+		}
+	}
+	ids, err := counters.Update(ctx, c.ID, book(8))
+	fmt.Println("booked 8, notification", ids[0], err)
+	_, err = counters.Update(ctx, c.ID, book(3))
+	fmt.Println("booking 3 more:", err, errors.Is(err, errFull))
+	// Output:
+	// booked 8, notification 2 <nil>
+	// booking 3 more: no seats left true
 }

@@ -60,6 +60,7 @@ func registry() *mapper.Registry {
 	mapper.Register[Incremented](r, "test.Incremented")
 	mapper.Register[Named](r, "test.Named")
 	mapper.Register[Counter](r, "test.Counter")
+	mapper.Register[Label](r, "test.Label")
 	return r
 }
 
@@ -103,7 +104,7 @@ func TestSaveAndGet(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 3)
-	if err := repo.Save(ctx, c); err != nil {
+	if _, err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Pending()) != 0 {
@@ -127,7 +128,7 @@ func TestGetAt(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 5)
-	if err := repo.Save(ctx, c); err != nil {
+	if _, err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	for v := int64(1); v <= 6; v++ {
@@ -152,17 +153,17 @@ func TestConcurrentModificationConflicts(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 0)
-	if err := repo.Save(ctx, c); err != nil {
+	if _, err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	x, _ := repo.Get(ctx, c.ID)
 	y, _ := repo.Get(ctx, c.ID)
 	x.Inc(1)
 	y.Inc(10)
-	if err := repo.Save(ctx, x); err != nil {
+	if _, err := repo.Save(ctx, x); err != nil {
 		t.Fatal(err)
 	}
-	err := repo.Save(ctx, y)
+	_, err := repo.Save(ctx, y)
 	if !errors.Is(err, es.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
@@ -180,17 +181,17 @@ func TestSaveSeveralAggregatesIsAtomic(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	a, b := newCounter("a", 0), newCounter("b", 0)
-	if err := repo.Save(ctx, a, b); err != nil {
+	if _, err := repo.Save(ctx, a, b); err != nil {
 		t.Fatal(err)
 	}
 	stale, _ := repo.Get(ctx, b.ID)
 	b.Inc(1)
-	if err := repo.Save(ctx, b); err != nil {
+	if _, err := repo.Save(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	a.Inc(5)
 	stale.Inc(5)
-	if err := repo.Save(ctx, a, stale); !errors.Is(err, es.ErrConflict) {
+	if _, err := repo.Save(ctx, a, stale); !errors.Is(err, es.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
 	got, _ := repo.Get(ctx, a.ID)
@@ -230,12 +231,12 @@ func TestSnapshotsBoundReplay(t *testing.T) {
 	for i := 0; i < 249; i++ {
 		c.Inc(1)
 		if i%10 == 0 {
-			if err := repo.Save(ctx, c); err != nil {
+			if _, err := repo.Save(ctx, c); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := repo.Save(ctx, c); err != nil {
+	if _, err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	snaps, err := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{})
@@ -267,7 +268,7 @@ func TestTakeSnapshot(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 0)))
 	c := newCounter("a", 9)
-	if err := repo.Save(ctx, c); err != nil {
+	if _, err := repo.Save(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	if snaps, _ := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{}); len(snaps) != 0 {
@@ -302,7 +303,7 @@ func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 	cached := must(repository.New[Counter](f.events, repository.WithCache(10)))
 	plain := must(repository.New[Counter](f.events))
 	c := newCounter("a", 2)
-	if err := cached.Save(ctx, c); err != nil {
+	if _, err := cached.Save(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	// A caller that changes what Get returned must not change what the next Get returns.
@@ -317,7 +318,7 @@ func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 	// Another writer (without the cache) moves the aggregate on; the cached copy is fast-forwarded.
 	z, _ := plain.Get(ctx, c.ID)
 	z.Inc(5)
-	if err := plain.Save(ctx, z); err != nil {
+	if _, err := plain.Save(ctx, z); err != nil {
 		t.Fatal(err)
 	}
 	f.recorder.selected.Store(0)
@@ -389,11 +390,26 @@ func BenchmarkGetCached(b *testing.B) {
 	for i := range 99 {
 		aggregate.Trigger(a, benchkit.Deposit(i))
 	}
-	if err := repo.Save(ctx, a); err != nil {
+	if _, err := repo.Save(ctx, a); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	benchkit.Run(b, benchkit.LoadOp("Get", repo.Get, a.ID, 100), "loads")
+}
+
+// BenchmarkSave saves a new account with one deposit per iteration on the memory recorder: the save
+// path of the repository, the event store and the mapper, without a database's cost.
+func BenchmarkSave(b *testing.B) {
+	ctx := b.Context()
+	repo := must(repository.New[benchkit.Account](eventstore.New(must(mapper.New(benchkit.NewRegistry())), memory.NewProcessRecorder())))
+	b.ReportAllocs()
+	for b.Loop() {
+		a := &benchkit.Account{}
+		aggregate.Trigger(a, benchkit.Deposit(1))
+		if _, err := repo.Save(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // must returns v and panics on err: for constructors whose arguments the test controls.
@@ -416,6 +432,7 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{"nil snapshot store", f.events, []repository.Option{repository.WithSnapshots(nil, 10)}, "nil snapshot store"},
 		{"negative snapshot interval", f.events, []repository.Option{repository.WithSnapshots(f.snapshots, -1)}, "every -1 events"},
 		{"negative cache size", f.events, []repository.Option{repository.WithCache(-1)}, "WithCache(-1)"},
+		{"negative retries", f.events, []repository.Option{repository.WithUpdateRetries(-1)}, "WithUpdateRetries(-1)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

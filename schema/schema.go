@@ -35,6 +35,53 @@ const (
 	SQLite Dialect = "sqlite"
 )
 
+// name is the dialect's name in messages.
+func (d Dialect) name() string {
+	switch d {
+	case Postgres:
+		return "PostgreSQL"
+	case SQLite:
+		return "SQLite"
+	default:
+		return string(d)
+	}
+}
+
+// ErrWrongDialect is wrapped by the error of Migrate, and of the recorders' constructors, when the
+// database is of another dialect than the one asked for (a PostgreSQL database given to the SQLite
+// recorders, say).
+var ErrWrongDialect = errors.New("schema: wrong dialect")
+
+// versionQueries ask a database for its version in a way only one dialect answers.
+var versionQueries = map[Dialect]string{
+	Postgres: "SELECT current_setting('server_version')",
+	SQLite:   "SELECT sqlite_version()",
+}
+
+// CheckDialect returns nil when db is a database of dialect d. When it is of the other dialect, the
+// error wraps ErrWrongDialect and names it; when db does not answer, the error is the query's. A
+// database of the right dialect answers one query.
+func CheckDialect(ctx context.Context, db *sql.DB, d Dialect) error {
+	query, ok := versionQueries[d]
+	if !ok {
+		return fmt.Errorf("schema: unknown dialect %q", d)
+	}
+	var version string
+	err := db.QueryRowContext(ctx, query).Scan(&version)
+	if err == nil {
+		return nil
+	}
+	for _, other := range []Dialect{Postgres, SQLite} {
+		if other == d || ctx.Err() != nil {
+			continue
+		}
+		if db.QueryRowContext(ctx, versionQueries[other]).Scan(&version) == nil {
+			return fmt.Errorf("%w: the database is %s %s, not %s", ErrWrongDialect, other.name(), version, d.name())
+		}
+	}
+	return fmt.Errorf("schema: ask the database for its %s version: %w", d.name(), err)
+}
+
 // TemplateMarker precedes every table name in the PostgreSQL migrations and queries. It is replaced by
 // `schema.` when a schema is named, and by nothing otherwise.
 const TemplateMarker = "/* TEMPLATE: schema */"
@@ -99,7 +146,8 @@ func WithSchema(name string) Option { return func(c *config) { c.schema, c.schem
 // to slog.Default() as it is when Migrate is called.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// Migrate brings the schema of db up to date. Running it again is a no-op. On PostgreSQL concurrent
+// Migrate brings the schema of db up to date. Running it again is a no-op. A database of the other
+// dialect is refused with an error wrapping ErrWrongDialect (see CheckDialect). On PostgreSQL concurrent
 // runs from several processes are serialised by an advisory lock; on SQLite, where the database file is
 // locked by each writing transaction, a run that loses a race retries.
 func Migrate(ctx context.Context, db *sql.DB, d Dialect, opts ...Option) error {
@@ -124,14 +172,20 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, opts ...Option) error {
 				return fmt.Errorf("schema: migrate: WithSchema: %w", err)
 			}
 		}
-		results, err = migratePostgres(ctx, db, cfg)
 	case SQLite:
 		if cfg.schemaSet {
 			return errors.New("schema: migrate: SQLite has no schemas: use one database file per application")
 		}
-		results, err = migrateSQLite(ctx, db, cfg)
 	default:
 		return fmt.Errorf("schema: migrate: unknown dialect %q", d)
+	}
+	if err := CheckDialect(ctx, db, d); err != nil {
+		return fmt.Errorf("schema: migrate: %w", err)
+	}
+	if d == Postgres {
+		results, err = migratePostgres(ctx, db, cfg)
+	} else {
+		results, err = migrateSQLite(ctx, db, cfg)
 	}
 	for _, r := range results {
 		cfg.logger.DebugContext(ctx, "schema: applied migration", "dialect", string(d), "schema", cfg.schema,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -67,7 +67,7 @@ func TestMigrateRefusesBadArguments(t *testing.T) {
 
 func TestMigrateOptions(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, sqlite.Memory)
+	db, err := ncruces.Open(ctx, ncruces.Memory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +92,26 @@ func TestMigrateOptions(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "level=DEBUG msg=\"schema: applied migration\"") || !strings.Contains(logged.String(), "00001_create_tables.sql") {
 		t.Errorf("log of the migration:\n%s", logged.String())
+	}
+}
+
+// A SQLite database is not migrated for PostgreSQL: the error says which dialect it is.
+func TestMigrateWrongDialect(t *testing.T) {
+	ctx := t.Context()
+	db, err := ncruces.Open(ctx, ncruces.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = schema.Migrate(ctx, db, schema.Postgres)
+	if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is SQLite") {
+		t.Fatalf("Migrate(SQLite database, Postgres): %v, want an error wrapping ErrWrongDialect naming SQLite", err)
+	}
+	if err := schema.CheckDialect(ctx, db, schema.SQLite); err != nil {
+		t.Fatalf("CheckDialect(SQLite database, SQLite): %v", err)
+	}
+	db.Close()
+	if err := schema.CheckDialect(ctx, db, schema.SQLite); err == nil || errors.Is(err, schema.ErrWrongDialect) {
+		t.Fatalf("CheckDialect on a closed database: %v, want the database's error", err)
 	}
 }

@@ -18,22 +18,14 @@ import (
 )
 
 // Given returns a new aggregate of type T with events replayed as its history (versions 1, 2, …, a
-// fresh random ID), so that a test starts from any state in one line. It fails the test if replay fails.
+// fresh random ID), so that a test starts from any state in one line. It fails the test if replay fails,
+// for instance on an event given as a pointer (events are values) or an Apply that panics.
 func Given[T any, P interface {
 	*T
 	aggregate.Root
 }](t testing.TB, events ...any) P {
 	t.Helper()
-	a := P(new(T))
-	id := aggregate.NewID()
-	hist := make([]aggregate.Event, len(events))
-	for i, data := range events {
-		hist[i] = aggregate.Event{OriginatorID: id, OriginatorVersion: int64(i + 1), Data: data}
-	}
-	if err := aggregate.Replay(a, hist...); err != nil {
-		t.Fatalf("aggregatetest.Given: %v", err)
-	}
-	return a
+	return given[T, P](t, "aggregatetest.Given", aggregate.NewID(), events)
 }
 
 // GivenID is Given with a chosen aggregate ID.
@@ -42,6 +34,14 @@ func GivenID[T any, P interface {
 	aggregate.Root
 }](t testing.TB, id uuid.UUID, events ...any) P {
 	t.Helper()
+	return given[T, P](t, "aggregatetest.GivenID", id, events)
+}
+
+func given[T any, P interface {
+	*T
+	aggregate.Root
+}](t testing.TB, name string, id uuid.UUID, events []any) P {
+	t.Helper()
 	a := P(new(T))
 	a.AggregateBase().ID = id
 	hist := make([]aggregate.Event, len(events))
@@ -49,18 +49,22 @@ func GivenID[T any, P interface {
 		hist[i] = aggregate.Event{OriginatorID: id, OriginatorVersion: int64(i + 1), Data: data}
 	}
 	if err := aggregate.Replay(a, hist...); err != nil {
-		t.Fatalf("aggregatetest.GivenID: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return a
 }
 
-// Then asserts that the command returned no error and that a's pending events are exactly want, in
-// order (compared with reflect.DeepEqual). It collects them, so a test can issue the next command and
-// call Then again.
+// Then asserts that the command returned no error, that the aggregate can be saved (see
+// aggregate.Base.Err: a Trigger refused no event and no Apply panicked) and that a's pending events are
+// exactly want, in order (compared with reflect.DeepEqual). It collects them, so a test can issue the
+// next command and call Then again.
 func Then(t testing.TB, a aggregate.Root, err error, want ...any) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("command failed: %v", err)
+	}
+	if err := a.AggregateBase().Err(); err != nil {
+		t.Fatalf("the aggregate cannot be saved: %v", err)
 	}
 	got := a.AggregateBase().Collect()
 	if len(got) != len(want) {
@@ -73,11 +77,15 @@ func Then(t testing.TB, a aggregate.Root, err error, want ...any) {
 	}
 }
 
-// ThenError asserts that the command's error matches target (errors.Is) and that it triggered no event.
+// ThenError asserts that the command's error matches target (errors.Is), that it triggered no event
+// and that the aggregate can still be saved.
 func ThenError(t testing.TB, a aggregate.Root, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("got error %v, want %v", err, target)
+	}
+	if err := a.AggregateBase().Err(); err != nil {
+		t.Fatalf("the aggregate cannot be saved: %v", err)
 	}
 	if p := a.AggregateBase().Pending(); len(p) > 0 {
 		t.Fatalf("a failed command triggered %d events: %s", len(p), describe(p))

@@ -60,23 +60,13 @@ func appendGroups(ctx context.Context, e *env, s *section) ([]appendGroup, error
 }
 
 func runAppendOne(ctx context.Context, e *env, s *section) error {
-	s.intro = fmt.Sprintf("One writer saves one event at a time, each to a new aggregate; the figure is events (= saves) per "+
-		"second through `InsertEvents`. The baseline is the same INSERT in a hand-written loop through the same driver on a "+
-		"database set up the same way: for SQLite a prepared INSERT inside `BEGIN IMMEDIATE` … `COMMIT` on one connection "+
-		"with the same synchronous setting; for PostgreSQL `INSERT … RETURNING notification_id` in autocommit on a table of "+
-		"the same shape; for memory a map and a slice under one mutex. Each event's state is the %d bytes the mapper makes "+
-		"of a `MoneyDeposited` with brotli and AES-GCM; the same state is used in sections 2, 3 and 5.", len(benchkit.SampleState()))
+	s.Vars = map[string]any{"StateBytes": len(benchkit.SampleState())}
 	// Single-event appends on SQLite FULL and PostgreSQL are dominated by the sync at commit, whose
 	// time varies most from one call to the next: longer chunks average more of them.
 	return runAppends(ctx, e, s, []int{1}, 2)
 }
 
 func runAppendBatch(ctx context.Context, e *env, s *section) error {
-	s.intro = "One writer saves batches of n events of one new aggregate in one `InsertEvents` call (atomic); the figure is " +
-		"events per second. The baseline is the raw batched insert through the same driver: for SQLite the prepared INSERT " +
-		"in a loop inside one `BEGIN IMMEDIATE` … `COMMIT`; for PostgreSQL one `INSERT … SELECT FROM unnest($1::uuid[], …) " +
-		"RETURNING notification_id` in autocommit; for memory the map and slice. All sizes of one store are interleaved in " +
-		"the same runs."
 	return runAppends(ctx, e, s, pick(e.cfg, []int{10, 100, 1000}, []int{10, 100}), 1)
 }
 
@@ -91,7 +81,7 @@ func runAppends(ctx context.Context, e *env, s *section, sizes []int, chunkScale
 	t := s.table("", cmpHeader...)
 	for i, g := range groups {
 		groups[i] = appendGroup{} // a store measured is garbage: the memory recorder's heap would slow every collection after it
-		e.logf("  %s: %s", s.name, g.store)
+		e.logf("  %s: %s", s.Name, g.store)
 		var ops []benchkit.Op
 		for _, n := range sizes {
 			for _, a := range g.paths {
@@ -131,14 +121,6 @@ func runAppends(ctx context.Context, e *env, s *section, sizes []int, chunkScale
 
 func runConcurrent(ctx context.Context, e *env, s *section) error {
 	const writers = 16
-	s.intro = "Sixteen goroutines each save one event at a time to an aggregate of their own, for a fixed time per chunk; " +
-		"the figure is events per second over all of them. On SQLite at synchronous FULL the recorder commits concurrent " +
-		"saves together (one writer draining a queue, a savepoint per save, one fsync per group); its baseline is the same " +
-		"recorder with one writer, and the target is at least 5× that rate. A raw baseline (16 connections, each its own " +
-		"`BEGIN IMMEDIATE` … `COMMIT`, serialised by SQLite's lock) is shown for scale. On PostgreSQL the xid ordering is " +
-		"measured against the table-lock ordering (appends serialised through their commits, the Python library's " +
-		"approach), target at least 2×; and against raw inserts with no ordering at all (which would allow late fills), " +
-		"the ceiling."
 	state := benchkit.SampleState()
 	p := e.cfg.plan()
 	p.Chunk *= 4

@@ -11,11 +11,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -179,7 +178,7 @@ func open[C io.Closer](o *opener, first bool, f func() (C, error)) C {
 
 // sqliteDB opens (creating if need be) and migrates the database file path.
 func (o *opener) sqliteDB(path string, s sqlite.Synchronous) *sql.DB {
-	db := open(o, false, func() (*sql.DB, error) { return sqlite.Open(o.ctx, path, sqlite.WithSynchronous(s)) })
+	db := open(o, false, func() (*sql.DB, error) { return ncruces.Open(o.ctx, path, sqlite.WithSynchronous(s)) })
 	o.do(func() error {
 		if err := schema.Migrate(o.ctx, db, schema.SQLite); err != nil {
 			return fmt.Errorf("migrate %s: %w", path, err)
@@ -267,20 +266,10 @@ func (o *opener) pgReader(name string) *benchkit.Reader {
 
 // describeMachine returns the rows of the report's machine table, all but the load average at the end.
 func describeMachine(ctx context.Context, e *env) [][]string {
-	cpu, memory, osName, sqliteVersion, pg := runtime.GOARCH, "unknown", runtime.GOOS, "unknown", "not used: "+e.pgSkip
-	if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindStringSubmatch(readFile("/proc/cpuinfo")); m != nil {
-		cpu = strings.TrimSpace(m[1])
-	}
-	if f := strings.Fields(readFile("/proc/meminfo")); len(f) > 1 && f[0] == "MemTotal:" {
-		if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
-			memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-		}
-	}
-	if v := strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")); v != "" {
-		osName = "Linux " + v
-	}
+	cpu, memory, osName := benchkit.Host()
+	sqliteVersion, pg := "unknown", "not used: "+e.pgSkip
 	var v string
-	if db, err := sqlite.Open(ctx, sqlite.Memory); err == nil {
+	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
 		if err := db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v); err == nil {
 			sqliteVersion = v + " (github.com/ncruces/go-sqlite3, WAL mode, files in " + os.TempDir() + ")"
 		}
@@ -299,19 +288,7 @@ func describeMachine(ctx context.Context, e *env) [][]string {
 	}
 	return [][]string{{"CPU", cpu}, {"Cores", strconv.Itoa(runtime.NumCPU())}, {"Memory", memory}, {"OS", osName},
 		{"Go", runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}, {"SQLite", sqliteVersion}, {"PostgreSQL", pg},
-		{"Load average (1, 5, 15 min)", "at start " + loadAvg()}}
-}
-
-func readFile(name string) string {
-	b, _ := os.ReadFile(name)
-	return string(b)
-}
-
-func loadAvg() string {
-	if f := strings.Fields(readFile("/proc/loadavg")); len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
+		{"Load average (1, 5, 15 min)", "at start " + benchkit.LoadAvg()}}
 }
 
 // redactDSN drops a password from a DSN before it is printed.

@@ -12,7 +12,7 @@
 // are removed at the end, also after an error or an interrupt.
 //
 // The measurements, baselines and benchmark domain are package internal/benchkit, which the Go
-// benchmarks of the packages share.
+// benchmarks of the packages share; the report's prose is report.md.tmpl.
 package main
 
 import (
@@ -61,6 +61,10 @@ func scenarios() []scenario {
 		{"latency", "6. Subscription latency, commit to delivery", runLatency},
 		{"mapper", "7. Mapper: encode and decode per setting", runMapper},
 		{"memory", "8. Allocations and peak memory of the load and save paths", runMemory},
+		{"catchup", "9. Projection catch-up", runCatchUp},
+		{"process", "10. Process-application catch-up", runCatchUp},
+		{"live", "11. Projection latency, commit to applied", runLive},
+		{"hooks", "12. Cost of the tracing hooks", runHooks},
 	}
 }
 
@@ -160,10 +164,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (failed int, err e
 	m := describeMachine(ctx, e)
 	var secs []*section
 	for _, sc := range scenarios() {
-		s := &section{name: sc.name, title: sc.title}
+		s := &section{Name: sc.name, Title: sc.title, Ran: cfg.only == nil || cfg.only.MatchString(sc.name)}
 		secs = append(secs, s)
-		if cfg.only != nil && !cfg.only.MatchString(sc.name) {
-			s.notes = append(s.notes, "Not run: excluded by -only.")
+		if !s.Ran {
 			continue
 		}
 		logf("scenario %s: %s", sc.name, sc.title)
@@ -172,15 +175,17 @@ func run(ctx context.Context, cfg config, progress io.Writer) (failed int, err e
 			if ctx.Err() != nil {
 				return failed, fmt.Errorf("interrupted during scenario %s: %w", sc.name, ctx.Err())
 			}
-			s.err = err
+			s.Err = err
 			failed++
 			logf("scenario %s FAILED: %v", sc.name, err)
 		}
 		logf("scenario %s done in %.1fs", sc.name, time.Since(t0).Seconds())
 	}
-	m[len(m)-1][1] += "; at end " + loadAvg()
+	m[len(m)-1][1] += "; at end " + benchkit.LoadAvg()
 	var buf bytes.Buffer
-	writeReport(&buf, cfg, m, e, secs, time.Since(start), start)
+	if err := writeReport(&buf, cfg, m, e, secs, time.Since(start), start); err != nil {
+		return failed, fmt.Errorf("write the report: %w", err)
+	}
 	if err := os.WriteFile(cfg.out, buf.Bytes(), 0o644); err != nil {
 		return failed, err
 	}

@@ -52,10 +52,29 @@ func TestQuickReport(t *testing.T) {
 	if n := strings.Count(report, "| Case |"); n < 5 {
 		t.Errorf("the report has %d comparison tables, want at least 5", n)
 	}
-	for _, w := range []string{"SQLite FULL, 16 writers vs 1 writer", "snapshot-bounded load", "SQLite recorder, pages of 1,000 vs raw", "p99 delivery, SQLite FULL"} {
+	for _, w := range []string{"SQLite FULL, 16 writers vs 1 writer", "snapshot-bounded load", "SQLite recorder, pages of 1,000 vs raw",
+		"p99 delivery, SQLite FULL", "SQLite FULL projection runner vs hand-written loop", "SQLite FULL process application vs one event per transaction",
+		"p50 applied, SQLite FULL, batched runner"} {
 		if !strings.Contains(report, w) {
 			t.Errorf("the summary has no target %q", w)
 		}
+	}
+	// Every section opens with its introduction from report.md.tmpl, a paragraph of one line.
+	for _, sc := range scenarios() {
+		_, after, _ := strings.Cut(report, "## "+sc.title+"\n\n")
+		if intro, _, _ := strings.Cut(after, "\n"); len(intro) < 200 || strings.HasPrefix(intro, "|") {
+			t.Errorf("section %s opens with %q, not its introduction", sc.name, intro)
+		}
+	}
+}
+
+// TestReflow checks that reflow joins the lines of a paragraph, keeps tables as they are and leaves one
+// blank line between blocks.
+func TestReflow(t *testing.T) {
+	in := "\n\n# Title\n\nA paragraph\n  wrapped   here.\n \n\n\n| a | b |\n|---|--:|\n| x  y | z |\n\nEnd.\n"
+	want := "# Title\n\nA paragraph wrapped here.\n\n| a | b |\n|---|--:|\n| x  y | z |\n\nEnd.\n\n"
+	if got := reflow(in); got != want {
+		t.Errorf("reflow(%q) = %q, want %q", in, got, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
@@ -12,13 +11,7 @@ import (
 )
 
 func runMapper(ctx context.Context, e *env, s *section) error {
-	s.intro = fmt.Sprintf("One `Encode` followed by one `Decode` of the same event, per mapper setting; the figure is the time "+
-		"of that round trip, and the stored bytes are the length of the state a recorder would store. The baseline is "+
-		"`json.Marshal` and `json.Unmarshal` of the same struct, the floor of any JSON mapping; its bytes are the JSON alone. "+
-		"Brotli runs at `DefaultCompressionQuality` (%d), is tried only on payloads of at least `DefaultCompressionMinSize` "+
-		"(%d) bytes, and its output is kept only where it is smaller, so the 200-byte event is stored plain; AES-GCM uses a "+
-		"256-bit key and a fresh nonce per event. Two events: `MoneyDeposited` (about 200 bytes of JSON) and `OrderPlaced` "+
-		"(about 2 KB).", mapper.DefaultCompressionQuality, mapper.DefaultCompressionMinSize)
+	s.Vars = map[string]any{"Quality": mapper.DefaultCompressionQuality, "MinSize": mapper.DefaultCompressionMinSize}
 	events := []struct {
 		name string
 		data any
@@ -64,8 +57,5 @@ func runMapper(ctx context.Context, e *env, s *section) error {
 				"json.Marshal + Unmarshal", fmtSeconds(base.Median()), commas(int64(len(jsonBytes))), ratioCell(benchkit.Speedup(fig, base)))
 		}
 	}
-	s.notes = append(s.notes, "The stored state carries a small header, the timestamp envelope and a CRC-32C (plain) or a "+
-		"nonce and tag (AES-GCM, 28 bytes), which is why it is larger than the JSON alone unless brotli shrinks it. "+
-		"Ratios below 1× are the mapper's cost over bare encoding/json; no target is set for it.")
 	return nil
 }

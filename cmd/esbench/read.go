@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
@@ -17,12 +15,7 @@ const logPage = 1000
 func runLog(ctx context.Context, e *env, s *section) error {
 	total := pick(e.cfg, 100_000, 2_000)
 	state := benchkit.SampleState()
-	s.intro = fmt.Sprintf("One reader walks the whole notification log of %s events (written through the recorder in batches of "+
-		"1,000, %d-byte states) in pages of %s with `SelectNotifications`; one walk is one call, the figure is "+
-		"notifications per second. The baseline walks the same table through the same driver with a prepared "+
-		"`SELECT notification_id, originator_id, originator_version, topic, state FROM events WHERE notification_id > ? "+
-		"ORDER BY notification_id LIMIT ?`, scanning into the same Go types. The memory recorder has no driver and is "+
-		"not measured here.", commas(int64(total)), len(state), commas(logPage))
+	s.Vars = map[string]any{"Total": total, "StateBytes": len(state), "Page": logPage, "PostgreSQL": false}
 	t := s.table("", cmpHeader...)
 	p := e.cfg.plan()
 	p.MinCalls = 1
@@ -81,27 +74,14 @@ func runLog(ctx context.Context, e *env, s *section) error {
 		}
 		row("PostgreSQL "+o.String()+" recorder, pages of 1,000", "raw SELECT … LIMIT on the same table", res[2*i], res[2*i+1], want)
 	}
-	s.notes = append(s.notes, "With the xid ordering each row is also checked against the snapshot's xmin (the "+
-		"`events_horizon` function is asked only when rows are held back); the raw SELECT has no such filter, so it could "+
-		"read IDs that a concurrent writer is about to precede (late fills). No writer runs during this measurement.")
+	s.Vars["PostgreSQL"] = true
 	return nil
 }
 
 func runLatency(ctx context.Context, e *env, s *section) error {
 	same, other := pick(e.cfg, 100, 5), pick(e.cfg, 20, 2) // samples per run with the same recorder, with another
 	const pollPause = 100 * time.Millisecond               // both SQL recorders' default poll interval
-	s.intro = fmt.Sprintf("Commit-to-delivery latency: one event is inserted at a time, and a subscription that is caught up and waiting "+
-		"yields it; the time runs from the return of `InsertEvents` to the yield. The subscriber is either the writing "+
-		"recorder itself (woken in process at commit) or another recorder on the same store, as in another process: on "+
-		"SQLite it finds new events by polling (every 100 ms by default), on PostgreSQL through LISTEN/NOTIFY with polling as "+
-		"the fallback; for these cases each write first waits a random 0–100 ms, so that writes arrive anywhere in a poll's "+
-		"cycle, not in step with it. The baseline is one raw SELECT of the new row by ID through the same driver, timed right "+
-		"after each delivery: the least any reader needs to see a committed event, if it knew when to look. The bound is a "+
-		"delivery within about %s, judged on the p99 of each run.", fmtSeconds(latencyBound.Seconds()))
-	type latencyCase struct {
-		name string
-		run  benchkit.LatencyRun
-	}
+	s.Vars = map[string]any{"Bound": fmtSeconds(latencyBound.Seconds()), "Same": same, "Other": other, "OtherPG": other * 2}
 	const full = sqlite.SynchronousFull
 	o := e.opener(ctx)
 	path := e.sqlitePath("latency")
@@ -110,52 +90,31 @@ func runLatency(ctx context.Context, e *env, s *section) error {
 	// Another process: its own pool on the same file, its own recorder.
 	sub := o.sqliteRecorder(o.sqliteDB(path, full), full)
 	rd := o.sqliteReader(db)
-	cases := []latencyCase{
-		{"SQLite FULL, same recorder", benchkit.LatencyRun{Writer: w, Samples: same, Probe: rd.PointRead}},
-		{"SQLite FULL, another recorder (poll)", benchkit.LatencyRun{Writer: w, Subscriber: sub, Samples: other, Pause: pollPause, Probe: rd.PointRead}},
+	cases := []benchkit.LatencyCase{
+		{Name: "SQLite FULL, same recorder", Measure: benchkit.LatencyRun{Writer: w, Samples: same, Probe: rd.PointRead}.Measure},
+		{Name: "SQLite FULL, another recorder (poll)", Measure: benchkit.LatencyRun{Writer: w, Subscriber: sub, Samples: other, Pause: pollPause, Probe: rd.PointRead}.Measure},
 	}
 	if !s.skipped(e) {
 		for _, ord := range orderings {
 			r, name := o.postgres(ord)
 			sub, rd := o.pgRecorder(name, ord), o.pgReader(name)
 			cases = append(cases,
-				latencyCase{"PostgreSQL " + ord.String() + ", same recorder", benchkit.LatencyRun{Writer: r, Samples: same, Probe: rd.PointRead}},
-				latencyCase{"PostgreSQL " + ord.String() + ", another recorder (LISTEN/NOTIFY)",
-					benchkit.LatencyRun{Writer: r, Subscriber: sub, Samples: other * 2, Pause: pollPause, Probe: rd.PointRead}})
+				benchkit.LatencyCase{Name: "PostgreSQL " + ord.String() + ", same recorder", Measure: benchkit.LatencyRun{Writer: r, Samples: same, Probe: rd.PointRead}.Measure},
+				benchkit.LatencyCase{Name: "PostgreSQL " + ord.String() + ", another recorder (LISTEN/NOTIFY)",
+					Measure: benchkit.LatencyRun{Writer: r, Subscriber: sub, Samples: other * 2, Pause: pollPause, Probe: rd.PointRead}.Measure})
 		}
 	}
 	if o.err != nil {
 		return o.err
 	}
-	// Per case: the p50, p99 and p50 of the baseline of each run, and all latencies.
-	n := len(cases)
-	p50, p99, probe50, all := make([]benchkit.Series, n), make([]benchkit.Series, n), make([]benchkit.Series, n), make([][]time.Duration, n)
-	for r := range e.cfg.runs {
-		for j := range cases {
-			i := (r + j) % len(cases) // rotate, so that no case always follows the same one
-			lat, probe, err := benchkit.MeasureLatency(ctx, cases[i].run)
-			if err != nil {
-				return fmt.Errorf("%s: %w", cases[i].name, err)
-			}
-			p50[i] = append(p50[i], benchkit.Percentile(lat, 0.50).Seconds())
-			p99[i] = append(p99[i], benchkit.Percentile(lat, 0.99).Seconds())
-			probe50[i] = append(probe50[i], benchkit.Percentile(probe, 0.50).Seconds())
-			all[i] = append(all[i], lat...)
-		}
-		e.logf("  latency: run %d of %d done", r+1, e.cfg.runs)
+	res, err := benchkit.LatencyRounds(ctx, e.cfg.runs, e.logf, cases...)
+	if err != nil {
+		return err
 	}
-	t := s.table("", "Case", "Samples", "p50 (median of runs)", "p50 spread", "p99 (median of runs)", "p99 spread",
-		"p99 / max, all samples", "Baseline p50 (raw SELECT)", "Ratio p50 (baseline ÷ figure)", "Bound (p99)", "Result")
+	t := s.table("", latencyHeader("raw SELECT", "Bound (p99)")...)
 	for i, c := range cases {
-		x := s.target(target{what: "p99 delivery, " + c.name, got: p99[i], want: latencyBound.Seconds(), atMost: true, format: fmtSeconds})
-		t.add(c.name, fmt.Sprint(len(all[i])), fmtSeconds(p50[i].Median()), spread(p50[i], fmtSeconds),
-			fmtSeconds(p99[i].Median()), spread(p99[i], fmtSeconds),
-			fmtSeconds(benchkit.Percentile(all[i], 0.99).Seconds())+" / "+fmtSeconds(slices.Max(all[i]).Seconds()),
-			fmtSeconds(probe50[i].Median()), ratioCell(benchkit.Ratio(probe50[i], p50[i])), x.required(), x.verdict())
+		x := s.target(target{what: "p99 delivery, " + c.Name, got: res[i].P99, want: latencyBound.Seconds(), atMost: true, format: fmtSeconds})
+		t.latency(c.Name, res[i], res[i].Base50, x)
 	}
-	s.notes = append(s.notes, fmt.Sprintf("Per run: %d samples with the same recorder, %d with another SQLite recorder, %d with "+
-		"another PostgreSQL recorder. With few samples per run, a run's p99 is close to its maximum. A subscriber in another "+
-		"process that has to poll waits up to one poll interval (100 ms by default, `WithPollInterval`) plus a read, so its "+
-		"p99 sits at or just above the bound of about 100 ms by construction.", same, other, other*2))
 	return nil
 }

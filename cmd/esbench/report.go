@@ -1,12 +1,16 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
@@ -20,23 +24,26 @@ const (
 	orderingTarget = 2.0                    // PostgreSQL, 16 writers: the xid ordering against the table lock
 	flatTarget     = 1.2                    // snapshot-bounded loads, 10,000 events against 1,000 (time)
 	latencyBound   = 100 * time.Millisecond // a subscription delivers a new event within about this
+	loopTarget     = 0.8                    // projections and process applications catching up: against a hand-written loop
+	batchTarget    = 10.0                   // and against themselves committing one event per transaction
 )
 
-// section is one scenario of the report.
+// section is one scenario of the report. Its exported fields are what report.md.tmpl reads.
 type section struct {
-	name    string // the scenario's -only name
-	title   string
-	intro   string // what is measured and against what
-	tables  []*table
-	notes   []string
-	targets []target
-	err     error // the scenario failed; what it measured before is kept
+	Name      string // the scenario's -only name, which names its prose in report.md.tmpl
+	Title     string
+	Vars      map[string]any // the values its prose quotes
+	Tables    []*table
+	Ran       bool  // false: excluded by -only
+	PGSkipped bool  // its PostgreSQL cases were skipped
+	Err       error // the scenario failed; what it measured before is kept
+	targets   []target
 }
 
-// table adds a table to the section.
+// table adds a table to the section, below the prose named caption (none when "").
 func (s *section) table(caption string, header ...string) *table {
-	t := &table{caption: caption, header: header}
-	s.tables = append(s.tables, t)
+	t := &table{Caption: caption, header: header}
+	s.Tables = append(s.Tables, t)
 	return t
 }
 
@@ -48,14 +55,12 @@ func (s *section) target(t target) *target {
 
 // skipped notes that the section's PostgreSQL cases are skipped, and says whether they are.
 func (s *section) skipped(e *env) bool {
-	if e.pg == nil {
-		s.notes = append(s.notes, "PostgreSQL: skipped ("+e.pgSkip+").")
-	}
+	s.PGSkipped = s.PGSkipped || e.pg == nil
 	return e.pg == nil
 }
 
 type table struct {
-	caption string
+	Caption string // the name of the prose above it in report.md.tmpl
 	header  []string
 	rows    [][]string
 }
@@ -67,11 +72,22 @@ var cmpHeader = []string{"Case", "Figure (median)", "Spread (min – max)", "Bas
 // cmp adds a figure beside its baseline. r is the ratio per run (above 1: the figure is better); tgt,
 // when set, the target it is judged by.
 func (t *table) cmp(label, baseLabel string, fig, base benchkit.Series, f func(float64) string, r benchkit.Series, tgt *target) {
-	want, res := "–", "–"
-	if tgt != nil {
-		want, res = tgt.required(), tgt.verdict()
-	}
-	t.add(label, f(fig.Median()), spread(fig, f), baseLabel, f(base.Median()), ratioCell(r), want, res)
+	t.add(label, f(fig.Median()), spread(fig, f), baseLabel, f(base.Median()), ratioCell(r), tgt.required(), tgt.verdict())
+}
+
+// latencyHeader is the header of a table of latencies beside the p50s of a baseline, base, with the
+// bound or target want.
+func latencyHeader(base, want string) []string {
+	return []string{"Case", "Samples", "p50 (median of runs)", "p50 spread", "p99 (median of runs)", "p99 spread",
+		"p99 / max, all samples", "Baseline p50 (" + base + ")", "Ratio p50 (baseline ÷ figure)", want, "Result"}
+}
+
+// latency adds the latencies l beside the p50s of a baseline (none when nil), judged by tgt when set.
+func (t *table) latency(label string, l benchkit.LatencySeries, base benchkit.Series, tgt *target) {
+	t.add(label, strconv.Itoa(len(l.All)), fmtSeconds(l.P50.Median()), spread(l.P50, fmtSeconds),
+		fmtSeconds(l.P99.Median()), spread(l.P99, fmtSeconds),
+		fmtSeconds(benchkit.Percentile(l.All, 0.99).Seconds())+" / "+fmtSeconds(slices.Max(l.All).Seconds()),
+		fmtSeconds(base.Median()), ratioCell(benchkit.Ratio(base, l.P50)), tgt.required(), tgt.verdict())
 }
 
 // target is a bound checked against a measured series (a ratio, a time).
@@ -90,7 +106,10 @@ func (t target) fmt(x float64) string {
 	return fmtRatio(x)
 }
 
-func (t target) required() string {
+func (t *target) required() string {
+	if t == nil {
+		return "–"
+	}
 	if t.atMost {
 		return "≤ " + t.fmt(t.want)
 	}
@@ -107,7 +126,10 @@ func (t target) met() bool {
 
 // verdict says whether the median meets the bound and, if not, by how much it misses; it also says
 // when the runs' spread straddles the bound, so a borderline result is not read as a firm one.
-func (t target) verdict() string {
+func (t *target) verdict() string {
+	if t == nil {
+		return "–"
+	}
 	m := t.got.Median()
 	v := "met"
 	switch {
@@ -125,78 +147,69 @@ func (t target) verdict() string {
 	return v
 }
 
-func writeReport(w io.Writer, cfg config, m [][]string, e *env, secs []*section, took time.Duration, start time.Time) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n\n", args...) }
-	p("# Benchmarks")
-	cmd := "`" + strings.TrimSpace("go run ./cmd/esbench "+strings.Join(cfg.args, " ")) + "`"
-	if strings.Join(cfg.args, " ") == "-out BENCHMARKS.md" {
-		cmd += " (`make bench`)"
-	}
-	p("Generated by %s on %s; the measurements took %s. Do not edit by hand: run `make bench` again.",
-		cmd, start.UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
-	if cfg.quick {
-		p("> **Quick mode**: tiny sizes and very short runs. A smoke test of the program; the figures mean nothing.")
-	}
-	p("## Machine")
-	writeTable(w, &table{header: []string{"", ""}, rows: m})
-	p("## How to read this")
-	p("Every figure is the **median of %d runs**, and its **spread** is the range (min – max) over those runs. Every figure "+
-		"has a **baseline measured in the same run**, interleaved with it: within each run the two take turns in chunks of %v "+
-		"to a few hundred milliseconds (the one that goes first rotates, and an untimed garbage collection runs between "+
-		"chunks), so load from elsewhere on the machine falls on both alike. The **ratio** is computed per run and given as "+
-		"its median and range, oriented so that **above 1× means the figure is faster (or smaller) than its baseline**, "+
-		"except where a table says otherwise. Targets are judged on the median ratio.", cfg.runs, cfg.chunk/2)
-	p("The machine is shared: other processes (other engineers' test suites, the PostgreSQL server itself) compete "+
-		"for its %d cores, so absolute figures vary from run to run far more than the ratios do. Compare ratios, not absolute "+
-		"figures, across reports.", runtime.NumCPU())
-	p("## Summary of targets")
-	st := &table{header: []string{"Scenario", "Target", "Measured (median, range over runs)", "Required", "Result"}}
+//go:embed report.md.tmpl
+var reportText string
+
+// writeReport writes the report: report.md.tmpl filled in, its paragraphs reflowed (see reflow).
+func writeReport(w io.Writer, cfg config, m [][]string, e *env, secs []*section, took time.Duration, start time.Time) error {
+	summary := &table{header: []string{"Scenario", "Target", "Measured (median, range over runs)", "Required", "Result"}}
 	met := 0
 	for _, s := range secs {
 		for _, t := range s.targets {
-			st.add(strings.Fields(s.title)[0], t.what, t.fmt(t.got.Median())+" ("+spread(t.got, t.fmt)+")", t.required(), t.verdict())
+			summary.add(strings.Fields(s.Title)[0], t.what, t.fmt(t.got.Median())+" ("+spread(t.got, t.fmt)+")", t.required(), t.verdict())
 			if t.met() {
 				met++
 			}
 		}
 	}
-	if len(st.rows) == 0 {
-		p("No target was measured in this run.")
-	} else {
-		p("%d of %d targets met on the median of the runs. The targets: recorder appends and reads at least %v× the raw "+
-			"driver loop, and at least %v× for PostgreSQL single-event appends and for PostgreSQL pages of the log with the xid "+
-			"ordering; PostgreSQL 16-writer appends at least %v× the table lock; SQLite 16-writer durable appends at least "+
-			"%v× one writer; snapshot-bounded loads flat from 1,000 to 10,000 events (taken here as a time ratio of at most "+
-			"%v); a subscription delivers a new event within about %s (judged on the p99). A \"runs straddle the bound\" note "+
-			"means the verdict could flip on another run.", met, len(st.rows), rawTarget, postgresTarget, orderingTarget, groupTarget, flatTarget,
-			fmtSeconds(latencyBound.Seconds()))
-		writeTable(w, st)
+	var tmpl *template.Template
+	prose := func(name string, data any) (string, error) { // a scenario's text, "" where it has none
+		var b strings.Builder
+		if tmpl.Lookup(name) == nil {
+			return "", nil
+		}
+		err := tmpl.ExecuteTemplate(&b, name, data)
+		return b.String(), err
 	}
-	if e.pgSkip != "" {
-		p("**PostgreSQL scenarios were skipped**: %s. Set `ES_POSTGRES_DSN` or `-postgres` to include them.", e.pgSkip)
+	tmpl, err := template.New("report").Option("missingkey=error").Funcs(template.FuncMap{
+		"prose": prose, "table": tableText, "commas": func(n int) string { return commas(int64(n)) },
+	}).Parse(reportText)
+	if err != nil {
+		return err
 	}
-	for _, s := range secs {
-		p("## %s", s.title)
-		if s.intro != "" {
-			p("%s", s.intro)
-		}
-		for _, t := range s.tables {
-			writeTable(w, t)
-		}
-		for _, n := range s.notes {
-			p("%s", n)
-		}
-		if s.err != nil {
-			p("**FAILED**: %v", s.err)
-		}
+	var b strings.Builder
+	err = tmpl.Execute(&b, map[string]any{
+		"Args": strings.Join(cfg.args, " "), "Start": start.UTC().Format("2006-01-02 15:04 UTC"), "Took": took.Round(time.Second),
+		"Quick": cfg.quick, "Machine": &table{header: []string{"", ""}, rows: m}, "Runs": cfg.runs, "HalfChunk": cfg.chunk / 2,
+		"Cores": runtime.NumCPU(), "Summary": summary, "Targets": len(summary.rows), "Met": met, "PGSkip": e.pgSkip, "Sections": secs,
+		"RawTarget": rawTarget, "PostgresTarget": postgresTarget, "OrderingTarget": orderingTarget, "GroupTarget": groupTarget, "FlatTarget": flatTarget,
+		"LatencyBound": fmtSeconds(latencyBound.Seconds()), "LoopTarget": loopTarget, "BatchTarget": batchTarget,
+	})
+	if err != nil {
+		return err
 	}
+	_, err = io.WriteString(w, reflow(b.String()))
+	return err
 }
 
-func writeTable(w io.Writer, t *table) {
-	if t.caption != "" {
-		fmt.Fprintf(w, "%s\n\n", t.caption)
+// reflow makes each paragraph of text one line and separates blocks (paragraphs, headings, tables) by
+// one blank line, so that the template wraps its prose for its readers and the report has a line per
+// paragraph. A block whose first line starts with "|" is a table and stays as it is.
+func reflow(text string) string {
+	var out []string
+	for block := range strings.SplitSeq(regexp.MustCompile(`\n[ \t]*\n\s*`).ReplaceAllString(strings.TrimSpace(text), "\n\n"), "\n\n") {
+		if !strings.HasPrefix(block, "|") {
+			block = strings.Join(strings.Fields(block), " ")
+		}
+		out = append(out, block)
 	}
-	fmt.Fprintf(w, "| %s |\n|---|%s\n", strings.Join(t.header, " | "), strings.Repeat("--:|", len(t.header)-1))
+	return strings.Join(out, "\n\n") + "\n\n"
+}
+
+// tableText renders t in Markdown.
+func tableText(t *table) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| %s |\n|---|%s\n", strings.Join(t.header, " | "), strings.Repeat("--:|", len(t.header)-1))
 	for _, r := range t.rows {
 		cells := make([]string, len(t.header))
 		for i := range cells {
@@ -204,9 +217,9 @@ func writeTable(w io.Writer, t *table) {
 				cells[i] = strings.ReplaceAll(r[i], "|", `\|`)
 			}
 		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
-	fmt.Fprintln(w)
+	return b.String()
 }
 
 // Formatting. Figures carry three significant digits: the runs rarely agree on more.
@@ -294,7 +307,10 @@ func spread(s benchkit.Series, f func(float64) string) string {
 	return f(s.Min()) + " – " + f(s.Max())
 }
 
-// ratioCell formats a ratio's median with its range over runs.
+// ratioCell formats a ratio's median with its range over runs; "–" for none.
 func ratioCell(s benchkit.Series) string {
+	if len(s) == 0 {
+		return "–"
+	}
 	return fmtRatio(s.Median()) + " (" + fmtRatio(s.Min()) + " – " + fmtRatio(s.Max()) + ")"
 }

@@ -1,10 +1,10 @@
 // Command esctl inspects and maintains the event stores of this module's SQL recorders: it migrates
 // schemas, prints the notification log (once, or following it live), lists an aggregate's events,
-// shows counts, and copies an application's events from one store to another (for example from a
-// SQLite file to PostgreSQL), preserving their order.
+// shows what a store holds, and copies a store into another (for example from a SQLite file to
+// PostgreSQL), keeping the notification IDs.
 //
 // A store is named by a DSN: postgres://… or postgresql://… for PostgreSQL (with -schema for the
-// application's schema), anything else is a SQLite file path.
+// application's schema), anything else is a SQLite file path or "file:" URI.
 //
 //	esctl migrate -dsn bank.db
 //	esctl migrate -dsn postgres://postgres@localhost/app -schema bank
@@ -12,9 +12,18 @@
 //	esctl tail    -dsn bank.db -after 100 -follow
 //	esctl events  -dsn bank.db -id 0193…
 //	esctl copy    -dsn bank.db -to postgres://postgres@localhost/app -to-schema bank
+//	esctl keys rotate -dsn bank.db
+//	esctl keys forget -dsn bank.db 0193…
+//	esctl tracking -dsn bank.db
+//	esctl tracking rebuild -dsn bank.db -consumer balances -upstream bank
 //
-// It works on stored events as recorded (topics, versions, sizes); it does not decode state, which
-// needs the application's event types and keys.
+// It works on stored events as recorded (topics, versions, sizes, and the keys their headers name).
+// With -decode, events and tail show each event's data as the JSON it was stored as, without the
+// application's types; encrypted events need the key ring, which esctl reads from the environment
+// variable ES_CIPHER_KEYS (ID:BASE64,ID:BASE64,…) and never from a flag. keys rotate rewraps the data
+// keys with the ring's current key; keys forget deletes a subject's data key. Passwords in DSNs are
+// never printed. Only migrate, copy's target and keys write: the other commands open a SQLite file
+// read-only, and never create one.
 package main
 
 import (
@@ -31,7 +40,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "esctl:", err)
 		}
@@ -42,15 +51,24 @@ func main() {
 const usage = `usage: esctl <command> [flags]
 
 commands:
-  migrate   bring a store's schema up to date
-  info      show the highest notification ID and the number of events
+  migrate   create a store's tables, or bring them up to date
+  migrations export DIR   write the migration files, for the goose command-line tool
+  info      show a store's schema version, events per topic, snapshots and tracking marks
   tail      print the notification log (-follow: keep printing new events)
   events    print the events of one aggregate
-  copy      copy every event of a store into another, in notification order
+  copy      copy a store's events, snapshots and tracking marks into another (resumable)
+  keys      rotate the key ring's key over the data keys, or forget a subject (esctl keys -h)
+  tracking  show consumers' marks and lag; rebuild a projection; adopt marks (esctl tracking help)
 
 run 'esctl <command> -h' for a command's flags`
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+// run runs the command line args, printing results to out and progress and flag help to errOut. Its
+// error never shows a password given on the command line.
+func run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	return scrub(dispatch(ctx, args, out, errOut), secretsIn(args))
+}
+
+func dispatch(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(out, usage)
 		return errors.New("no command")
@@ -58,15 +76,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "migrate":
-		return cmdMigrate(ctx, args, out)
+		return cmdMigrate(ctx, args, out, errOut)
+	case "migrations":
+		return cmdMigrations(ctx, args, out, errOut)
 	case "info":
-		return cmdInfo(ctx, args, out)
+		return cmdInfo(ctx, args, out, errOut)
 	case "tail":
-		return cmdTail(ctx, args, out)
+		return cmdTail(ctx, args, out, errOut)
 	case "events":
-		return cmdEvents(ctx, args, out)
+		return cmdEvents(ctx, args, out, errOut)
 	case "copy":
-		return cmdCopy(ctx, args, out)
+		return cmdCopy(ctx, args, out, errOut)
+	case "keys":
+		return cmdKeys(ctx, args, out, errOut)
+	case "tracking":
+		return cmdTracking(ctx, args, out, errOut)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(out, usage)
 		return nil
@@ -77,33 +101,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // storeFlags are the flags naming a store.
 type storeFlags struct {
-	dsn    *string
-	schema *string
+	dsn        *string
+	schema     *string
+	dsnFlag    string // the flags' names, for messages
+	schemaFlag string
 }
 
-func addStoreFlags(fs *flag.FlagSet, prefix string) storeFlags {
-	name := func(s string) string {
-		if prefix == "" {
-			return s
-		}
-		return prefix + "-" + s
-	}
-	dsnName := "dsn"
+// addStoreFlags adds -dsn and -schema, or with a prefix -<prefix> and -<prefix>-schema.
+func addStoreFlags(fs *flag.FlagSet, prefix, role string) storeFlags {
+	sf := storeFlags{dsnFlag: "dsn", schemaFlag: "schema"}
 	if prefix != "" {
-		dsnName = prefix
+		sf.dsnFlag, sf.schemaFlag = prefix, prefix+"-schema"
 	}
-	return storeFlags{
-		dsn:    fs.String(dsnName, "", "store: postgres://… DSN, or a SQLite file path"),
-		schema: fs.String(name("schema"), "", "PostgreSQL schema of the application (default: the search_path)"),
-	}
+	sf.dsn = fs.String(sf.dsnFlag, "", role+": postgres://… DSN, or a SQLite file path")
+	sf.schema = fs.String(sf.schemaFlag, "", "PostgreSQL schema of the "+role+"'s application (default: the search_path)")
+	return sf
 }
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(os.Stderr)
+func parse(fs *flag.FlagSet, args []string, errOut io.Writer) error {
+	fs.SetOutput(errOut)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

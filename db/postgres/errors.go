@@ -3,9 +3,8 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 )
@@ -28,21 +27,43 @@ const (
 func opError(op string, err error) error {
 	switch sqlState(err) {
 	case sqlstateUniqueViolation, sqlstateTrackingConflict:
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Detail != "" {
-			return fmt.Errorf("postgres: %s: %w: %s: %w", op, es.ErrConflict, strings.TrimSuffix(pgErr.Detail, "."), err)
+		if detail := serverDetail(err); detail != "" {
+			return fmt.Errorf("postgres: %s: %w: %s: %w", op, es.ErrConflict, strings.TrimSuffix(detail, "."), err)
 		}
 		return fmt.Errorf("postgres: %s: %w: %w", op, es.ErrConflict, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }
 
-// sqlState returns the SQLSTATE of a server error, through any driver whose error type reports it
-// (pgx's *pgconn.PgError does).
+// serverError is what the error types of PostgreSQL drivers have in common: pgx's *pgconn.PgError
+// and lib/pq's *pq.Error both report the SQLSTATE through this method, so errors are classified
+// without importing any driver's error type.
+type serverError interface{ SQLState() string }
+
+// sqlState returns the SQLSTATE of the server error in err's chain, "" when there is none.
 func sqlState(err error) string {
-	var e interface{ SQLState() string }
+	var e serverError
 	if errors.As(err, &e) {
 		return e.SQLState()
+	}
+	return ""
+}
+
+// serverDetail returns the DETAIL of the server error in err's chain (for a unique violation, the key
+// that clashed), "" when there is none. No method reports it, but every PostgreSQL driver's error
+// type keeps it in a string field named Detail, as the protocol names it (pgx's *pgconn.PgError,
+// lib/pq's *pq.Error): it is read by that name.
+func serverDetail(err error) string {
+	var e serverError
+	if !errors.As(err, &e) {
+		return ""
+	}
+	v := reflect.Indirect(reflect.ValueOf(e))
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	if f := v.FieldByName("Detail"); f.IsValid() && f.Kind() == reflect.String {
+		return f.String()
 	}
 	return ""
 }

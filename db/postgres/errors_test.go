@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -112,6 +113,7 @@ func TestConstructorsRefuse(t *testing.T) {
 					{postgres.WithPollInterval(0), "WithPollInterval(0s)"},
 					{postgres.WithPollInterval(-time.Second), "WithPollInterval(-1s)"},
 					{postgres.WithLockTimeout(-time.Second), "WithLockTimeout(-1s)"},
+					{postgres.WithReconnectTimeout(-time.Second), "WithReconnectTimeout(-1s)"},
 					{postgres.WithOrdering(postgres.Ordering(99)), "unknown ordering"},
 				} {
 					_, err := newRecorder(t.Context(), db, postgres.WithSchema(name), nil, tt.opt)
@@ -204,5 +206,34 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 	}
 	if got, err := r.MaxNotificationID(t.Context()); err != nil || got != ids[0] {
 		t.Fatalf("after a second Migrate MaxNotificationID = %d, %v; want %d", got, err, ids[0])
+	}
+}
+
+// A PostgreSQL database given to what is meant for SQLite is refused with an error naming its dialect,
+// migrated or not.
+func TestWrongDialect(t *testing.T) {
+	db, name := pgtest.Schema(t)
+	inSchema := pgtest.InSchema(t, name) // the tables in the search_path, where SQLite's queries look
+	for what, db := range map[string]*sql.DB{"migrated": inSchema, "empty": pgtest.InSchema(t, pgtest.EmptySchema(t, db))} {
+		t.Run(what, func(t *testing.T) {
+			ctx := t.Context()
+			check := func(op string, err error) {
+				t.Helper()
+				if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is PostgreSQL") {
+					t.Errorf("%s: %v, want an error wrapping schema.ErrWrongDialect naming PostgreSQL", op, err)
+				}
+			}
+			check("schema.Migrate(SQLite)", schema.Migrate(ctx, db, schema.SQLite))
+			r, err := sqlite.NewProcessRecorder(ctx, db)
+			if err == nil {
+				r.Close()
+			}
+			check("sqlite.NewProcessRecorder", err)
+			s, err := sqlite.NewSnapshotRecorder(ctx, db)
+			if err == nil {
+				s.Close()
+			}
+			check("sqlite.NewSnapshotRecorder", err)
+		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // The application "bank" keeps its tables in the schema of the same name. The example needs a server,
@@ -26,10 +25,12 @@ func Example() {
 	defer db.Close()
 	db.SetMaxIdleConns(16)
 
-	if err := schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema("bank")); err != nil {
+	// One list of options names the schema for the migration and the recorders.
+	opts := []postgres.Option{postgres.WithSchema("bank")}
+	if err := postgres.Migrate(ctx, db, opts...); err != nil {
 		log.Fatal(err)
 	}
-	r, err := postgres.NewProcessRecorder(ctx, db, postgres.WithSchema("bank"))
+	r, err := postgres.NewProcessRecorder(ctx, db, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -15,6 +17,9 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/projection/projectiontest"
+	"github.com/eventsourcing-go/eventsourcing/recordertest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -151,5 +156,104 @@ func TestTrackingMigrationKeepsMarks(t *testing.T) {
 	}
 	if err := r.InsertTracking(ctx, es.Tracking{Consumer: "", Upstream: "bank", NotificationID: 43, Prior: 42}); err != nil {
 		t.Fatalf("the migrated mark does not go on: %v", err)
+	}
+}
+
+// migrateAsCLI applies the migration files in schema/postgres as the goose command-line tool does
+// (goose -dir schema/postgres postgres "$DSN" up): the legacy goose API over the directory on disk,
+// nothing replaced in the files, the goose table and every object in the connection's search_path,
+// here a fresh schema. It returns a database whose connections have that search_path.
+func migrateAsCLI(t *testing.T) *sql.DB {
+	t.Helper()
+	name := pgtest.EmptySchema(t, pgtest.Open(t))
+	db := pgtest.InSchema(t, name)
+	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+name); err != nil {
+		t.Fatal(err)
+	}
+	if err := goose.SetDialect("postgres"); err != nil {
+		t.Fatal(err)
+	}
+	if err := goose.RunContext(t.Context(), "up", db, filepath.Join("..", "..", "schema", "postgres")); err != nil {
+		t.Fatalf("goose up: %v", err)
+	}
+	return db
+}
+
+// The files work as the goose command-line tool runs them: the recorders, without WithSchema (they
+// find the tables through the search_path), pass the conformance suites on the result.
+func TestGooseCommandLine(t *testing.T) {
+	for _, o := range orderings {
+		t.Run(o.String(), func(t *testing.T) {
+			recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
+				r, err := postgres.NewProcessRecorder(t.Context(), migrateAsCLI(t), postgres.WithOrdering(o))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { r.Close() })
+				return r
+			})
+		})
+	}
+	t.Run("snapshots", func(t *testing.T) {
+		recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
+			r, err := postgres.NewSnapshotRecorder(t.Context(), migrateAsCLI(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		})
+	})
+	t.Run("tracker", func(t *testing.T) {
+		projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
+			r, err := postgres.NewProcessRecorder(t.Context(), migrateAsCLI(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r
+		})
+	})
+	t.Run("down", func(t *testing.T) {
+		db := migrateAsCLI(t)
+		if err := goose.RunContext(t.Context(), "reset", db, filepath.Join("..", "..", "schema", "postgres")); err != nil {
+			t.Fatalf("goose reset: %v", err)
+		}
+		if _, err := postgres.NewProcessRecorder(t.Context(), db); !errors.Is(err, schema.ErrNotMigrated) {
+			t.Fatalf("recorder after goose reset: %v, want ErrNotMigrated", err)
+		}
+		if err := goose.RunContext(t.Context(), "up", db, filepath.Join("..", "..", "schema", "postgres")); err != nil {
+			t.Fatalf("goose up again: %v", err)
+		}
+		r, err := postgres.NewProcessRecorder(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// postgres.Migrate takes the recorders' options: one list names the schema for both.
+func TestMigrateWithRecorderOptions(t *testing.T) {
+	db := pgtest.Open(t)
+	opts := []postgres.Option{postgres.WithSchema(pgtest.EmptySchema(t, db))}
+	if err := postgres.Migrate(t.Context(), db, opts...); err != nil {
+		t.Fatal(err)
+	}
+	r, err := postgres.NewProcessRecorder(t.Context(), db, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.Migrate(t.Context(), db, postgres.WithSchema("")); !errors.Is(err, schema.ErrInvalidSchemaName) {
+		t.Errorf("WithSchema(\"\"): %v, want ErrInvalidSchemaName", err)
+	}
+	if err := postgres.Migrate(t.Context(), db, postgres.WithPollInterval(-1)); err == nil {
+		t.Error("an invalid option accepted")
 	}
 }

@@ -5,12 +5,18 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // DefaultPollInterval is how often a caught-up subscription polls the log when nothing wakes it (see
 // WithPollInterval).
 const DefaultPollInterval = 100 * time.Millisecond
+
+// DefaultReconnectTimeout is how long a subscription keeps retrying reads that fail on a broken
+// connection before it gives up (see WithReconnectTimeout): long enough for a server restart with crash
+// recovery, or a failover, to complete.
+const DefaultReconnectTimeout = 2 * time.Minute
 
 // Option configures a recorder. Options record values; the constructor checks them and fails on an
 // invalid one. Each option says which recorders it matters to; the others ignore it, so one list of
@@ -25,11 +31,13 @@ type config struct {
 	readOnly     bool
 	lockTimeout  time.Duration
 	pollInterval time.Duration
+	reconnect    time.Duration
 	logger       *slog.Logger
+	tracer       observe.RecorderTracer
 }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{pollInterval: DefaultPollInterval}
+	c := config{pollInterval: DefaultPollInterval, reconnect: DefaultReconnectTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -47,10 +55,13 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("WithLockTimeout(%v): must not be negative", c.lockTimeout)
 	case c.pollInterval <= 0:
 		return c, fmt.Errorf("WithPollInterval(%v): must be positive", c.pollInterval)
+	case c.reconnect < 0:
+		return c, fmt.Errorf("WithReconnectTimeout(%v): must not be negative", c.reconnect)
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	c.tracer = observe.Use(c.tracer)
 	return c, nil
 }
 
@@ -89,7 +100,20 @@ func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTi
 // than pgx, standbys, and rows held back by the xid ordering.
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
 
+// WithReconnectTimeout sets how long a subscription keeps retrying when its reads fail because the
+// connection broke or the server does not accept connections yet (SQLSTATE class 08, 57P01–57P03, or
+// no answer at all: a restart, crash recovery, a failover), pausing between attempts from 50 ms up to
+// 1 s; then it yields the last error, which ends it (default DefaultReconnectTimeout; 0 gives up at
+// the first such failure; negative is an error). It matters only to the [ProcessRecorder]'s Subscribe;
+// other calls report errors at once, since their callers decide whether to repeat them.
+func WithReconnectTimeout(d time.Duration) Option { return func(c *config) { c.reconnect = d } }
+
 // WithLogger receives the recorder's background troubles (a listener connection lost and reopened, a
 // failed notification). Without it, or with nil, they go to slog.Default() as it is when the recorder
 // is made.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithTracer tells t about the recorders' appends and reads (see package observe), as dialect
+// "postgres" with the recorder's schema. Without it, or with nil, there is no tracer. It applies to
+// both recorders.
+func WithTracer(t observe.RecorderTracer) Option { return func(c *config) { c.tracer = t } }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,10 +14,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -34,6 +37,8 @@ type base struct {
 	q         *dbsqlc.Queries
 	qualifier *qualifier
 	schema    string
+	ids       idEncoding
+	trace     recorder.Tracing
 }
 
 // newBase checks db and the options and connects: the constructors' common start.
@@ -46,12 +51,17 @@ func newBase(ctx context.Context, db *sql.DB, op string, opts []Option) (base, c
 		return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	qual := newQualifier(db, cfg.schema)
-	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema}
+	b := base{life: new(recorder.Life), db: db, q: dbsqlc.New(qual), qualifier: qual, schema: cfg.schema, ids: idEncodingOf(db),
+		trace: recorder.Tracing{Tracer: cfg.tracer, Dialect: observe.DialectPostgres, Schema: cfg.schema}}
 	if err := db.PingContext(ctx); err != nil {
 		return base{}, config{}, fmt.Errorf("postgres: %s: connect to the database: %w", op, err)
 	}
 	missing, err := b.q.MissingObjects(ctx)
 	if err != nil {
+		// Asked only now, to spare every constructor a round trip: a SQLite database fails here.
+		if dErr := schema.CheckDialect(ctx, db, schema.Postgres); errors.Is(dErr, schema.ErrWrongDialect) {
+			return base{}, config{}, fmt.Errorf("postgres: %s: %w", op, dErr)
+		}
 		return base{}, config{}, fmt.Errorf("postgres: %s: look up the schema's tables: %w", op, err)
 	}
 	if len(missing) > 0 {
@@ -96,7 +106,9 @@ type ProcessRecorder struct {
 	horizon      bool // readers fall back on the horizon when rows are held back (OrderingXID, on a primary)
 	lockTimeout  sql.NullString
 	pollInterval time.Duration
-	logger       *slog.Logger
+	// reconnectTimeout bounds a subscription's retries of reads that fail on a broken connection.
+	reconnectTimeout time.Duration
+	logger           *slog.Logger
 
 	// Wake-ups for subscriptions: committed appends of this recorder wake its subscriptions directly
 	// and, through the notifier, those of other processes; the listener relays other processes'.
@@ -141,15 +153,16 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	r := &ProcessRecorder{
-		base:         b,
-		ordering:     ordering,
-		readOnly:     cfg.readOnly,
-		horizon:      ordering == OrderingXID && !standby,
-		pollInterval: cfg.pollInterval,
-		logger:       cfg.logger,
-		kick:         make(chan struct{}, 1),
-		channel:      notifyChannel,
-		payload:      cfg.schema,
+		base:             b,
+		ordering:         ordering,
+		readOnly:         cfg.readOnly,
+		horizon:          ordering == OrderingXID && !standby,
+		pollInterval:     cfg.pollInterval,
+		reconnectTimeout: cfg.reconnect,
+		logger:           cfg.logger.With("dialect", observe.DialectPostgres),
+		kick:             make(chan struct{}, 1),
+		channel:          notifyChannel,
+		payload:          cfg.schema,
 	}
 	if cfg.lockTimeout > 0 {
 		ms := max(cfg.lockTimeout.Milliseconds(), 1)
@@ -178,8 +191,14 @@ func (r *ProcessRecorder) Close() error {
 
 // InsertEvents records events atomically, with the tracking record of WithTracking if given, in one
 // round trip. The returned notification IDs are consecutive, in input order.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (_ []int64, err error) {
 	const op = "insert events"
+	var ids []int64
+	if r.trace.Tracer != nil {
+		var a observe.Append
+		ctx, a = r.trace.StartAppend(ctx, events, opts)
+		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
+	}
 	if err := r.canWrite(op); err != nil {
 		return nil, err
 	}
@@ -199,16 +218,15 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 		}
 	}
 	var first int64
-	var err error
 	if len(events) == 1 && o.Tracking == nil {
 		first, err = r.appendOne(ctx, events[0])
 	} else {
-		first, err = r.append(ctx, r.q, newColumns(events), o.Tracking)
+		first, err = r.append(ctx, r.q, newColumns(events, r.ids), o.Tracking)
 	}
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	ids := make([]int64, len(events))
+	ids = make([]int64, len(events))
 	for i := range ids {
 		ids[i] = first + int64(i)
 	}
@@ -261,25 +279,56 @@ func (r *ProcessRecorder) append(ctx context.Context, q *dbsqlc.Queries, cols co
 	return q.AppendEvents(ctx, p)
 }
 
-// columns are a batch of events as the array parameters of the insert queries. pgx's stdlib driver
-// encodes these slices as uuid[], bigint[], text[] and bytea[] in binary; the UUIDs as [16]byte, since
-// uuid.UUID values would go through their text form (measured about ten times slower).
+// columns are a batch of events as the array parameters of the insert queries: uuid[], bigint[],
+// text[] and bytea[]. The drivers tested (pgx's stdlib and lib/pq) encode []int64, []string and
+// [][]byte as such arrays. The UUIDs go as text ([]string), except through pgx, which sends [][16]byte
+// in binary, without formatting and parsing 36 characters per event; other drivers send a [16]byte as
+// something else than a UUID (lib/pq as an array of integers).
 type columns struct {
-	ids      [][16]byte
+	ids      any // [][16]byte or []string, per idEncoding
 	versions []int64
 	topics   []string
 	states   [][]byte
 }
 
-func newColumns(events []es.StoredEvent) columns {
+// idEncoding is how a recorder sends originator IDs in arrays (see columns).
+type idEncoding int
+
+const (
+	idsAsText idEncoding = iota
+	idsAsBinary
+)
+
+// idEncodingOf chooses the encoding for db's driver.
+func idEncodingOf(db *sql.DB) idEncoding {
+	if _, ok := db.Driver().(*stdlib.Driver); ok {
+		return idsAsBinary
+	}
+	return idsAsText
+}
+
+// newColumns returns events as columns, encoding the IDs as enc says. With no events the arrays are
+// empty, not NULL (an append of tracking only).
+func newColumns(events []es.StoredEvent, enc idEncoding) columns {
 	c := columns{
-		ids:      make([][16]byte, len(events)),
 		versions: make([]int64, len(events)),
 		topics:   make([]string, len(events)),
 		states:   make([][]byte, len(events)),
 	}
+	if enc == idsAsBinary {
+		ids := make([][16]byte, len(events))
+		for i, e := range events {
+			ids[i] = e.OriginatorID
+		}
+		c.ids = ids
+	} else {
+		ids := make([]string, len(events))
+		for i, e := range events {
+			ids[i] = e.OriginatorID.String()
+		}
+		c.ids = ids
+	}
 	for i, e := range events {
-		c.ids[i] = e.OriginatorID
 		c.versions[i] = e.OriginatorVersion
 		c.topics[i] = e.Topic
 		c.states[i] = nonNil(e.State)
@@ -295,12 +344,14 @@ func nonNil(state []byte) []byte {
 	return state
 }
 
-// noEvents is an append of tracking only (the arrays are empty, not NULL).
-var noEvents = columns{ids: [][16]byte{}, versions: []int64{}, topics: []string{}, states: [][]byte{}}
-
 // SelectEvents returns events of one originator.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
 	const op = "select events"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
+		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -324,8 +375,13 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 
 // SelectNotifications returns a page of the notification log. With OrderingXID it returns only
 // notifications no older transaction can still precede (see [OrderingXID]).
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) (got []es.Notification, err error) {
 	const op = "select notifications"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, true, uuid.Nil)
+		defer func() { r.trace.EndSelectNotifications(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}

@@ -11,6 +11,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // SnapshotRecorder stores snapshots of aggregates: an AggregateRecorder without a notification log,
@@ -28,6 +29,7 @@ func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Snap
 	if err != nil {
 		return nil, err
 	}
+	b.trace.Snapshots = true
 	return &SnapshotRecorder{base: b}, nil
 }
 
@@ -40,8 +42,13 @@ func (r *SnapshotRecorder) Close() error {
 
 // InsertEvents records snapshots atomically, in one statement. It returns nil IDs: snapshots have no
 // notification log. WithTracking is refused, since a snapshot recorder keeps no tracking marks.
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (_ []int64, err error) {
 	const op = "insert snapshots"
+	if r.trace.Tracer != nil {
+		var a observe.Append
+		ctx, a = r.trace.StartAppend(ctx, events, opts)
+		defer func() { r.trace.EndAppend(ctx, a, nil, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -57,8 +64,8 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredE
 	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	cols := newColumns(events)
-	err := r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
+	cols := newColumns(events, r.ids)
+	err = r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
 		OriginatorIds: cols.ids,
 		Versions:      cols.versions,
 		Topics:        cols.topics,
@@ -72,8 +79,13 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredE
 
 // SelectEvents returns snapshots of one originator; a repository asks for the newest at or below a
 // version with EventQuery{UpTo: v, Desc: true, Limit: 1}.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
 	const op = "select snapshots"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
+		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}

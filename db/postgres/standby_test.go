@@ -24,9 +24,10 @@ import (
 // the readers on the standby. A recorder that writes cannot be opened there, and says what to do; the
 // read-only one refuses writes, and its subscriptions poll without complaint (a standby has no LISTEN).
 func TestStandbyReaders(t *testing.T) {
-	rep := pgtest.StartReplica(t)
-	primary := pgtest.OpenDSN(t, rep.Primary)
-	standby := pgtest.OpenDSN(t, rep.Standby)
+	primaryServer := pgtest.NewCluster(t)
+	standbyServer := primaryServer.Standby()
+	primary := pgtest.OpenDSN(t, primaryServer.DSN())
+	standby := pgtest.OpenDSN(t, standbyServer.DSN())
 	rounds := 40
 	if testing.Short() {
 		rounds = 10
@@ -38,7 +39,7 @@ func TestStandbyReaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := mustProcess(t, primary, name, postgres.WithOrdering(o))
-			rep.WaitReplayed(t)
+			standbyServer.WaitReplayed(primaryServer)
 
 			_, err := postgres.NewProcessRecorder(t.Context(), standby, postgres.WithSchema(name))
 			requireErr(t, err, "accepts no writes", "WithReadOnly")
@@ -64,7 +65,7 @@ func TestStandbyReaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep.WaitReplayed(t)
+			standbyServer.WaitReplayed(primaryServer)
 			if got := readIDs(t, r, cursor); !slices.Equal(got, ids) {
 				t.Fatalf("on the standby after an event with an empty state: %v, want %v", got, ids)
 			}

@@ -3,11 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
@@ -23,9 +22,11 @@ import (
 // standbys, and rows that the xid ordering held back. What is read is what SelectNotifications returns, so the
 // ordering's guarantee (no late fills) is the subscription's: it never skips.
 //
-// A broken connection (a terminated backend, a server restart) is retried a few times, since reads can
-// be repeated at will; any other query error, or one that persists, is yielded and ends the sequence.
-// The end of ctx ends it without an error.
+// A read that fails on a broken connection (a terminated backend, a server restart, crash recovery, a
+// failover) is retried with growing pauses for up to the reconnect timeout ([WithReconnectTimeout]),
+// since reads can be repeated at will; any other query error, or one that outlasts the timeout, is
+// yielded and ends the sequence. The end of ctx ends it without an error; Close ends it with an error
+// wrapping es.ErrClosed.
 func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
 	topics = append([]string(nil), topics...)
 	return func(yield func(es.Notification, error) bool) {
@@ -50,7 +51,7 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 				// can see now is final (no late fills), so once a read up to it comes back short, the cursor
 				// moves there.
 				var err error
-				if horizon, err = retry(ctx, r.pollInterval, func() (int64, error) { return r.maxNotificationID(ctx) }); err != nil {
+				if horizon, err = retry(ctx, r, func() (int64, error) { return r.maxNotificationID(ctx) }); err != nil {
 					r.yieldErr(ctx, yield, err)
 					return
 				}
@@ -62,7 +63,7 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 				}
 				q.UpTo = horizon
 			}
-			page, err := retry(ctx, r.pollInterval, func() ([]es.Notification, error) { return r.selectNotifications(ctx, q) })
+			page, err := retry(ctx, r, func() ([]es.Notification, error) { return r.selectNotifications(ctx, q) })
 			if err != nil {
 				r.yieldErr(ctx, yield, err)
 				return
@@ -86,35 +87,65 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 	}
 }
 
-// subscribeRetries is how many times a subscription repeats a read that failed on a broken connection.
-const subscribeRetries = 5
+// Pauses between the attempts of a read that failed on a broken connection: the first, doubled after
+// each failed attempt up to the longest.
+const (
+	firstReconnectPause = 50 * time.Millisecond
+	maxReconnectPause   = time.Second
+)
 
-// retry calls read until it succeeds, fails otherwise than on a broken connection, or has failed
-// subscribeRetries times, waiting pause (at most a second) between calls. database/sql discards a
-// broken connection, so the next call gets a fresh one.
-func retry[T any](ctx context.Context, pause time.Duration, read func() (T, error)) (T, error) {
-	pause = min(pause, time.Second)
-	for attempt := 1; ; attempt++ {
-		v, err := read()
-		if err == nil || attempt == subscribeRetries || !brokenConnection(err) || ctx.Err() != nil {
-			return v, err
+// retry calls read until it succeeds or fails otherwise than on a broken connection, for at most the
+// recorder's reconnect timeout (WithReconnectTimeout) from the first failure, with growing pauses.
+// Reads can be repeated at will, and database/sql discards a broken connection, so each attempt gets a
+// fresh one.
+func retry[T any](ctx context.Context, r *ProcessRecorder, read func() (T, error)) (T, error) {
+	v, err := read()
+	if err == nil || !brokenConnection(err) || ctx.Err() != nil {
+		return v, err
+	}
+	if r.reconnectTimeout == 0 {
+		return v, fmt.Errorf("broken connection (WithReconnectTimeout(0): no retries): %w", err)
+	}
+	r.logger.Warn("postgres recorder: a subscription's read failed on a broken connection; retrying",
+		"schema", r.schema, "reconnect_timeout", r.reconnectTimeout, "error", err)
+	deadline := time.Now().Add(r.reconnectTimeout)
+	pause := firstReconnectPause
+	for attempt := 2; ; attempt++ {
+		wait := min(pause, time.Until(deadline))
+		if wait <= 0 {
+			return v, fmt.Errorf("broken connection, retried for %v (WithReconnectTimeout): %w", r.reconnectTimeout, err)
 		}
 		select {
 		case <-ctx.Done():
 			return v, err
-		case <-time.After(pause):
+		case <-r.life.Done():
+			return v, err
+		case <-time.After(wait):
 		}
+		v, err = read()
+		switch {
+		case err == nil:
+			r.logger.Debug("postgres recorder: a subscription's read succeeded again", "schema", r.schema, "attempt", attempt)
+			return v, nil
+		case !brokenConnection(err) || ctx.Err() != nil:
+			return v, err
+		}
+		r.logger.Debug("postgres recorder: a subscription's read failed on a broken connection; retrying",
+			"schema", r.schema, "attempt", attempt, "error", err)
+		pause = min(2*pause, maxReconnectPause)
 	}
 }
 
-// brokenConnection reports whether err means the connection, not the query, failed: no answer from the
-// server at all, or a connection exception or shutdown (SQLSTATE class 08, 57P01–57P03).
+// brokenConnection reports whether err means the connection, not the query, failed: an error that is
+// not the server's (no SQLSTATE: no answer at all), or a connection exception or shutdown (SQLSTATE
+// class 08, 57P01–57P03).
 func brokenConnection(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
+	switch code := sqlState(err); {
+	case code == "":
 		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	default:
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
 	}
-	return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
 }
 
 // yieldErr yields err unless it is only the end of ctx.

@@ -21,7 +21,7 @@ func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) err
 	if err := recorder.ValidateTracking(t); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	if _, err := r.append(ctx, r.q, noEvents, &t); err != nil {
+	if _, err := r.append(ctx, r.q, newColumns(nil, r.ids), &t); err != nil {
 		return opError(op, err)
 	}
 	return nil
@@ -113,7 +113,7 @@ func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t es.Tracking, fn 
 		}
 	}()
 	q := dbsqlc.New(r.qualifier.inTx(tx))
-	if _, err := r.append(ctx, q, noEvents, &t); err != nil {
+	if _, err := r.append(ctx, q, newColumns(nil, r.ids), &t); err != nil {
 		return opError(op, err)
 	}
 	if err := recorder.RunTracked(ctx, func(ctx context.Context) error { return fn(ctx, tx) }); err != nil {

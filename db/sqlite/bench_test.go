@@ -14,7 +14,7 @@ import (
 
 // Every benchmark comes in pairs: .../recorder runs the recorder, .../raw the hand-written baseline of
 // package benchkit doing the same work through the same driver, in the same run, on a database set up
-// the same way (sqlite.Open on a file, migrated). BenchmarkAppendInterleaved alternates the two call by
+// the same way (ncruces.Open on a file, migrated). BenchmarkAppendInterleaved alternates the two call by
 // call.
 
 var benchState = benchkit.SampleState()

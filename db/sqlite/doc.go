@@ -1,8 +1,9 @@
 // Package sqlite provides the SQLite recorders: a [ProcessRecorder] (events, the notification log,
 // tracking records and subscriptions) and a [SnapshotRecorder] (a snapshot store), over any *sql.DB of a
-// SQLite driver. The module tests and documents github.com/ncruces/go-sqlite3 (pure Go, no cgo), which
-// [Open] uses; other drivers work too (errors are classified by the ncruces driver's codes, falling back
-// to SQLite's messages).
+// SQLite driver. It imports no driver: the *sql.DB brings its own. Package
+// [github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces] opens one with
+// github.com/ncruces/go-sqlite3 (pure Go, no cgo); github.com/mattn/go-sqlite3 and modernc.org/sqlite
+// are tested too (errors are classified by SQLite's messages, which every driver passes on).
 //
 // Create the tables with schema.Migrate(ctx, db, schema.SQLite) first. One database file holds one
 // application.

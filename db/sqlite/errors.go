@@ -1,14 +1,17 @@
 package sqlite
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"strings"
-
-	"github.com/ncruces/go-sqlite3"
+	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
+
+// Errors are classified by SQLite's own messages, which every driver passes on in its error's text
+// (ncruces, mattn and modernc are tested): the package imports no driver, so it cannot use their error
+// types, and SQLite keeps the texts stable.
 
 // opError names the operation and wraps the cause; a missing table or column also wraps
 // schema.ErrNotMigrated and says what to do, since "no such table" alone does not.
@@ -19,15 +22,8 @@ func opError(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure. The ncruces
-// driver's extended error codes decide; for other SQLite drivers, whose error types this package does
-// not import, it falls back to SQLite's message, which every driver passes on.
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure.
 func isUniqueViolation(err error) bool {
-	var e *sqlite3.Error
-	if errors.As(err, &e) {
-		c := e.ExtendedCode()
-		return c == sqlite3.CONSTRAINT_UNIQUE || c == sqlite3.CONSTRAINT_PRIMARYKEY
-	}
 	if err == nil {
 		return false
 	}
@@ -41,4 +37,56 @@ func isUniqueViolation(err error) bool {
 // syntax error), so the message decides, for every driver.
 func isNotMigrated(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column"))
+}
+
+// isLocked reports whether err is SQLITE_LOCKED: a table or schema lock of SQLite's shared-cache mode
+// (an in-memory database opened as "file:name?mode=memory&cache=shared", or any database with
+// cache=shared), held by another connection of the same cache. Unlike a lock of the database file
+// (SQLITE_BUSY, "database is locked"), the busy timeout does not wait for it: the recorders retry.
+func isLocked(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database table is locked") || strings.Contains(msg, "database schema is locked")
+}
+
+// lockedRetry paces the retries of work that a shared-cache lock (isLocked) got in the way of, as
+// SQLite's busy handler paces its own: short pauses first, then longer ones. The zero value starts.
+type lockedRetry struct {
+	start time.Time
+	n     int
+}
+
+// pause waits before the next attempt and reports true, or reports false when timeout has passed
+// since the first pause or ctx has ended.
+func (l *lockedRetry) pause(ctx context.Context, timeout time.Duration) bool {
+	if l.n == 0 {
+		l.start = time.Now()
+	}
+	d := min(time.Duration(1<<min(l.n, 6))*time.Millisecond, 50*time.Millisecond) // 1, 2, 4 … 50 ms
+	l.n++
+	if time.Since(l.start)+d > timeout {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// whileLocked calls read until it fails otherwise than on a shared-cache lock, for up to timeout:
+// reads can be repeated at will.
+func whileLocked[T any](ctx context.Context, timeout time.Duration, read func() (T, error)) (T, error) {
+	var l lockedRetry
+	for {
+		v, err := read()
+		if !isLocked(err) || !l.pause(ctx, timeout) {
+			return v, err
+		}
+	}
 }

@@ -10,14 +10,15 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 func ExampleNewProcessRecorder() {
 	ctx := context.Background()
 
-	// A file path works the same way; sqlite.Memory is a database shared by the pool's connections.
-	db, err := sqlite.Open(ctx, sqlite.Memory)
+	// A file path works the same way; ncruces.Memory is a database shared by the pool's connections.
+	db, err := ncruces.Open(ctx, ncruces.Memory)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -2,12 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	_ "github.com/ncruces/go-sqlite3/driver"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/schema"
@@ -40,7 +42,8 @@ type outcome struct {
 // not written, even when the writer has already taken it into a group.
 func TestGroupCommit(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "group.db"))
+	// Not ncruces.Open, which imports this package.
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,5 +154,72 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if m, _ := r.MaxTrackingID(ctx, "c", "up"); m != 7 {
 		t.Fatalf("tracking mark %d, want 7", m)
+	}
+}
+
+// A group of one-event batches, one of which conflicts: it fails alone, the others commit in the same
+// transaction (such batches go without a savepoint: SQLite backs out the one statement).
+func TestGroupCommitOneEventConflict(t *testing.T) {
+	ctx := t.Context()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewProcessRecorder(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	taken := uuid.New()
+	if _, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: taken, OriginatorVersion: 1, Topic: "T"}}); err != nil {
+		t.Fatal(err)
+	}
+	blocker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id uuid.UUID) chan outcome {
+		ch := make(chan outcome, 1)
+		go func() {
+			ids, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "T"}})
+			ch <- outcome{ids, err}
+		}()
+		return ch
+	}
+	first := insert(uuid.New()) // writes on its own goroutine, waiting for the lock
+	waitFor(t, "the first batch to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
+	var group []chan outcome
+	for i, id := range []uuid.UUID{uuid.New(), taken, uuid.New()} {
+		group = append(group, insert(id))
+		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
+	}
+	before := r.w.commits.Load()
+	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-first; o.err != nil || len(o.ids) != 1 || o.ids[0] != 2 {
+		t.Fatalf("first: %v %v, want ID 2", o.ids, o.err)
+	}
+	got := []outcome{<-group[0], <-group[1], <-group[2]}
+	if got[0].err != nil || got[0].ids[0] != 3 || got[2].err != nil || got[2].ids[0] != 4 {
+		t.Fatalf("the batches beside the conflict: %+v, %+v; want IDs 3 and 4", got[0], got[2])
+	}
+	if !errors.Is(got[1].err, es.ErrConflict) || got[1].ids != nil {
+		t.Fatalf("the conflicting batch: %+v, want ErrConflict and no IDs", got[1])
+	}
+	if n := r.w.commits.Load() - before; n != 2 {
+		t.Fatalf("%d transactions, want 2: the first batch's and the group's", n)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d events recorded (%v), want 4", n, err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/schema"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
 // stores are the kinds of database every recorder test runs on.
@@ -28,13 +28,13 @@ func openFile(t testing.TB, opts ...sqlite.Option) *sql.DB {
 // openMemory opens a fresh, migrated in-memory database.
 func openMemory(t testing.TB, opts ...sqlite.Option) *sql.DB {
 	t.Helper()
-	return openMigrated(t, sqlite.Memory, opts...)
+	return openMigrated(t, ncruces.Memory, opts...)
 }
 
 func openMigrated(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 	t.Helper()
 	db := openRaw(t, name, opts...)
-	if err := schema.Migrate(context.Background(), db, schema.SQLite); err != nil {
+	if err := sqlite.Migrate(context.Background(), db, opts...); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return db
@@ -43,7 +43,7 @@ func openMigrated(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 // openRaw opens name without migrating it; the database is closed when the test ends.
 func openRaw(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), name, opts...)
+	db, err := ncruces.Open(context.Background(), name, opts...)
 	if err != nil {
 		t.Fatalf("open %s: %v", name, err)
 	}

@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // Synchronous is SQLite's synchronous setting for the recorder's writes: how hard a commit works to
@@ -59,14 +63,16 @@ const (
 	DefaultPollInterval = 100 * time.Millisecond
 )
 
-// Option configures [Open] and the recorders. Each option says where it applies; elsewhere it is
-// ignored, so one list of options can be given to Open and to the recorders alike.
+// Option configures the recorders and [Pragmas] (and so ncruces.Open). Each option says where it
+// applies; elsewhere it is ignored, so one list of options can be given to ncruces.Open and to the
+// recorders alike.
 type Option func(*config)
 
 type config struct {
 	synchronous  Synchronous
 	busyTimeout  time.Duration
 	pollInterval time.Duration
+	tracer       observe.RecorderTracer
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -89,18 +95,51 @@ func newConfig(opts []Option) (config, error) {
 	if c.pollInterval <= 0 {
 		return c, fmt.Errorf("poll interval %v: must be positive", c.pollInterval)
 	}
+	c.tracer = observe.Use(c.tracer)
 	return c, nil
 }
 
+// tracing is what a recorder (a snapshot store, or not) tells its tracer about itself.
+func (c config) tracing(snapshots bool) recorder.Tracing {
+	return recorder.Tracing{Tracer: c.tracer, Dialect: observe.DialectSQLite, Snapshots: snapshots}
+}
+
+// Pragmas returns the statements that set a connection up as opts ask, each "PRAGMA name = value":
+// the busy timeout ([WithBusyTimeout]) first, then the synchronous setting ([WithSynchronous]). A
+// recorder runs them on the connection it writes through; ncruces.Open runs them on every connection
+// of its pool; with another driver, run them from its connection hook (or give the same settings in
+// its DSN) for the pool's other connections to have them too. An invalid option is an error.
+func Pragmas(opts ...Option) ([]string, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.pragmas()
+}
+
+// pragmas returns the connection's settings (see Pragmas). The texts are constants or formatted
+// integers: pragmas cannot take parameters.
+func (c config) pragmas() ([]string, error) {
+	syncPragma, err := c.synchronous.pragma()
+	if err != nil {
+		return nil, err
+	}
+	return []string{"PRAGMA busy_timeout = " + strconv.FormatInt(c.busyTimeout.Milliseconds(), 10), syncPragma}, nil
+}
+
 // WithSynchronous sets the durability of commits (default [SynchronousFull]). It applies to the
-// recorders' writer connection and, given to [Open], to every connection of the pool.
+// recorders' writer connection and, through [Pragmas], to every connection of a pool from ncruces.Open.
 func WithSynchronous(s Synchronous) Option { return func(c *config) { c.synchronous = s } }
 
 // WithBusyTimeout sets how long a connection waits for a lock held elsewhere before it fails (default
-// [DefaultBusyTimeout]). It applies to the recorders' writer connection and, given to [Open], to every
-// connection of the pool. Milliseconds are the unit SQLite keeps.
+// [DefaultBusyTimeout]). It applies to the recorders' writer connection and, through [Pragmas], to
+// every connection of a pool from ncruces.Open. Milliseconds are the unit SQLite keeps.
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
 // WithPollInterval sets how often a caught-up subscription polls for events committed by other
 // processes (default [DefaultPollInterval]). It applies to [ProcessRecorder.Subscribe].
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithTracer tells t about the recorders' appends, reads and group commits (see package observe), as
+// dialect "sqlite". Without it, or with nil, there is no tracer. It applies to both recorders.
+func WithTracer(t observe.RecorderTracer) Option { return func(c *config) { c.tracer = t } }

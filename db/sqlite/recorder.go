@@ -13,6 +13,8 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
+	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 var (
@@ -33,7 +35,7 @@ var (
 //
 // A ProcessRecorder is safe for concurrent use. Close it before closing the *sql.DB: database/sql does
 // not close a connection that is in use, so the writer's connection would stay open (and writable)
-// until Close. A *sql.DB from [Open] tells its recorders when it is closed: their writes then fail with
+// until Close. A *sql.DB from ncruces.Open tells its recorders when it is closed: their writes then fail with
 // database/sql's "database is closed", like their reads.
 type ProcessRecorder struct {
 	db     *sql.DB
@@ -42,6 +44,7 @@ type ProcessRecorder struct {
 	w      *writer
 	cfg    config
 	notify recorder.Broadcast
+	trace  recorder.Tracing
 
 	life recorder.Life
 }
@@ -56,20 +59,20 @@ type ProcessRecorder struct {
 // for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
 	const op = "new process recorder"
-	cfg, reads, err := prepare(op, db, opts)
+	cfg, reads, err := prepare(ctx, op, db, opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg}
-	if _, err := r.q.MaxNotificationID(ctx); err != nil {
+	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg, trace: cfg.tracing(false)}
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
-	if _, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}); err != nil {
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}) }); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
-	r.w, err = newWriter(ctx, db, cfg, insertEvents, r.notify.Notify)
+	r.w, err = newWriter(ctx, db, cfg, r.trace, insertEvents, r.notify.Notify)
 	if err != nil {
 		reads.close()
 		return nil, opError(op, err)
@@ -77,9 +80,11 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	return r, nil
 }
 
-// prepare is what both constructors do first: check db and the options, and make the read side's
+// prepare is what both constructors do first: check db and the options, check that db is a SQLite
+// database (a question SQLite answers in the process, at no cost; another dialect's database could
+// answer the recorder's first queries and fail later with a syntax error), and make the read side's
 // statement cache.
-func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
+func prepare(ctx context.Context, op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
 	if db == nil {
 		return config{}, nil, fmt.Errorf("sqlite: %s: nil *sql.DB", op)
 	}
@@ -88,6 +93,9 @@ func prepare(op string, db *sql.DB, opts []Option) (config, *stmtCache, error) {
 		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := checkPool(db); err != nil {
+		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := schema.CheckDialect(ctx, db, schema.SQLite); err != nil {
 		return config{}, nil, fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	return cfg, newStmtCache(db), nil
@@ -130,8 +138,13 @@ func (r *ProcessRecorder) check(ctx context.Context) error {
 //
 // If ctx ends before the batch is written, nothing is written and the error wraps ctx's error. Once it
 // is written, InsertEvents waits for the commit and reports its outcome.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (ids []int64, err error) {
 	const op = "insert events"
+	if r.trace.Tracer != nil {
+		var a observe.Append
+		ctx, a = r.trace.StartAppend(ctx, events, opts)
+		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
+	}
 	if err := r.check(ctx); err != nil {
 		return nil, opError(op, err)
 	}
@@ -201,8 +214,13 @@ func eventError(i int, e es.StoredEvent, err error) error {
 
 // SelectEvents returns the events of originatorID matching q (see [es.EventQuery]); an
 // unknown originator gives an empty result. A negative q.Limit is an error.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
 	const op = "select events"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
+		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -212,13 +230,17 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 	after, upTo, limit := eventBounds(q)
 	var out []es.StoredEvent
 	if q.Desc {
-		rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsDescRow, error) {
+			return r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
 		out = storedEvents(originatorID, rows)
 	} else {
-		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsRow, error) {
+			return r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
@@ -229,8 +251,13 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 
 // SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).
 // q.Limit < 1 is an error.
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) (got []es.Notification, err error) {
 	const op = "select notifications"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, true, uuid.Nil)
+		defer func() { r.trace.EndSelectNotifications(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -248,15 +275,14 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo i
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
-	var rows []dbsqlc.Event
-	var err error
-	if len(topics) == 0 {
-		rows, err = r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
-	} else {
-		rows, err = r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
+	rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Event, error) {
+		if len(topics) == 0 {
+			return r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
+		}
+		return r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
 			NotificationID: after, NotificationID_2: upTo, Topics: topics, Limit: int64(limit),
 		})
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +294,7 @@ func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) 
 	if err := r.life.Err(); err != nil {
 		return 0, opError("max notification ID", err)
 	}
-	id, err := r.q.MaxNotificationID(ctx)
+	id, err := whileLocked(ctx, r.cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) })
 	if err != nil {
 		return 0, opError("max notification ID", err)
 	}

@@ -16,7 +16,9 @@ import (
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -142,7 +144,7 @@ func TestTwoRecordersOnOneFile(t *testing.T) {
 	}
 }
 
-// The recorders work on a *sql.DB that did not come from Open: the plain driver, default settings.
+// The recorders work on a *sql.DB that did not come from ncruces.Open: the plain driver, default settings.
 func TestPlainDriverDB(t *testing.T) {
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "plain.db"))
 	if err != nil {
@@ -180,6 +182,34 @@ func TestUnmigratedDatabase(t *testing.T) {
 	_, err = sqlite.NewSnapshotRecorder(t.Context(), db)
 	if !errors.Is(err, schema.ErrNotMigrated) {
 		t.Fatalf("NewSnapshotRecorder on an unmigrated database: %v, want ErrNotMigrated", err)
+	}
+}
+
+// sqlite.Migrate checks the recorders' options it is given.
+func TestMigrateRefusesInvalidOptions(t *testing.T) {
+	db := openRaw(t, ncruces.Memory)
+	if err := sqlite.Migrate(t.Context(), db, sqlite.WithBusyTimeout(-1)); err == nil {
+		t.Error("a negative busy timeout accepted")
+	}
+}
+
+// A SQLite database given to the PostgreSQL recorders is refused with an error naming its dialect.
+func TestPostgresRecordersRefuseSQLite(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			db := s.open(t)
+			p, err := postgres.NewProcessRecorder(t.Context(), db)
+			if err == nil {
+				p.Close()
+			}
+			if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is SQLite") {
+				t.Errorf("postgres.NewProcessRecorder: %v, want an error wrapping schema.ErrWrongDialect naming SQLite", err)
+			}
+			_, err = postgres.NewSnapshotRecorder(t.Context(), db)
+			if !errors.Is(err, schema.ErrWrongDialect) {
+				t.Errorf("postgres.NewSnapshotRecorder: %v, want an error wrapping schema.ErrWrongDialect", err)
+			}
+		})
 	}
 }
 

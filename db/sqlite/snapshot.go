@@ -11,6 +11,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
@@ -27,6 +28,7 @@ type SnapshotRecorder struct {
 	q     *dbsqlc.Queries
 	w     *writer
 	life  recorder.Life
+	trace recorder.Tracing
 }
 
 // NewSnapshotRecorder returns a snapshot recorder on db, which must have been migrated with
@@ -34,16 +36,18 @@ type SnapshotRecorder struct {
 // for writing until Close.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
 	const op = "new snapshot recorder"
-	cfg, reads, err := prepare(op, db, opts)
+	cfg, reads, err := prepare(ctx, op, db, opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads)}
-	if _, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0}); err != nil {
+	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads), trace: cfg.tracing(true)}
+	if _, err := whileLocked(ctx, cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0})
+	}); err != nil {
 		reads.close()
 		return nil, opError(op, err)
 	}
-	r.w, err = newWriter(ctx, db, cfg, insertSnapshots, nil)
+	r.w, err = newWriter(ctx, db, cfg, r.trace, insertSnapshots, nil)
 	if err != nil {
 		reads.close()
 		return nil, opError(op, err)
@@ -66,8 +70,13 @@ func (r *SnapshotRecorder) Close() error {
 // originator, or appearing twice in events, fails the call with an error wrapping
 // [es.ErrConflict] and records nothing. Context handling is that of
 // [ProcessRecorder.InsertEvents].
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (ids []int64, err error) {
 	const op = "insert snapshots"
+	if r.trace.Tracer != nil {
+		var a observe.Append
+		ctx, a = r.trace.StartAppend(ctx, events, opts)
+		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -108,8 +117,13 @@ func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 // SelectEvents returns the snapshots of originatorID matching q (see [es.EventQuery]): the
 // latest at or below version v is EventQuery{UpTo: v, Desc: true, Limit: 1}. An unknown originator
 // gives an empty result. A negative q.Limit is an error.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
 	const op = "select snapshots"
+	if r.trace.Tracer != nil {
+		var s observe.Select
+		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
+		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
+	}
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
@@ -118,13 +132,17 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.U
 	}
 	after, upTo, limit := eventBounds(q)
 	if q.Desc {
-		rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
+			return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
 		if err != nil {
 			return nil, opError(op, err)
 		}
 		return storedEvents(originatorID, rows), nil
 	}
-	rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+	rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+	})
 	if err != nil {
 		return nil, opError(op, err)
 	}

@@ -90,7 +90,7 @@ func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream 
 	if err := r.life.Err(); err != nil {
 		return 0, opError(op, err)
 	}
-	id, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
+	id, err := r.maxTrackingID(ctx, consumer, upstream)
 	if err != nil {
 		return 0, opError(op, err)
 	}
@@ -103,11 +103,17 @@ func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream 
 	if err := r.life.Err(); err != nil {
 		return false, opError(op, err)
 	}
-	id, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
+	id, err := r.maxTrackingID(ctx, consumer, upstream)
 	if err != nil {
 		return false, opError(op, err)
 	}
 	return id >= notificationID, nil
+}
+
+func (r *ProcessRecorder) maxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	return whileLocked(ctx, r.cfg.busyTimeout, func() (int64, error) {
+		return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
+	})
 }
 
 // TrackingMarks returns every mark, ordered by consumer and upstream.
@@ -116,7 +122,7 @@ func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, err
 	if err := r.life.Err(); err != nil {
 		return nil, opError(op, err)
 	}
-	rows, err := r.q.TrackingMarks(ctx)
+	rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Tracking, error) { return r.q.TrackingMarks(ctx) })
 	if err != nil {
 		return nil, opError(op, err)
 	}

@@ -9,9 +9,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/closing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
+	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // A group is bounded so that one transaction does not grow the write-ahead log without limit, nor keep
@@ -52,6 +56,11 @@ type request struct {
 	done     chan struct{} // closed by the writer when ids and err are final
 }
 
+// singleStatement reports whether r is written by one statement: one event, and nothing else.
+func (r *request) singleStatement() bool {
+	return len(r.events) == 1 && r.tracking == nil && r.write == nil && r.run == nil
+}
+
 func newRequest(ctx context.Context, events []es.StoredEvent, t *es.Tracking) *request {
 	return &request{ctx: ctx, events: events, tracking: t, done: make(chan struct{})}
 }
@@ -72,8 +81,12 @@ type writer struct {
 	q        *dbsqlc.Queries
 	insert   insertFunc
 	onCommit func() // after a commit that recorded events
+	trace    recorder.Tracing
 	dbClosed <-chan struct{}
 	restore  []string // pragmas that give the connection back as it was lent
+	// busyTimeout also bounds the retries of a transaction that a shared-cache table lock got in the
+	// way of (see commit).
+	busyTimeout time.Duration
 
 	// connMu is held by whoever writes through conn (a caller or the writer goroutine) and by stop.
 	connMu   sync.Mutex
@@ -93,20 +106,22 @@ type writer struct {
 	once    sync.Once
 }
 
-func newWriter(ctx context.Context, db *sql.DB, cfg config, insert insertFunc, onCommit func()) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, cfg config, trace recorder.Tracing, insert insertFunc, onCommit func()) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	w := &writer{
-		db:       db,
-		conn:     conn,
-		insert:   insert,
-		onCommit: onCommit,
-		dbClosed: closedSignal(db),
-		wake:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		db:          db,
+		conn:        conn,
+		insert:      insert,
+		onCommit:    onCommit,
+		trace:       trace,
+		dbClosed:    closing.Signal(db),
+		busyTimeout: cfg.busyTimeout,
+		wake:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
 	if err := w.setup(ctx, cfg); err != nil {
 		conn.Close()
@@ -128,12 +143,11 @@ func (w *writer) setup(ctx context.Context, cfg config) error {
 	if err := w.conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&oldBusy); err != nil {
 		return fmt.Errorf("read busy_timeout: %w", err)
 	}
-	syncPragma, err := cfg.synchronous.pragma()
+	pragmas, err := cfg.pragmas()
 	if err != nil {
 		return err
 	}
-	busyPragma := "PRAGMA busy_timeout = " + strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
-	for _, p := range []string{busyPragma, syncPragma} {
+	for _, p := range pragmas {
 		if _, err := w.conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
@@ -246,7 +260,7 @@ func (w *writer) run() {
 	}
 }
 
-// isDBClosed reports whether the *sql.DB (one from Open) has been closed. database/sql would let the
+// isDBClosed reports whether the *sql.DB (one from ncruces.Open) has been closed. database/sql would let the
 // writer go on using its connection; the recorder refuses instead, as every other use of the *sql.DB
 // does.
 func (w *writer) isDBClosed() bool {
@@ -308,6 +322,11 @@ func (w *writer) recycle(group []*request) {
 // commit writes group in one transaction and reports each request's outcome. ctx bounds only the
 // wait for the file lock (BEGIN IMMEDIATE, when another process holds it); once the transaction has
 // begun, its statements run to completion: it is never interrupted halfway. w.connMu must be held.
+//
+// A table lock of SQLite's shared-cache mode (SQLITE_LOCKED: a reader of the same cache is reading a
+// table the transaction writes) is not waited for by the busy timeout: the transaction is rolled back
+// and written again, for up to the busy timeout, so that the lock never reaches a caller in place of
+// the transaction's real outcome (a conflict, say). A ProcessTracked function then runs again.
 func (w *writer) commit(ctx context.Context, group []*request) {
 	if w.released {
 		for _, r := range group {
@@ -326,27 +345,59 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	if live == 0 {
 		return
 	}
-	if _, err := w.stmts.ExecContext(ctx, sqlBegin); err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		} else {
-			err = fmt.Errorf("begin transaction: %w", err)
+	var lockWait lockedRetry
+	for {
+		if _, err := w.stmts.ExecContext(ctx, sqlBegin); err != nil {
+			if isLocked(err) && lockWait.pause(ctx, w.busyTimeout) {
+				continue
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			} else {
+				err = fmt.Errorf("begin transaction: %w", err)
+			}
+			for _, r := range group {
+				if r.state.CompareAndSwap(pending, claimed) {
+					w.finish(r, err)
+				}
+			}
+			return
 		}
+		ctx = context.Background()
+		locked := w.write(ctx, group, live > 1)
+		if locked == nil {
+			return
+		}
+		// Everything was rolled back: the claimed requests are written again, or fail once the busy
+		// timeout has passed.
+		again := lockWait.pause(ctx, w.busyTimeout)
 		for _, r := range group {
-			if r.state.CompareAndSwap(pending, claimed) {
-				w.finish(r, err)
+			if r.state.Load() != claimed {
+				continue
+			}
+			if again {
+				r.state.Store(pending)
+			} else {
+				w.finish(r, fmt.Errorf("transaction rolled back: %w", locked))
 			}
 		}
-		return
+		if !again {
+			return
+		}
 	}
-	ctx = context.Background()
+}
 
-	// With one request there is nothing to isolate it from: no savepoint, and its failure rolls the
-	// transaction back.
-	isolate := live > 1
+// write writes group in the transaction just begun, each request inside a savepoint of its own when
+// isolate, then commits and reports each request's outcome. When a shared-cache table lock got in the
+// way, it rolls back and returns the lock's error, having reported nothing.
+func (w *writer) write(ctx context.Context, group []*request, isolate bool) (locked error) {
 	var written []*request
 	var failed []*request
 	var fatal error // the transaction is gone: everything fails
+	var traced observe.GroupCommit
+	if w.trace.Tracer != nil {
+		traced.Start = time.Now()
+	}
 	for _, r := range group {
 		if fatal != nil {
 			if r.state.CompareAndSwap(pending, claimed) {
@@ -358,6 +409,7 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 		if !r.state.CompareAndSwap(pending, claimed) {
 			continue // abandoned: its caller has returned ctx's error
 		}
+		r.err, r.ids = nil, nil
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			failed = append(failed, r)
@@ -373,6 +425,22 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 			written = append(written, r)
 			continue
 		}
+		if r.singleStatement() {
+			// One statement is atomic on its own: SQLite backs out a statement that violates a
+			// constraint and keeps the transaction, so it needs no savepoint. Any other failure may
+			// have ended the transaction, and ends the group's.
+			if err := w.insert(ctx, w.q, r); err != nil {
+				r.err = err
+				r.ids = nil
+				failed = append(failed, r)
+				if !errors.Is(err, es.ErrConflict) {
+					fatal = err
+				}
+				continue
+			}
+			written = append(written, r)
+			continue
+		}
 		if _, err := w.stmts.ExecContext(ctx, sqlSavepoint); err != nil {
 			fatal = fmt.Errorf("savepoint: %w", err)
 			r.err = fatal
@@ -383,6 +451,10 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 			r.err = err
 			r.ids = nil
 			failed = append(failed, r)
+			if isLocked(err) {
+				fatal = err
+				continue
+			}
 			if _, rbErr := w.stmts.ExecContext(ctx, sqlRollbackTo); rbErr != nil {
 				fatal = fmt.Errorf("roll back to savepoint after %v: %w", err, rbErr)
 				continue
@@ -403,12 +475,18 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 
 	if fatal != nil {
 		w.stmts.ExecContext(ctx, sqlRollback) // may fail when SQLite rolled back already: nothing to undo
+		if isLocked(fatal) {
+			return fatal
+		}
 		for _, r := range written {
 			r.ids = nil
 			r.err = fmt.Errorf("transaction rolled back: %w", fatal)
 		}
 	} else if _, err := w.stmts.ExecContext(ctx, sqlCommit); err != nil {
 		w.stmts.ExecContext(ctx, sqlRollback)
+		if isLocked(err) {
+			return err
+		}
 		for _, r := range written {
 			r.ids = nil
 			r.err = fmt.Errorf("commit: %w", err)
@@ -429,6 +507,34 @@ func (w *writer) commit(ctx context.Context, group []*request) {
 	for _, r := range failed {
 		close(r.done)
 	}
+	if w.trace.Tracer != nil {
+		w.traceGroup(traced, written, failed, fatal)
+	}
+	return nil
+}
+
+// traceGroup tells the tracer about the transaction just ended, which wrote the requests written
+// (committed, unless they failed with the transaction) and failed (which failed on their own, or with
+// the transaction when fatal is set).
+func (w *writer) traceGroup(g observe.GroupCommit, written, failed []*request, fatal error) {
+	g.Dialect, g.Snapshots, g.Requests, g.Err = w.trace.Dialect, w.trace.Snapshots, len(written)+len(failed), fatal
+	if g.Requests == 0 {
+		return
+	}
+	for _, r := range written {
+		g.Events += len(r.events)
+		if g.Err == nil && r.err != nil {
+			g.Err = r.err // the commit failed: all of them failed with it
+		}
+	}
+	for _, r := range failed {
+		g.Events += len(r.events)
+	}
+	first := failed
+	if len(written) > 0 {
+		first = written
+	}
+	w.trace.Tracer.GroupCommit(first[0].ctx, g)
 }
 
 func (w *writer) finish(r *request, err error) {

@@ -2,6 +2,7 @@ package benchkit_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"go/parser"
 	"go/token"
@@ -18,14 +19,15 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-// TestOnlyBenchmarksImportIt checks that no library code imports benchkit: only cmd/esbench and test
-// files may.
+// TestOnlyBenchmarksImportIt checks that no library code imports benchkit: only cmd/esbench, test files,
+// the drivertest module (test code of its own module) and the otel module's benchmark program may.
 func TestOnlyBenchmarksImportIt(t *testing.T) {
 	const path = "github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	root := filepath.Join("..", "..")
@@ -33,7 +35,10 @@ func TestOnlyBenchmarksImportIt(t *testing.T) {
 		if err != nil || d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			return err
 		}
-		if rel, _ := filepath.Rel(root, name); strings.HasPrefix(rel, filepath.Join("cmd", "esbench")+string(filepath.Separator)) {
+		rel, _ := filepath.Rel(root, name)
+		if strings.HasPrefix(rel, filepath.Join("cmd", "esbench")+string(filepath.Separator)) ||
+			strings.HasPrefix(rel, "drivertest"+string(filepath.Separator)) ||
+			strings.HasPrefix(rel, filepath.Join("otel", "internal", "hookbench")+string(filepath.Separator)) {
 			return nil
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
@@ -183,13 +188,7 @@ func TestMemLog(t *testing.T) {
 // recorder reads what the writer wrote, and the reader reads what the recorder wrote.
 func TestSQLiteBaselines(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "raw.db"))
-	check(t, err)
-	t.Cleanup(func() { db.Close() })
-	check(t, schema.Migrate(ctx, db, schema.SQLite))
-	r, err := sqlite.NewProcessRecorder(ctx, db)
-	check(t, err)
-	t.Cleanup(func() { r.Close() })
+	r, db := openRecorder(t)
 	w, err := benchkit.NewSQLiteWriter(ctx, db)
 	check(t, err)
 	rd, err := benchkit.NewSQLiteReader(ctx, db)
@@ -305,6 +304,20 @@ func TestCountAllocsAndPeakHeap(t *testing.T) {
 		t.Errorf("PeakHeap: %v, %v", peak, err)
 	}
 	_ = keep
+}
+
+// openRecorder returns a SQLite process recorder on a fresh, migrated file, and its database.
+func openRecorder(t *testing.T) (*sqlite.ProcessRecorder, *sql.DB) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := ncruces.Open(ctx, filepath.Join(t.TempDir(), "bench.db"))
+	check(t, err)
+	t.Cleanup(func() { db.Close() })
+	check(t, schema.Migrate(ctx, db, schema.SQLite))
+	r, err := sqlite.NewProcessRecorder(ctx, db)
+	check(t, err)
+	t.Cleanup(func() { r.Close() })
+	return r, db
 }
 
 // check fails t on err.

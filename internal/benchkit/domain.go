@@ -1,7 +1,9 @@
 // Package benchkit holds what the benchmarks share: the benchmark domain (a bank account whose state
 // has a fixed size, and a small and a large event), the raw baselines that do a recorder's work by
-// hand through the same driver, and the measurements (interleaved and paired runs, concurrent writers,
-// commit-to-delivery latency, allocations, peak heap and CPU time).
+// hand through the same driver, projections and process applications catching up with a log beside
+// the hand-written loops that do their work (CatchUp), and the measurements (interleaved and paired
+// runs, concurrent writers, commit-to-delivery and commit-to-applied latency, allocations, peak heap
+// and CPU time).
 //
 // cmd/esbench builds the report on it and the packages' Go benchmarks use it; library code never
 // imports it (TestOnlyBenchmarksImportIt checks).
@@ -177,19 +179,25 @@ func Order() OrderPlaced {
 	return o
 }
 
-// SampleState returns the stored state of a typical event as an application stores it: a Deposit
-// through the mapper with brotli and AES-GCM. The benchmarks of recorders alone store it. It panics only
-// if the mapper cannot encode the fixed event, which would be a bug.
-func SampleState() []byte {
+// AppMapper returns the mapper of a typical application: brotli and AES-GCM with Key. It panics only if
+// the mapper refuses these fixed settings, which would be a bug.
+func AppMapper() *mapper.Mapper {
 	m, err := mapper.New(NewRegistry(), MapperSettings()[3].Options...)
-	if err == nil {
-		var se es.StoredEvent
-		se, err = m.Encode(aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Timestamp: time.Now(), Data: Deposit(1)})
-		if err == nil {
-			return se.State
-		}
+	if err != nil {
+		panic(fmt.Sprintf("benchkit: the application mapper: %v", err))
 	}
-	panic(fmt.Sprintf("benchkit: encode the sample event: %v", err))
+	return m
+}
+
+// SampleState returns the stored state of a typical event as an application stores it: a Deposit
+// through AppMapper. The benchmarks of recorders alone store it. It panics only if the mapper cannot
+// encode the fixed event, which would be a bug.
+func SampleState() []byte {
+	se, err := AppMapper().Encode(aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Timestamp: time.Now(), Data: Deposit(1)})
+	if err != nil {
+		panic(fmt.Sprintf("benchkit: encode the sample event: %v", err))
+	}
+	return se.State
 }
 
 // NewID returns a new aggregate ID, as package aggregate gives new aggregates (time-ordered, so that

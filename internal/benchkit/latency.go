@@ -170,3 +170,49 @@ func BenchmarkLatency(b *testing.B, r es.ApplicationRecorder) {
 	b.ReportMetric(float64(l.P99.Nanoseconds()), "p99-ns")
 	b.ReportMetric(float64(l.Max.Nanoseconds()), "max-ns")
 }
+
+// LatencyFunc measures latencies, and the times of a baseline (nil when it has none), once.
+type LatencyFunc func(ctx context.Context) (latencies, baseline []time.Duration, err error)
+
+// Measure is MeasureLatency of run, as a LatencyFunc.
+func (run LatencyRun) Measure(ctx context.Context) (latencies, probes []time.Duration, err error) {
+	return MeasureLatency(ctx, run)
+}
+
+// LatencyCase is one case of LatencyRounds.
+type LatencyCase struct {
+	Name    string
+	Measure LatencyFunc
+}
+
+// LatencySeries is what LatencyRounds measured of one case: per round, the p50 and p99 of its
+// latencies and the p50 of its baseline's times; and all its latencies.
+type LatencySeries struct {
+	P50, P99, Base50 Series
+	All              []time.Duration
+}
+
+// LatencyRounds measures each case once per round, for rounds rounds, the case that goes first
+// rotating from one round to the next so that none always follows the same one. It reports the end of
+// each round to progress, when set.
+func LatencyRounds(ctx context.Context, rounds int, progress func(format string, args ...any), cases ...LatencyCase) ([]LatencySeries, error) {
+	out := make([]LatencySeries, len(cases))
+	for r := range rounds {
+		for j := range cases {
+			i := (r + j) % len(cases)
+			lat, base, err := cases[i].Measure(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cases[i].Name, err)
+			}
+			s := &out[i]
+			s.P50 = append(s.P50, Percentile(lat, 0.50).Seconds())
+			s.P99 = append(s.P99, Percentile(lat, 0.99).Seconds())
+			s.Base50 = append(s.Base50, Percentile(base, 0.50).Seconds())
+			s.All = append(s.All, lat...)
+		}
+		if progress != nil {
+			progress("  latency: round %d of %d done", r+1, rounds)
+		}
+	}
+	return out, nil
+}

@@ -63,7 +63,7 @@ func (s *LoadStore) Build(ctx context.Context, n int) (id, rawID uuid.UUID, err 
 		if v > n-99 {
 			save = s.NoSnapshots.Save
 		}
-		err = save(ctx, a)
+		_, err = save(ctx, a)
 	}
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
@@ -121,4 +121,47 @@ func (s *LoadStore) RawGet(ctx context.Context, id uuid.UUID) (*Account, error) 
 		a.ID, a.Version = e.OriginatorID, e.OriginatorVersion
 	}
 	return a, nil
+}
+
+// Saves are the accounts a save measurement of a LoadStore saves, one per call: Prepare makes them
+// before each measurement, so that making them is not measured.
+type Saves struct {
+	s        *LoadStore
+	accounts []*Account
+	deposits [][]any // the accounts' deposits, for the raw save
+	next     int
+}
+
+// Saves returns the save measurements of s, with nothing prepared.
+func (s *LoadStore) Saves() *Saves { return &Saves{s: s} }
+
+// Prepare makes n new accounts with events pending deposits each (none when events is 0) for the next
+// n calls of the Save and Raw ops.
+func (v *Saves) Prepare(events, n int) {
+	v.accounts, v.deposits, v.next = v.accounts[:0], v.deposits[:0], 0
+	for range n * min(events, 1) {
+		a, ds := &Account{}, make([]any, events)
+		for j := range ds {
+			ds[j] = Deposit(j)
+			aggregate.Trigger(a, ds[j])
+		}
+		v.accounts, v.deposits = append(v.accounts, a), append(v.deposits, ds)
+	}
+}
+
+// Save saves, per call, the next prepared account through NoSnapshots.
+func (v *Saves) Save() Op {
+	return Op{Name: "Save", Call: func(ctx context.Context) (int, error) {
+		v.next++
+		_, err := v.s.NoSnapshots.Save(ctx, v.accounts[v.next-1])
+		return 1, err
+	}}
+}
+
+// Raw saves, per call, the next prepared account's deposits through RawSave, as a new originator.
+func (v *Saves) Raw() Op {
+	return Op{Name: "raw save", Call: func(ctx context.Context) (int, error) {
+		v.next++
+		return 1, v.s.RawSave(ctx, NewID(), 0, v.deposits[v.next-1])
+	}}
 }

@@ -1,6 +1,8 @@
 package benchkit
 
 import (
+	"context"
+	"fmt"
 	"runtime"
 	"runtime/metrics"
 	"testing"
@@ -64,4 +66,31 @@ func PeakHeap(f func() error) (float64, error) {
 // recorder and its raw loop fairly on a busy machine; wall time is what counts where syncs dominate.
 func ReportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(CPUTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// Footprint measures fig and its baseline base in turn, rounds times each, the one that goes first
+// alternating every other round. Before each measurement prepare runs (uncounted); then it takes,
+// when peak, the peak heap of one call (PeakHeap), else the heap allocations and bytes per call of
+// calls calls (CountAllocs). It returns per op the series of peaks or allocations, and of bytes
+// (zeros for peaks).
+func Footprint(ctx context.Context, rounds, calls int, peak bool, prepare func(), fig, base Op) (figure, baseline [2]Series, err error) {
+	for r := range rounds * 2 {
+		op, dst := fig, &figure
+		if r%4 == 1 || r%4 == 2 {
+			op, dst = base, &baseline
+		}
+		prepare()
+		call := func() error { _, err := op.Call(ctx); return err }
+		var a, b float64
+		if peak {
+			a, err = PeakHeap(call)
+		} else {
+			a, b, err = CountAllocs(calls, call)
+		}
+		if err != nil {
+			return figure, baseline, fmt.Errorf("%s: %w", op.Name, err)
+		}
+		dst[0], dst[1] = append(dst[0], a), append(dst[1], b)
+	}
+	return figure, baseline, nil
 }

@@ -72,6 +72,21 @@ func Open(t testing.TB) *sql.DB {
 	return OpenDSN(t, DSN())
 }
 
+// OpenDSN returns a new *sql.DB on dsn (pgx stdlib driver), closed when the test ends. Unlike Open, it
+// neither checks nor skips.
+func OpenDSN(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("pgtest: open %s: %v", dsn, err)
+	}
+	// database/sql keeps 2 idle connections by default: concurrent tests and benchmarks would open and
+	// close connections all the time.
+	db.SetMaxIdleConns(32)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // SchemaName returns a fresh random schema name, es_test_<16 hex digits>.
 func SchemaName() string {
 	var b [8]byte

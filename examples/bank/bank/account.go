@@ -4,6 +4,7 @@ package bank
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -46,6 +47,19 @@ var (
 	ErrSameAccount       = errors.New("bank: cannot transfer to the same account")
 )
 
+// Money formats an amount in cents as it is shown to people: 250000 is "2,500.00".
+func Money(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	units := strconv.FormatInt(cents/100, 10)
+	for i := len(units) - 3; i > 0; i -= 3 {
+		units = units[:i] + "," + units[i:]
+	}
+	return fmt.Sprintf("%s%s.%02d", sign, units, cents%100)
+}
+
 // Account is a bank account. Its balance is in cents.
 type Account struct {
 	aggregate.Base
@@ -63,7 +77,7 @@ func Open(owner string) *Account {
 // Deposit adds amount to the balance.
 func (a *Account) Deposit(amount int64) error {
 	if amount <= 0 {
-		return fmt.Errorf("deposit %d: %w", amount, ErrInvalidAmount)
+		return fmt.Errorf("deposit %s: %w", Money(amount), ErrInvalidAmount)
 	}
 	aggregate.Trigger(a, MoneyDeposited{Amount: amount})
 	return nil
@@ -72,7 +86,7 @@ func (a *Account) Deposit(amount int64) error {
 // Withdraw takes amount out, if the balance covers it.
 func (a *Account) Withdraw(amount int64) error {
 	if err := a.canPay(amount); err != nil {
-		return fmt.Errorf("withdraw %d: %w", amount, err)
+		return fmt.Errorf("withdraw %s: %w", Money(amount), err)
 	}
 	aggregate.Trigger(a, MoneyWithdrawn{Amount: amount})
 	return nil
@@ -84,7 +98,7 @@ func (a *Account) TransferTo(b *Account, amount int64) error {
 		return ErrSameAccount
 	}
 	if err := a.canPay(amount); err != nil {
-		return fmt.Errorf("transfer %d: %w", amount, err)
+		return fmt.Errorf("transfer %s: %w", Money(amount), err)
 	}
 	id := aggregate.NewID()
 	aggregate.Trigger(a, TransferSent{TransferID: id, To: b.ID, Amount: amount})
@@ -97,7 +111,7 @@ func (a *Account) canPay(amount int64) error {
 		return ErrInvalidAmount
 	}
 	if amount > a.Balance {
-		return fmt.Errorf("%w: balance %d", ErrInsufficientFunds, a.Balance)
+		return fmt.Errorf("%w: balance %s", ErrInsufficientFunds, Money(a.Balance))
 	}
 	return nil
 }
@@ -118,7 +132,8 @@ func (a *Account) Apply(event any) {
 	}
 }
 
-// Registry registers the account's events, and the account itself for snapshots, under stable topics.
+// Registry registers the account's events, and the account itself (the type its streams name, and its
+// snapshots' topic), under stable topics.
 func Registry() *mapper.Registry {
 	r := mapper.NewRegistry()
 	mapper.Register[AccountOpened](r, "bank.AccountOpened")

@@ -48,3 +48,11 @@ func must[V any](v V, err error) V {
 	}
 	return v
 }
+
+func TestMoney(t *testing.T) {
+	for cents, want := range map[int64]string{0: "0.00", 5: "0.05", 5000: "50.00", 250000: "2,500.00", 123456789: "1,234,567.89", -50: "-0.50", -100000: "-1,000.00"} {
+		if got := bank.Money(cents); got != want {
+			t.Errorf("Money(%d) = %q, want %q", cents, got, want)
+		}
+	}
+}

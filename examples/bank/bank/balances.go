@@ -16,6 +16,10 @@ const BalancesTable = `CREATE TABLE IF NOT EXISTS account_balances (
 	balance    BIGINT NOT NULL
 )`
 
+// ForgetBalance deletes the row of an account whose holder was forgotten: forgetting deletes the data
+// key, which a read model does not use, so the application deletes what it derived itself.
+const ForgetBalance = `DELETE FROM account_balances WHERE account_id = $1`
+
 // BalancesByOwner reads the read model: total balance per owner.
 const BalancesByOwner = `SELECT owner, sum(balance) FROM account_balances GROUP BY owner ORDER BY owner`
 

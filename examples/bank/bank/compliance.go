@@ -40,10 +40,12 @@ func ReviewID(transferID uuid.UUID) uuid.UUID {
 	return aggregate.NameID(reviewNamespace, transferID.String())
 }
 
-// ComplianceRegistry registers the compliance application's events.
+// ComplianceRegistry registers the compliance application's events, and its aggregate, whose topic
+// names the type of the streams it starts.
 func ComplianceRegistry() *mapper.Registry {
 	r := mapper.NewRegistry()
 	mapper.Register[TransferFlagged](r, "compliance.TransferFlagged")
+	mapper.Register[Review](r, "compliance.Review")
 	return r
 }
 

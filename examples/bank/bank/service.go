@@ -2,12 +2,9 @@ package bank
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 
-	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/repository"
 )
@@ -18,9 +15,10 @@ type Service struct {
 }
 
 // NewService returns a service keeping events in events and snapshots (every snapshotEvery events) in
-// snapshots.
-func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int) (*Service, error) {
-	accounts, err := repository.New[Account](events, repository.WithSnapshots(snapshots, snapshotEvery), repository.WithCache(1000))
+// snapshots. Its repository of accounts also takes opts (a tracer, say).
+func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int, opts ...repository.Option) (*Service, error) {
+	opts = append([]repository.Option{repository.WithSnapshots(snapshots, snapshotEvery), repository.WithCache(1000)}, opts...)
+	accounts, err := repository.New[Account](events, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -30,25 +28,38 @@ func NewService(events, snapshots *eventstore.EventStore, snapshotEvery int) (*S
 // OpenAccount opens an account and returns its ID.
 func (s *Service) OpenAccount(ctx context.Context, owner string) (uuid.UUID, error) {
 	a := Open(owner)
-	if err := s.Accounts.Save(ctx, a); err != nil {
+	if _, err := s.Accounts.Save(ctx, a); err != nil {
 		return uuid.Nil, err
 	}
 	return a.ID, nil
 }
 
+// Each command below loads the accounts, runs the account's command and saves them together. When
+// another writer changed one of them in between (a version conflict), the repository loads them again
+// and runs the command again: the command decides on fresh state, so a retry cannot overdraw an
+// account.
+
 // Deposit adds amount to account id.
 func (s *Service) Deposit(ctx context.Context, id uuid.UUID, amount int64) error {
-	return s.update(ctx, func(accs ...*Account) error { return accs[0].Deposit(amount) }, id)
+	_, err := s.Accounts.Update(ctx, id, func(a *Account) error { return a.Deposit(amount) })
+	return err
 }
 
 // Withdraw takes amount out of account id.
 func (s *Service) Withdraw(ctx context.Context, id uuid.UUID, amount int64) error {
-	return s.update(ctx, func(accs ...*Account) error { return accs[0].Withdraw(amount) }, id)
+	_, err := s.Accounts.Update(ctx, id, func(a *Account) error { return a.Withdraw(amount) })
+	return err
 }
 
 // Transfer moves amount from one account to another; both changes are recorded atomically.
 func (s *Service) Transfer(ctx context.Context, from, to uuid.UUID, amount int64) error {
-	return s.update(ctx, func(accs ...*Account) error { return accs[0].TransferTo(accs[1], amount) }, from, to)
+	if from == to {
+		return ErrSameAccount
+	}
+	_, err := s.Accounts.UpdateAll(ctx, []uuid.UUID{from, to}, func(accs []*Account) error {
+		return accs[0].TransferTo(accs[1], amount)
+	})
+	return err
 }
 
 // Balance returns the balance of account id.
@@ -58,31 +69,4 @@ func (s *Service) Balance(ctx context.Context, id uuid.UUID) (int64, error) {
 		return 0, err
 	}
 	return a.Balance, nil
-}
-
-// update loads the accounts, runs the command and saves them together. When another writer changed one
-// of them in between (a version conflict), it reloads and runs the command again: the command decides on
-// fresh state, so a retry cannot overdraw an account.
-func (s *Service) update(ctx context.Context, command func(...*Account) error, ids ...uuid.UUID) error {
-	const attempts = 10
-	for attempt := 1; ; attempt++ {
-		accs := make([]*Account, len(ids))
-		for i, id := range ids {
-			a, err := s.Accounts.Get(ctx, id)
-			if err != nil {
-				return err
-			}
-			accs[i] = a
-		}
-		if err := command(accs...); err != nil {
-			return err
-		}
-		err := s.Accounts.Save(ctx, accs...)
-		if err == nil || !errors.Is(err, es.ErrConflict) || attempt == attempts {
-			if err != nil {
-				return fmt.Errorf("bank: after %d attempts: %w", attempt, err)
-			}
-			return nil
-		}
-	}
 }

@@ -5,8 +5,17 @@
 package dbsqlc
 
 import (
+	"database/sql"
+
 	"github.com/google/uuid"
 )
+
+type DataKey struct {
+	Subject     string
+	KeyID       sql.NullString
+	WrappedKey  []byte
+	ForgottenAt sql.NullTime
+}
 
 type Event struct {
 	NotificationID    int64

@@ -4,6 +4,17 @@
 
 package dbsqlc
 
+import (
+	"database/sql"
+)
+
+type DataKey struct {
+	Subject     string
+	KeyID       sql.NullString
+	WrappedKey  []byte
+	ForgottenAt sql.NullInt64
+}
+
 type Event struct {
 	NotificationID    int64
 	OriginatorID      []byte

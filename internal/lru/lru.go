@@ -1,12 +1,13 @@
-package repository
+// Package lru is a fixed-size least-recently-used map, shared by the module's caches.
+package lru
 
 import (
 	"container/list"
 	"sync"
 )
 
-// lru is a fixed-size least-recently-used map, safe for concurrent use.
-type lru[K comparable, V any] struct {
+// Cache is a fixed-size least-recently-used map, safe for concurrent use.
+type Cache[K comparable, V any] struct {
 	mu    sync.Mutex
 	size  int
 	order *list.List // front: most recently used
@@ -18,11 +19,13 @@ type lruEntry[K comparable, V any] struct {
 	val V
 }
 
-func newLRU[K comparable, V any](size int) *lru[K, V] {
-	return &lru[K, V]{size: size, order: list.New(), items: make(map[K]*list.Element, size)}
+// New returns a Cache that keeps the size most recently used entries; size must be positive.
+func New[K comparable, V any](size int) *Cache[K, V] {
+	return &Cache[K, V]{size: size, order: list.New(), items: make(map[K]*list.Element, size)}
 }
 
-func (c *lru[K, V]) get(k K) (V, bool) {
+// Get returns the value of k and marks it most recently used.
+func (c *Cache[K, V]) Get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
@@ -33,7 +36,8 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 	return zero, false
 }
 
-func (c *lru[K, V]) put(k K, v V) {
+// Put sets the value of k, evicting the least recently used entry when the cache is full.
+func (c *Cache[K, V]) Put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
@@ -49,7 +53,8 @@ func (c *lru[K, V]) put(k K, v V) {
 	}
 }
 
-func (c *lru[K, V]) remove(k K) {
+// Remove deletes k.
+func (c *Cache[K, V]) Remove(k K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {

@@ -1,13 +1,26 @@
-package sqlite_test
+package ncruces_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
+
+// openRaw opens name, closed when the test ends.
+func openRaw(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
+	t.Helper()
+	db, err := ncruces.Open(context.Background(), name, opts...)
+	if err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
 
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
@@ -33,7 +46,7 @@ func TestOpen(t *testing.T) {
 		}
 	})
 	t.Run("MemorySharedByThePool", func(t *testing.T) {
-		db := openRaw(t, sqlite.Memory)
+		db := openRaw(t, ncruces.Memory)
 		a, err := db.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -50,20 +63,20 @@ func TestOpen(t *testing.T) {
 		if _, err := b.ExecContext(ctx, "INSERT INTO t VALUES (1)"); err != nil {
 			t.Fatalf("the second connection does not see the first one's table: %v", err)
 		}
-		other := openRaw(t, sqlite.Memory)
+		other := openRaw(t, ncruces.Memory)
 		if _, err := other.Exec("SELECT * FROM t"); err == nil {
 			t.Fatal("two in-memory databases share a table")
 		}
 	})
 	t.Run("Errors", func(t *testing.T) {
-		if _, err := sqlite.Open(ctx, ""); err == nil {
+		if _, err := ncruces.Open(ctx, ""); err == nil {
 			t.Error("empty name: no error")
 		}
 		bad := filepath.Join(t.TempDir(), "missing", "dir", "x.db")
-		if _, err := sqlite.Open(ctx, bad); err == nil || !strings.Contains(err.Error(), "missing") {
+		if _, err := ncruces.Open(ctx, bad); err == nil || !strings.Contains(err.Error(), "missing") {
 			t.Errorf("a path in a missing directory: %v, want an error naming it", err)
 		}
-		if _, err := sqlite.Open(ctx, sqlite.Memory, sqlite.WithBusyTimeout(-1)); err == nil {
+		if _, err := ncruces.Open(ctx, ncruces.Memory, sqlite.WithBusyTimeout(-1)); err == nil {
 			t.Error("negative busy timeout: no error")
 		}
 	})

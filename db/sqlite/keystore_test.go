@@ -1,0 +1,81 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing/cipher"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/schema"
+)
+
+func TestKeyStore(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			datakeytest.Run(t, func(t *testing.T) datakeytest.Backend {
+				db := st.open(t)
+				return datakeytest.Backend{
+					Store:     newKeyStore(t, db),
+					Events:    newProcessRecorder(t, db),
+					Snapshots: newSnapshotRecorder(t, db),
+				}
+			})
+		})
+	}
+}
+
+func newKeyStore(t testing.TB, db *sql.DB) *sqlite.KeyStore {
+	t.Helper()
+	s, err := sqlite.NewKeyStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestKeyStoreNotMigrated(t *testing.T) {
+	db := openRaw(t, filepath.Join(t.TempDir(), "x.db"))
+	_, err := sqlite.NewKeyStore(context.Background(), db)
+	if !errors.Is(err, schema.ErrNotMigrated) {
+		t.Fatalf("NewKeyStore on an unmigrated database: %v, want ErrNotMigrated", err)
+	}
+	if _, err := sqlite.NewKeyStore(context.Background(), nil); err == nil {
+		t.Fatal("NewKeyStore(nil) succeeded")
+	}
+	s, err := sqlite.NewKeyStore(context.Background(), openFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(context.Background(), "nobody"); !errors.Is(err, datakey.ErrNoKey) {
+		t.Fatalf("Get: %v", err)
+	}
+}
+
+// BenchmarkKeyStoreRewrap rewraps 100,000 data keys in a database file.
+func BenchmarkKeyStoreRewrap(b *testing.B) {
+	const n = 100_000
+	db := openFile(b)
+	ring, err := cipher.ParseKeyRing("1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Filled in one transaction: a transaction per key would take most of a minute.
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range datakeytest.Entries(b, ring, n) {
+		if _, err := tx.Exec(`INSERT INTO data_keys (subject, key_id, wrapped_key) VALUES (?, ?, ?)`, e.Subject, e.KeyID, e.Wrapped); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	datakeytest.BenchmarkRewrap(b, newKeyStore(b, db), ring, n)
+}
