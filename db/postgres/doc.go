@@ -9,10 +9,12 @@
 //
 // # One round trip per append
 //
-// An append is one call of the SQL function events_append, outside any explicit transaction, so it is
-// its own transaction: the events go in as arrays (unnest), together with the optional tracking record,
-// and the function returns the first notification ID of the batch. Conflicts (a version recorded
-// already, or a tracking ID at or below the mark) are errors wrapping eventsourcing.ErrConflict.
+// An append is one statement, outside any explicit transaction, so it is its own transaction. A single
+// event with no tracking record (the common case) is one INSERT, which takes its notification ID from
+// the migration's events_take_ids; batches and tracking records go through the function events_append,
+// with the events as arrays (unnest), which returns the first notification ID of the batch. Conflicts
+// (a version recorded already, or a tracking mark that is not the prior one) are errors wrapping
+// eventsourcing.ErrConflict.
 //
 // # The notification log and its ordering
 //
@@ -36,8 +38,16 @@
 // connection of its own once something subscribes (opened with the settings of the pool's
 // connections, but outside the pool, so it takes nothing from the application and holds up no
 // clean-up of the *sql.DB), and reopens it when it fails. Because a
-// notification can be lost, and because other drivers cannot LISTEN, a caught-up subscription also
-// polls ([WithPollInterval]).
+// notification can be lost, and because other drivers and standbys cannot LISTEN, a caught-up
+// subscription also polls ([WithPollInterval]).
+//
+// # Standbys and read-only recorders
+//
+// Readers may run on hot standbys (streaming replicas), with a recorder made [WithReadOnly]: its
+// constructor writes nothing, and its reads and subscriptions keep the ordering's guarantee there as
+// on the primary (see [OrderingXID] for what differs). A standby has no LISTEN, and the primary's
+// notifications do not reach it: subscriptions there find new events by polling, so they see an
+// append the standby has replayed within a poll interval.
 //
 // # Connection pool
 //

@@ -13,6 +13,9 @@ import (
 // than the one asked for with WithOrdering.
 var ErrOrderingMismatch = errors.New("postgres: ordering differs from the schema's")
 
+// ErrReadOnly is wrapped by the errors of the writing methods of a recorder made WithReadOnly.
+var ErrReadOnly = errors.New("postgres: read-only recorder")
+
 // SQLSTATEs raised by events_append (see the migration).
 const (
 	sqlstateUniqueViolation  = "23505"

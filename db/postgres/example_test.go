@@ -56,3 +56,31 @@ func Example() {
 		fmt.Println(n.ID, n.Topic)
 	}
 }
+
+// A reader on a hot standby of the server of Example (a projection's, say): the recorder is
+// made WithReadOnly, so that making it writes nothing, and its subscription polls, since a standby has
+// no LISTEN. It is compiled, not run, by go test.
+func ExampleWithReadOnly() {
+	ctx := context.Background()
+	replica, err := sql.Open("pgx", "postgres://postgres@replica.internal:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer replica.Close()
+
+	r, err := postgres.NewProcessRecorder(ctx, replica, postgres.WithSchema("bank"), postgres.WithReadOnly(),
+		postgres.WithPollInterval(50*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for n, err := range r.Subscribe(ctx, 0) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(n.ID, n.Topic)
+	}
+}

@@ -69,6 +69,10 @@ func (r *ProcessRecorder) startListener() {
 // errNotPgx means the driver is not pgx's stdlib: subscriptions poll.
 var errNotPgx = errors.New("the driver is not pgx/v5/stdlib")
 
+// errStandby means the server is a standby, which refuses LISTEN (and where no NOTIFY of the primary
+// arrives): subscriptions poll.
+var errStandby = errors.New("the server is a standby")
+
 // listener relays PostgreSQL notifications to this recorder's subscriptions, over a connection of its
 // own (outside the pool), reopened (with backoff) whenever it fails. Each time it starts listening it wakes the
 // subscriptions, since notifications may have been missed while it was away.
@@ -82,6 +86,10 @@ func (r *ProcessRecorder) listener() {
 		}
 		if errors.Is(err, errNotPgx) {
 			r.logger.Info("postgres recorder: not a pgx connection; subscriptions poll", "schema", r.schema)
+			return
+		}
+		if errors.Is(err, errStandby) {
+			r.logger.Debug("postgres recorder: the server is a standby, which has no LISTEN; subscriptions poll", "schema", r.schema)
 			return
 		}
 		r.wake.Notify()
@@ -114,6 +122,13 @@ func (r *ProcessRecorder) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect the listener: %w", err)
 	}
 	defer pc.Close(context.Background())
+	var standby bool
+	if err := pc.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		return err
+	}
+	if standby {
+		return errStandby
+	}
 	if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{r.channel}.Sanitize()); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type config struct {
 	schemaSet bool // WithSchema was given, even with ""
 
 	ordering     Ordering
+	readOnly     bool
 	lockTimeout  time.Duration
 	pollInterval time.Duration
 	reconnect    time.Duration
@@ -79,9 +80,16 @@ func WithSchema(name string) Option {
 // ordering, and records OrderingXID on a schema that has none.
 func WithOrdering(o Ordering) Option { return func(c *config) { c.ordering = o } }
 
-// WithLockTimeout bounds how long an append waits for the lock of its ordering (the events table's
-// with OrderingTableLock, the advisory lock's with OrderingXID) and for row locks held by concurrent
-// appends of the same aggregate. An append that waits longer fails, and nothing of it is written. It is
+// WithReadOnly makes a [ProcessRecorder] that only reads, for a hot standby (a streaming replica) or any
+// other server or role that must not be written to. Its constructor writes nothing: it takes the ordering
+// recorded in the schema instead of recording one (with none recorded yet it reads as OrderingXID does,
+// which is safe with the writers of either ordering; WithOrdering, if given, must match a recorded
+// ordering). Its methods that write fail with an error wrapping [ErrReadOnly]; its reads and
+// subscriptions work as on the primary, and are as safe on a standby (see the package documentation).
+func WithReadOnly() Option { return func(c *config) { c.readOnly = true } }
+
+// WithLockTimeout bounds how long an append waits for the locks of its ordering (see [Ordering]) and
+// for row locks held by concurrent appends of the same aggregate. An append that waits longer fails, and nothing of it is written. It is
 // set with set_config('lock_timeout', …, true) inside the append's own transaction, so it never leaks
 // into other uses of the connection. Zero (the default) keeps the server's setting.
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
@@ -89,7 +97,7 @@ func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTi
 // WithPollInterval sets how often a caught-up subscription polls the log when it hears of no new
 // events (default DefaultPollInterval; it must be positive). PostgreSQL's LISTEN/NOTIFY wakes
 // subscriptions sooner; polling covers lost notifications, a broken listener connection, drivers other
-// than pgx, and rows held back by the xid ordering.
+// than pgx, standbys, and rows held back by the xid ordering.
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
 
 // WithReconnectTimeout sets how long a subscription keeps retrying when its reads fail because the

@@ -17,8 +17,9 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
 
-// Advisory lock keys of the xid ordering (see events_append): classid 'ES' 0x0001 for the critical
-// section, 0x0002 for appends in flight; objid the sequence's OID.
+// Advisory lock keys of the orderings (see events_take_ids): classid 'ES' 0x0001 for the xid ordering's
+// critical section, 0x0002 for its appends in flight, 0x0003 for the table-lock ordering; objid the
+// sequence's OID.
 func lockKey(classid int64, schemaName string) string {
 	return fmt.Sprintf("((%d::bigint << 32) | '%s.events_notification_id_seq'::regclass::oid::bigint)", classid, schemaName)
 }
@@ -26,6 +27,7 @@ func lockKey(classid int64, schemaName string) string {
 const (
 	criticalSectionClass = 1163067393
 	inFlightClass        = 1163067394
+	tableLockClass       = 1163067395
 )
 
 // openAppend starts an xid append in an explicit transaction and leaves it open; the returned function
@@ -239,10 +241,11 @@ func holdOrderingLock(t *testing.T, db *sql.DB, schemaName string, o postgres.Or
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := `LOCK TABLE ` + schemaName + `.events IN EXCLUSIVE MODE`
+	class := tableLockClass
 	if o == postgres.OrderingXID {
-		q = `SELECT pg_advisory_xact_lock(` + lockKey(criticalSectionClass, schemaName) + `)`
+		class = criticalSectionClass
 	}
+	q := `SELECT pg_advisory_xact_lock(` + lockKey(int64(class), schemaName) + `)`
 	if _, err := tx.ExecContext(t.Context(), q); err != nil {
 		t.Fatal(err)
 	}
@@ -254,12 +257,17 @@ func holdOrderingLock(t *testing.T, db *sql.DB, schemaName string, o postgres.Or
 	}
 }
 
-// requireNoOrderingLocks fails if any session holds or waits for the xid ordering's advisory locks.
+// requireNoOrderingLocks fails if any session holds or waits for a lock of an ordering: the xid
+// ordering's advisory locks, or a lock on the events table or its sequence (autovacuum's aside).
 func requireNoOrderingLocks(t *testing.T, db *sql.DB, schemaName string) {
 	t.Helper()
 	var n int
-	q := fmt.Sprintf(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
-AND objid = '%s.events_notification_id_seq'::regclass::oid AND classid IN (%d, %d)`, schemaName, criticalSectionClass, inFlightClass)
+	q := fmt.Sprintf(`SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE a.backend_type <> 'autovacuum worker' AND (
+    (l.locktype = 'advisory' AND l.objsubid = 1 AND l.classid IN (%[2]d, %[3]d, %[4]d)
+        AND l.objid = '%[1]s.events_notification_id_seq'::regclass::oid)
+    OR (l.locktype = 'relation' AND l.relation IN ('%[1]s.events'::regclass, '%[1]s.events_notification_id_seq'::regclass)))`,
+		schemaName, criticalSectionClass, inFlightClass, tableLockClass)
 	// A cancelled backend may take a moment to finish its abort.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -272,7 +280,7 @@ AND objid = '%s.events_notification_id_seq'::regclass::oid AND classid IN (%d, %
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d advisory locks of the ordering are still held or awaited", n)
+			t.Fatalf("%d locks of the ordering are still held or awaited", n)
 		}
 	}
 }

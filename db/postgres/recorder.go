@@ -90,17 +90,20 @@ func (b *base) schemaOption() string {
 }
 
 // requiredObjects is how many objects MissingObjects looks for (queries/postgres/setup.sql).
-const requiredObjects = 9
+const requiredObjects = 12
 
 // ProcessRecorder is the recorder of an application on PostgreSQL: its events, its notification log,
 // and the tracking marks of the upstream notifications it has processed. It is safe for concurrent use
 // by any number of goroutines and processes.
 //
-// An append is one round trip: one call of the events_append function, which is its own transaction.
-// The notification log has no late fills under either [Ordering].
+// An append is one round trip: one statement, which is its own transaction (see the package
+// documentation). The notification log has no late fills under either [Ordering]. A recorder made
+// [WithReadOnly] only reads, and can be opened on a standby.
 type ProcessRecorder struct {
 	base
 	ordering     Ordering
+	readOnly     bool
+	horizon      bool // readers fall back on the horizon when rows are held back (OrderingXID, on a primary)
 	lockTimeout  sql.NullString
 	pollInterval time.Duration
 	// reconnectTimeout bounds a subscription's retries of reads that fail on a broken connection.
@@ -126,7 +129,8 @@ const notifyChannel = "eventsourcing_events"
 // NewProcessRecorder returns a recorder on db. It checks that the database answers and that the
 // schema has been migrated (see schema.Migrate), so that a wrong DSN, an unreachable server or a
 // forgotten migration fail here with a clear error rather than at the first append. It also records
-// the ordering in the schema on first use, and refuses an ordering other than the recorded one.
+// the ordering in the schema on first use, and refuses an ordering other than the recorded one; made
+// [WithReadOnly], it only reads the recorded ordering.
 //
 // Close the recorder to stop its background goroutines; db stays open.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
@@ -135,13 +139,24 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 	if err != nil {
 		return nil, err
 	}
-	ordering, err := claimOrdering(ctx, &b, cfg.ordering)
+	var ordering Ordering
+	standby := false // a server that took the ordering's claim is no standby
+	if cfg.readOnly {
+		ordering, err = readOrdering(ctx, &b, cfg.ordering)
+		if err == nil {
+			standby, err = b.q.InRecovery(ctx)
+		}
+	} else {
+		ordering, err = claimOrdering(ctx, &b, cfg.ordering)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	r := &ProcessRecorder{
 		base:             b,
 		ordering:         ordering,
+		readOnly:         cfg.readOnly,
+		horizon:          ordering == OrderingXID && !standby,
 		pollInterval:     cfg.pollInterval,
 		reconnectTimeout: cfg.reconnect,
 		logger:           cfg.logger.With("dialect", observe.DialectPostgres),
@@ -154,7 +169,9 @@ func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Proce
 		r.lockTimeout = sql.NullString{String: strconv.FormatInt(ms, 10) + "ms", Valid: true}
 	}
 	r.bg, r.stop = context.WithCancel(context.Background())
-	r.wg.Go(r.notifier)
+	if !r.readOnly {
+		r.wg.Go(r.notifier)
+	}
 	return r, nil
 }
 
@@ -182,8 +199,8 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 		ctx, a = r.trace.StartAppend(ctx, events, opts)
 		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
 	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
+	if err := r.canWrite(op); err != nil {
+		return nil, err
 	}
 	o := es.ApplyInsertOptions(opts...)
 	if len(events) == 0 && o.Tracking == nil {
@@ -200,7 +217,12 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 			return nil, fmt.Errorf("postgres: %s: %w", op, err)
 		}
 	}
-	first, err := r.append(ctx, r.q, newColumns(events, r.ids), o.Tracking)
+	var first int64
+	if len(events) == 1 && o.Tracking == nil {
+		first, err = r.appendOne(ctx, events[0])
+	} else {
+		first, err = r.append(ctx, r.q, newColumns(events, r.ids), o.Tracking)
+	}
 	if err != nil {
 		return nil, opError(op, err)
 	}
@@ -212,6 +234,30 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 		r.committed()
 	}
 	return ids, nil
+}
+
+// canWrite returns the error of a call that writes when the recorder is closed or read-only.
+func (r *ProcessRecorder) canWrite(op string) error {
+	if err := r.life.Err(); err != nil {
+		return opError(op, err)
+	}
+	if r.readOnly {
+		return fmt.Errorf("postgres: %s: %w", op, ErrReadOnly)
+	}
+	return nil
+}
+
+// appendOne records one event with no tracking record, the common append, in one statement rather than
+// through events_append (see the query).
+func (r *ProcessRecorder) appendOne(ctx context.Context, e es.StoredEvent) (int64, error) {
+	return r.q.AppendEvent(ctx, dbsqlc.AppendEventParams{
+		Ordering:          r.ordering.String(),
+		LockTimeout:       r.lockTimeout,
+		OriginatorID:      e.OriginatorID,
+		OriginatorVersion: e.OriginatorVersion,
+		Topic:             e.Topic,
+		State:             nonNil(e.State),
+	})
 }
 
 // append calls events_append through q: the recorder's queries, or a transaction's (ProcessTracked).
@@ -285,13 +331,17 @@ func newColumns(events []es.StoredEvent, enc idEncoding) columns {
 	for i, e := range events {
 		c.versions[i] = e.OriginatorVersion
 		c.topics[i] = e.Topic
-		if e.State == nil {
-			c.states[i] = []byte{} // a nil element would be NULL
-		} else {
-			c.states[i] = e.State
-		}
+		c.states[i] = nonNil(e.State)
 	}
 	return c
+}
+
+// nonNil returns state, or an empty state for nil, which would be NULL.
+func nonNil(state []byte) []byte {
+	if state == nil {
+		return []byte{}
+	}
+	return state
 }
 
 // SelectEvents returns events of one originator.
@@ -351,21 +401,41 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.Notifica
 		upTo = math.MaxInt64
 	}
 	limit := int32(min(q.Limit, math.MaxInt32))
+	var rows *sql.Rows
+	var err error
 	switch {
 	case r.ordering == OrderingXID:
-		p := dbsqlc.SelectNotificationsXIDParams{After: q.After, UpTo: upTo, Lim: limit}
-		if len(q.Topics) > 0 {
-			p.Topics = q.Topics
-		}
-		rows, err := r.q.SelectNotificationsXID(ctx, p)
-		return notifications(rows), err
+		return r.selectNotificationsXID(ctx, q.After, upTo, q.Topics, limit)
 	case len(q.Topics) == 0:
-		rows, err := r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: q.After, UpTo: upTo, Lim: limit})
-		return notifications(rows), err
+		rows, err = r.q.QueryNotifications(ctx, dbsqlc.SelectNotificationsParams{After: q.After, UpTo: upTo, Lim: limit})
 	default:
-		rows, err := r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
-		return notifications(rows), err
+		rows, err = r.q.QueryNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
 	}
+	if err != nil {
+		return nil, err
+	}
+	ns, _, err := scanPage(rows, limit)
+	return ns, err
+}
+
+// selectNotificationsXID reads a page with the xid ordering: the plain query, which returns the final
+// rows up to the first that is held back; when rows were held back, and a horizon is of use, the page
+// again through events_notifications_xid, which takes the horizon before its snapshot.
+func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upTo int64, topics []string, limit int32) ([]es.Notification, error) {
+	var topicsArg any // NULL: all topics
+	if len(topics) > 0 {
+		topicsArg = topics
+	}
+	rows, err := r.q.QueryNotificationsXID(ctx, dbsqlc.SelectNotificationsXIDParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	if err != nil {
+		return nil, err
+	}
+	ns, heldBack, err := scanPage(rows, limit)
+	if err != nil || !heldBack || !r.horizon {
+		return ns, err
+	}
+	page, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	return notifications(page), err
 }
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).

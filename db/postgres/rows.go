@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -71,4 +72,37 @@ func notifications[R ~notificationRow](rows []R) []es.Notification {
 		}
 	}
 	return out
+}
+
+// A page's slice starts small, since a caught-up reader's pages are mostly empty, and is sized for the
+// whole page once its first rows fill it, rather than grown row by row.
+const (
+	pageStart = 16
+	pageMost  = 4096 // the most a page's slice is sized for at once; beyond, it grows as it fills
+)
+
+// scanPage scans a page of the notification log, up to the first row whose state is NULL (a row that
+// the xid ordering holds back: see the query SelectNotificationsXID), and reports whether there was
+// one. It closes rows.
+func scanPage(rows *sql.Rows, limit int32) (ns []es.Notification, heldBack bool, err error) {
+	defer rows.Close()
+	ns = make([]es.Notification, 0, min(int(limit), pageStart))
+	for rows.Next() {
+		if len(ns) == pageStart {
+			ns = slices.Grow(ns, min(int(limit), pageMost)-len(ns))
+		}
+		var n es.Notification
+		if err := rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+			return nil, false, err
+		}
+		if n.State == nil {
+			heldBack = true
+			break
+		}
+		ns = append(ns, n)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, false, err
+	}
+	return ns, heldBack, rows.Err()
 }

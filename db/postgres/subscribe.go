@@ -17,9 +17,9 @@ import (
 //
 // A caught-up subscription waits for a wake-up: an append by this recorder, a PostgreSQL notification
 // from another process's recorder (LISTEN/NOTIFY on a dedicated connection, with the pgx stdlib
-// driver), or the poll interval (WithPollInterval), whichever comes first. Polling
-// covers notifications that are lost, a listener connection that is being reopened, other drivers, and
-// rows that the xid ordering held back. What is read is what SelectNotifications returns, so the
+// driver, on a primary), or the poll interval (WithPollInterval), whichever comes first. Polling
+// covers notifications that are lost, a listener connection that is being reopened, other drivers,
+// standbys, and rows that the xid ordering held back. What is read is what SelectNotifications returns, so the
 // ordering's guarantee (no late fills) is the subscription's: it never skips.
 //
 // A read that fails on a broken connection (a terminated backend, a server restart, crash recovery, a

@@ -64,12 +64,7 @@ func TestTorture(t *testing.T) {
 			}
 			// Half the writers use the test hook (events_append in their own transaction, delayed,
 			// sometimes rolled back); the others use the recorder as applications do.
-			hook := delayedAppend(db, name, c.ordering)
-			viaRecorder := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
-				ids, err := r.InsertEvents(ctx, events)
-				return ids, err == nil, err
-			}
-			writers := []tortureWriter{hook, viaRecorder}
+			writers := []tortureWriter{delayedAppend(db, name, c.ordering), viaRecorder(r, 0)}
 			var cursor int64
 			for round := range rounds {
 				var problems []string
@@ -117,6 +112,19 @@ func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWr
 // tortureRound runs one round from cursor (the last ID seen so far) and returns the new last ID and
 // the late fills (and other violations of the log's rules) it found. Failures of the harness itself fail t.
 func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64) (int64, []string) {
+	t.Helper()
+	return tortureRoundWith(t, round, r, writers, cursor, nil)
+}
+
+// logTruth returns the IDs above after that the log holds, read once every transaction has ended: for
+// rounds whose writers cannot always know whether they committed (their sessions are cancelled or
+// terminated).
+type logTruth func(ctx context.Context, after int64) ([]int64, error)
+
+// tortureRoundWith is tortureRound with what the readers must see taken from truth, when not nil, rather
+// than from what the writers report: every committed event a writer reports must be in it, and no
+// rolled-back one.
+func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64, truth logTruth) (int64, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -195,6 +203,7 @@ func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, 
 
 	// The tailing reader: small pages, from the last ID seen, as fast as it can.
 	var seen []eventsourcing.Notification
+	var want []int64 // from truth, when given
 	last := cursor
 	rng := rand.New(rand.NewPCG(uint64(round), 99))
 	maxCommitted := int64(-1) // known once the writers are done
@@ -208,6 +217,16 @@ func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, 
 					maxCommitted = max(maxCommitted, id)
 				}
 				mu.Unlock()
+				if truth != nil {
+					ids, err := truth(ctx, cursor)
+					if err != nil {
+						t.Fatalf("round %d: the log's truth: %v", round, err)
+					}
+					want = ids
+					for _, id := range ids {
+						maxCommitted = max(maxCommitted, id)
+					}
+				}
 			}
 		default:
 		}
@@ -233,8 +252,21 @@ func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, 
 		t.Fatalf("round %d: %v", round, writerErr)
 	}
 
-	want := slices.Sorted(mapsKeys(committed))
 	var problems []string
+	if truth == nil {
+		want = slices.Sorted(mapsKeys(committed))
+	} else {
+		for id := range committed {
+			if _, found := slices.BinarySearch(want, id); !found {
+				problems = append(problems, fmt.Sprintf("ID %d was committed but is not in the log", id))
+			}
+		}
+		for id := range rolled {
+			if _, found := slices.BinarySearch(want, id); found {
+				problems = append(problems, fmt.Sprintf("ID %d was rolled back but is in the log", id))
+			}
+		}
+	}
 	check := func(who string, got []eventsourcing.Notification) {
 		gotIDs := make([]int64, len(got))
 		for i, n := range got {

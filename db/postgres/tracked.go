@@ -15,8 +15,8 @@ import (
 // [es.ErrConflict]. It is an append of no events, in one round trip.
 func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) error {
 	const op = "insert tracking"
-	if err := r.life.Err(); err != nil {
-		return opError(op, err)
+	if err := r.canWrite(op); err != nil {
+		return err
 	}
 	if err := recorder.ValidateTracking(t); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
@@ -73,8 +73,8 @@ func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, err
 // DeleteTracking removes the mark of consumer for upstream.
 func (r *ProcessRecorder) DeleteTracking(ctx context.Context, consumer, upstream string) error {
 	const op = "delete tracking"
-	if err := r.life.Err(); err != nil {
-		return opError(op, err)
+	if err := r.canWrite(op); err != nil {
+		return err
 	}
 	if err := r.q.DeleteTracking(ctx, dbsqlc.DeleteTrackingParams{Consumer: consumer, Upstream: upstream}); err != nil {
 		return opError(op, err)
@@ -93,8 +93,8 @@ func (r *ProcessRecorder) DeleteTracking(ctx context.Context, consumer, upstream
 // cluster wait for it while it runs.
 func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t es.Tracking, fn func(ctx context.Context, tx projection.SQLTx) error) (err error) {
 	const op = "process tracked"
-	if err := r.life.Err(); err != nil {
-		return opError(op, err)
+	if err := r.canWrite(op); err != nil {
+		return err
 	}
 	if fn == nil {
 		return fmt.Errorf("postgres: %s: nil function", op)

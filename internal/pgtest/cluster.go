@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // Cluster is a PostgreSQL server of a test's own, made with initdb in a temporary directory and run on
@@ -43,6 +45,36 @@ func NewCluster(t testing.TB) *Cluster {
 	if _, err := os.Stat(filepath.Join(bin, "initdb")); bin == "" || err != nil {
 		t.Skip("pgtest: initdb and pg_ctl not found (set PG_BIN to their directory): this test needs a PostgreSQL server of its own")
 	}
+	c := newCluster(t, bin)
+	if out, err := c.command(filepath.Join(bin, "initdb"), "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync").CombinedOutput(); err != nil {
+		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+	c.Start()
+	return c
+}
+
+// Standby makes a hot standby of c on a cluster of its own (pg_basebackup, streaming through a
+// replication slot) and starts it; it is stopped and removed when the test ends. It skips the test,
+// with a message, when pg_basebackup is not installed beside initdb.
+func (c *Cluster) Standby() *Cluster {
+	c.t.Helper()
+	basebackup := filepath.Join(c.bin, "pg_basebackup")
+	if _, err := os.Stat(basebackup); err != nil {
+		c.t.Skip("pgtest: pg_basebackup not found beside initdb: this test needs a standby of its own")
+	}
+	s := newCluster(c.t, c.bin)
+	if out, err := s.command(basebackup, "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", s.data,
+		"-X", "stream", "-R", "-C", "-S", fmt.Sprintf("standby_%d", s.port), "--no-sync").CombinedOutput(); err != nil {
+		c.t.Fatalf("pgtest: pg_basebackup: %v\n%s", err, out)
+	}
+	s.Start()
+	return s
+}
+
+// newCluster prepares a cluster whose data directory is still to be made: a temporary directory that
+// the server's user owns, a free port, and the clean-up.
+func newCluster(t testing.TB, bin string) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t, bin: bin}
 	dir, err := os.MkdirTemp("", "es-pgcluster-")
 	if err != nil {
@@ -66,9 +98,6 @@ func NewCluster(t testing.TB) *Cluster {
 		}
 		c.runAs = []string{"runuser", "-u", "postgres", "--"}
 	}
-	if out, err := c.command(filepath.Join(bin, "initdb"), "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync").CombinedOutput(); err != nil {
-		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +105,30 @@ func NewCluster(t testing.TB) *Cluster {
 	c.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	c.params = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", c.port, dir)
-	c.Start()
 	return c
+}
+
+// WaitReplayed waits until c, a standby, has replayed everything that primary had written when it was
+// called.
+func (c *Cluster) WaitReplayed(primary *Cluster) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var lsn string
+	if err := OpenDSN(c.t, primary.DSN()).QueryRowContext(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		c.t.Fatal(err)
+	}
+	standby := OpenDSN(c.t, c.DSN())
+	for {
+		var done bool
+		if err := standby.QueryRowContext(ctx, `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
+			c.t.Fatalf("pgtest: waiting for the standby to replay %s: %v", lsn, err)
+		}
+		if done {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // version returns the major version in a path /usr/lib/postgresql/N/bin, 0 when there is none.

@@ -69,9 +69,16 @@ func Open(t testing.TB) *sql.DB {
 		}
 		t.Skip(msg + "; set ES_POSTGRES_DSN, or ES_REQUIRE_POSTGRES=1 to fail instead of skipping")
 	}
-	db, err := sql.Open("pgx", DSN())
+	return OpenDSN(t, DSN())
+}
+
+// OpenDSN returns a new *sql.DB on dsn (pgx stdlib driver), closed when the test ends. Unlike Open, it
+// neither checks nor skips.
+func OpenDSN(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
-		t.Fatalf("pgtest: open %s: %v", DSN(), err)
+		t.Fatalf("pgtest: open %s: %v", dsn, err)
 	}
 	// database/sql keeps 2 idle connections by default: concurrent tests and benchmarks would open and
 	// close connections all the time.

@@ -10,6 +10,23 @@
 -- in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
 -- uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
 
+-- AppendEvent records one event with no tracking mark, the common append, in one statement: the
+-- insert takes its ID from events_take_ids (see the migrations), inlined, and only then the xid (an
+-- xid taken before the ID would make the xid ordering refuse the append: ES002). The insert takes
+-- the lock on the events table that events_take_ids asks of its callers when the statement starts.
+-- name: AppendEvent :one
+INSERT INTO /* TEMPLATE: schema */events (notification_id, originator_id, originator_version, xid, topic, state)
+VALUES (
+    /* TEMPLATE: schema */events_take_ids(sqlc.arg(ordering)::text, sqlc.narg(lock_timeout)::text, 1,
+        '/* TEMPLATE: schema */events_notification_id_seq'::regclass),
+    sqlc.arg(originator_id)::uuid,
+    sqlc.arg(originator_version)::bigint,
+    pg_current_xact_id(),
+    sqlc.arg(topic)::text,
+    sqlc.arg(state)::bytea
+)
+RETURNING notification_id;
+
 -- AppendEvents calls events_append (see the migrations): one round trip records the batch and the
 -- optional tracking mark and returns the first notification ID (0 for no events).
 -- name: AppendEvents :one
@@ -45,8 +62,7 @@ ORDER BY originator_version DESC
 LIMIT sqlc.narg(lim);
 
 -- The notification queries come in two flavours, one per ordering. With the table-lock ordering every
--- committed row is safe to read. With the xid ordering the reading is done by functions of the
--- migration (see there), which take a horizon before the snapshot they read with.
+-- committed row is safe to read.
 
 -- name: SelectNotifications :many
 SELECT notification_id, originator_id, originator_version, topic, state
@@ -69,8 +85,27 @@ LIMIT sqlc.arg(lim);
 SELECT coalesce(max(notification_id), 0)::bigint AS max_id
 FROM /* TEMPLATE: schema */events;
 
--- SelectNotificationsXID reads all topics when topics is NULL.
+-- With the xid ordering a row is final when its xid is below the xmin of the reader's snapshot (see
+-- the migrations). SelectNotificationsXID is the plain query a page is read with: the page's rows in ID
+-- order, as the table-lock ordering's query returns them, but with a NULL state for each row that is
+-- not final, so that the reader returns the rows before the first of those and knows that rows were
+-- held back (the final rows are a prefix of the page: every append with a lower ID has a lower xid).
+-- Held-back rows cost their IDs only. topics NULL reads all topics.
 -- name: SelectNotificationsXID :many
+SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,
+    (CASE WHEN e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
+FROM /* TEMPLATE: schema */events AS e
+WHERE e.notification_id > sqlc.arg(after)
+  AND e.notification_id <= sqlc.arg(up_to)
+  AND (sqlc.narg(topics)::_text::text[] IS NULL OR e.topic = ANY (sqlc.narg(topics)::_text::text[]))
+ORDER BY e.notification_id
+LIMIT sqlc.arg(lim);
+
+-- SelectNotificationsXIDHorizon reads the page through events_notifications_xid, which also returns
+-- the rows up to the horizon, taken before its snapshot: an application's own appends are readable as
+-- soon as they have ended, whatever transaction elsewhere holds the xmin back. A reader asks for it
+-- when rows were held back. topics NULL reads all topics.
+-- name: SelectNotificationsXIDHorizon :many
 SELECT n.notification_id, n.originator_id, n.originator_version, n.topic, n.state
 FROM /* TEMPLATE: schema */events_notifications_xid(
     sqlc.arg(after)::bigint,

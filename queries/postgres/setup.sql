@@ -12,11 +12,23 @@ FROM (VALUES
     ('recorder_settings', to_regclass('/* TEMPLATE: schema */recorder_settings')::oid),
     ('events_notification_id_seq', to_regclass('/* TEMPLATE: schema */events_notification_id_seq')::oid),
     ('events_append', to_regprocedure('/* TEMPLATE: schema */events_append(text, text, uuid[], bigint[], text[], bytea[], text, text, bigint, bigint)')::oid),
+    ('events_take_ids', to_regprocedure('/* TEMPLATE: schema */events_take_ids(text, text, integer, regclass)')::oid),
+    ('events_take_ids_xid', to_regprocedure('/* TEMPLATE: schema */events_take_ids_xid(integer, regclass)')::oid),
+    ('events_raise', to_regprocedure('/* TEMPLATE: schema */events_raise(text, text)')::oid),
     ('events_horizon', to_regprocedure('/* TEMPLATE: schema */events_horizon()')::oid),
     ('events_notifications_xid', to_regprocedure('/* TEMPLATE: schema */events_notifications_xid(bigint, bigint, text[], integer)')::oid),
     ('events_max_notification_id_xid', to_regprocedure('/* TEMPLATE: schema */events_max_notification_id_xid()')::oid)
 ) AS o (name, oid)
 WHERE oid IS NULL;
+
+-- RecordedOrdering returns the ordering recorded in the schema, if any, without recording one (for
+-- read-only recorders, which may run on a standby).
+-- name: RecordedOrdering :many
+SELECT value FROM /* TEMPLATE: schema */recorder_settings WHERE name = 'ordering';
+
+-- InRecovery reports whether the server is a standby.
+-- name: InRecovery :one
+SELECT pg_is_in_recovery()::boolean AS in_recovery;
 
 -- ClaimOrdering records the ordering of the schema unless one is recorded, and returns the recorded one.
 -- name: ClaimOrdering :one

@@ -12,8 +12,60 @@ import (
 	"github.com/google/uuid"
 )
 
-const appendEvents = `-- name: AppendEvents :one
+const appendEvent = `-- name: AppendEvent :one
 
+INSERT INTO /* TEMPLATE: schema */events (notification_id, originator_id, originator_version, xid, topic, state)
+VALUES (
+    /* TEMPLATE: schema */events_take_ids($1::text, $2::text, 1,
+        '/* TEMPLATE: schema */events_notification_id_seq'::regclass),
+    $3::uuid,
+    $4::bigint,
+    pg_current_xact_id(),
+    $5::text,
+    $6::bytea
+)
+RETURNING notification_id
+`
+
+type AppendEventParams struct {
+	Ordering          string
+	LockTimeout       sql.NullString
+	OriginatorID      uuid.UUID
+	OriginatorVersion int64
+	Topic             string
+	State             []byte
+}
+
+// Queries of the PostgreSQL recorders, compiled by sqlc into db/postgres/internal/dbsqlc.
+//
+// Every table and function name carries the /* TEMPLATE: schema */ marker, which the recorder replaces
+// with its schema once per query text. Optional bounds are passed as values that cannot exclude
+// anything (up_to = max int64, lim = NULL, which PostgreSQL reads as no limit), so each query has one
+// static text and one cached prepared statement.
+//
+// Array parameters are cast to the array types' internal names (_uuid, _int8, _text, _bytea): sqlc
+// does not know those names and types the parameters as interface{}, which keeps it from wrapping them
+// in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
+// uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
+// AppendEvent records one event with no tracking mark, the common append, in one statement: the
+// insert takes its ID from events_take_ids (see the migrations), inlined, and only then the xid (an
+// xid taken before the ID would make the xid ordering refuse the append: ES002). The insert takes
+// the lock on the events table that events_take_ids asks of its callers when the statement starts.
+func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, appendEvent,
+		arg.Ordering,
+		arg.LockTimeout,
+		arg.OriginatorID,
+		arg.OriginatorVersion,
+		arg.Topic,
+		arg.State,
+	)
+	var notification_id int64
+	err := row.Scan(&notification_id)
+	return notification_id, err
+}
+
+const appendEvents = `-- name: AppendEvents :one
 SELECT coalesce(/* TEMPLATE: schema */events_append(
     $1::text,
     $2::text,
@@ -41,17 +93,6 @@ type AppendEventsParams struct {
 	Prior         sql.NullInt64
 }
 
-// Queries of the PostgreSQL recorders, compiled by sqlc into db/postgres/internal/dbsqlc.
-//
-// Every table and function name carries the /* TEMPLATE: schema */ marker, which the recorder replaces
-// with its schema once per query text. Optional bounds are passed as values that cannot exclude
-// anything (up_to = max int64, lim = NULL, which PostgreSQL reads as no limit), so each query has one
-// static text and one cached prepared statement.
-//
-// Array parameters are cast to the array types' internal names (_uuid, _int8, _text, _bytea): sqlc
-// does not know those names and types the parameters as interface{}, which keeps it from wrapping them
-// in lib/pq's pq.Array (it does for []T parameters with database/sql); PostgreSQL reads them as
-// uuid[], bigint[], text[] and bytea[], and pgx's stdlib driver encodes Go slices as such arrays.
 // AppendEvents calls events_append (see the migrations): one round trip records the batch and the
 // optional tracking mark and returns the first notification ID (0 for no events).
 func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) (int64, error) {
@@ -240,8 +281,7 @@ type SelectNotificationsRow struct {
 }
 
 // The notification queries come in two flavours, one per ordering. With the table-lock ordering every
-// committed row is safe to read. With the xid ordering the reading is done by functions of the
-// migration (see there), which take a horizon before the snapshot they read with.
+// committed row is safe to read.
 func (q *Queries) SelectNotifications(ctx context.Context, arg SelectNotificationsParams) ([]SelectNotificationsRow, error) {
 	rows, err := q.db.QueryContext(ctx, selectNotifications, arg.After, arg.UpTo, arg.Lim)
 	if err != nil {
@@ -331,13 +371,14 @@ func (q *Queries) SelectNotificationsByTopics(ctx context.Context, arg SelectNot
 }
 
 const selectNotificationsXID = `-- name: SelectNotificationsXID :many
-SELECT n.notification_id, n.originator_id, n.originator_version, n.topic, n.state
-FROM /* TEMPLATE: schema */events_notifications_xid(
-    $1::bigint,
-    $2::bigint,
-    $3::_text::text[],
-    $4::integer
-) AS n
+SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,
+    (CASE WHEN e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
+FROM /* TEMPLATE: schema */events AS e
+WHERE e.notification_id > $1
+  AND e.notification_id <= $2
+  AND ($3::_text::text[] IS NULL OR e.topic = ANY ($3::_text::text[]))
+ORDER BY e.notification_id
+LIMIT $4
 `
 
 type SelectNotificationsXIDParams struct {
@@ -355,7 +396,12 @@ type SelectNotificationsXIDRow struct {
 	State             []byte
 }
 
-// SelectNotificationsXID reads all topics when topics is NULL.
+// With the xid ordering a row is final when its xid is below the xmin of the reader's snapshot (see
+// the migrations). SelectNotificationsXID is the plain query a page is read with: the page's rows in ID
+// order, as the table-lock ordering's query returns them, but with a NULL state for each row that is
+// not final, so that the reader returns the rows before the first of those and knows that rows were
+// held back (the final rows are a prefix of the page: every append with a lower ID has a lower xid).
+// Held-back rows cost their IDs only. topics NULL reads all topics.
 func (q *Queries) SelectNotificationsXID(ctx context.Context, arg SelectNotificationsXIDParams) ([]SelectNotificationsXIDRow, error) {
 	rows, err := q.db.QueryContext(ctx, selectNotificationsXID,
 		arg.After,
@@ -370,6 +416,69 @@ func (q *Queries) SelectNotificationsXID(ctx context.Context, arg SelectNotifica
 	items := []SelectNotificationsXIDRow{}
 	for rows.Next() {
 		var i SelectNotificationsXIDRow
+		if err := rows.Scan(
+			&i.NotificationID,
+			&i.OriginatorID,
+			&i.OriginatorVersion,
+			&i.Topic,
+			&i.State,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const selectNotificationsXIDHorizon = `-- name: SelectNotificationsXIDHorizon :many
+SELECT n.notification_id, n.originator_id, n.originator_version, n.topic, n.state
+FROM /* TEMPLATE: schema */events_notifications_xid(
+    $1::bigint,
+    $2::bigint,
+    $3::_text::text[],
+    $4::integer
+) AS n
+`
+
+type SelectNotificationsXIDHorizonParams struct {
+	After  int64
+	UpTo   int64
+	Topics interface{}
+	Lim    int32
+}
+
+type SelectNotificationsXIDHorizonRow struct {
+	NotificationID    int64
+	OriginatorID      uuid.UUID
+	OriginatorVersion int64
+	Topic             string
+	State             []byte
+}
+
+// SelectNotificationsXIDHorizon reads the page through events_notifications_xid, which also returns
+// the rows up to the horizon, taken before its snapshot: an application's own appends are readable as
+// soon as they have ended, whatever transaction elsewhere holds the xmin back. A reader asks for it
+// when rows were held back. topics NULL reads all topics.
+func (q *Queries) SelectNotificationsXIDHorizon(ctx context.Context, arg SelectNotificationsXIDHorizonParams) ([]SelectNotificationsXIDHorizonRow, error) {
+	rows, err := q.db.QueryContext(ctx, selectNotificationsXIDHorizon,
+		arg.After,
+		arg.UpTo,
+		arg.Topics,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SelectNotificationsXIDHorizonRow{}
+	for rows.Next() {
+		var i SelectNotificationsXIDHorizonRow
 		if err := rows.Scan(
 			&i.NotificationID,
 			&i.OriginatorID,

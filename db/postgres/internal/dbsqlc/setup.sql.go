@@ -30,6 +30,18 @@ func (q *Queries) ClaimOrdering(ctx context.Context, ordering string) (string, e
 	return value, err
 }
 
+const inRecovery = `-- name: InRecovery :one
+SELECT pg_is_in_recovery()::boolean AS in_recovery
+`
+
+// InRecovery reports whether the server is a standby.
+func (q *Queries) InRecovery(ctx context.Context) (bool, error) {
+	row := q.db.QueryRowContext(ctx, inRecovery)
+	var in_recovery bool
+	err := row.Scan(&in_recovery)
+	return in_recovery, err
+}
+
 const missingObjects = `-- name: MissingObjects :many
 
 SELECT name::text
@@ -40,6 +52,9 @@ FROM (VALUES
     ('recorder_settings', to_regclass('/* TEMPLATE: schema */recorder_settings')::oid),
     ('events_notification_id_seq', to_regclass('/* TEMPLATE: schema */events_notification_id_seq')::oid),
     ('events_append', to_regprocedure('/* TEMPLATE: schema */events_append(text, text, uuid[], bigint[], text[], bytea[], text, text, bigint, bigint)')::oid),
+    ('events_take_ids', to_regprocedure('/* TEMPLATE: schema */events_take_ids(text, text, integer, regclass)')::oid),
+    ('events_take_ids_xid', to_regprocedure('/* TEMPLATE: schema */events_take_ids_xid(integer, regclass)')::oid),
+    ('events_raise', to_regprocedure('/* TEMPLATE: schema */events_raise(text, text)')::oid),
     ('events_horizon', to_regprocedure('/* TEMPLATE: schema */events_horizon()')::oid),
     ('events_notifications_xid', to_regprocedure('/* TEMPLATE: schema */events_notifications_xid(bigint, bigint, text[], integer)')::oid),
     ('events_max_notification_id_xid', to_regprocedure('/* TEMPLATE: schema */events_max_notification_id_xid()')::oid)
@@ -64,6 +79,35 @@ func (q *Queries) MissingObjects(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		items = append(items, name)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recordedOrdering = `-- name: RecordedOrdering :many
+SELECT value FROM /* TEMPLATE: schema */recorder_settings WHERE name = 'ordering'
+`
+
+// RecordedOrdering returns the ordering recorded in the schema, if any, without recording one (for
+// read-only recorders, which may run on a standby).
+func (q *Queries) RecordedOrdering(ctx context.Context) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, recordedOrdering)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var value string
+		if err := rows.Scan(&value); err != nil {
+			return nil, err
+		}
+		items = append(items, value)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
