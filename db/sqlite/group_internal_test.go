@@ -32,6 +32,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// newGroupRecorder returns a recorder on a new, migrated database file, and its *sql.DB.
+func newGroupRecorder(t *testing.T) (*sql.DB, *ProcessRecorder) {
+	t.Helper()
+	// Not ncruces.Open, which imports this package.
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := schema.Migrate(t.Context(), db, schema.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewProcessRecorder(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return db, r
+}
+
 type outcome struct {
 	ids []int64
 	err error
@@ -42,20 +62,7 @@ type outcome struct {
 // not written, even when the writer has already taken it into a group.
 func TestGroupCommit(t *testing.T) {
 	ctx := t.Context()
-	// Not ncruces.Open, which imports this package.
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewProcessRecorder(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	db, r := newGroupRecorder(t)
 
 	// Another connection holds the write lock: the writer waits for it in BEGIN IMMEDIATE.
 	blocker, err := db.Conn(ctx)
@@ -161,19 +168,7 @@ func TestGroupCommit(t *testing.T) {
 // transaction (such batches go without a savepoint: SQLite backs out the one statement).
 func TestGroupCommitOneEventConflict(t *testing.T) {
 	ctx := t.Context()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewProcessRecorder(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	db, r := newGroupRecorder(t)
 	taken := uuid.New()
 	if _, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: taken, OriginatorVersion: 1, Topic: "T"}}); err != nil {
 		t.Fatal(err)
@@ -221,5 +216,53 @@ func TestGroupCommitOneEventConflict(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d events recorded (%v), want 4", n, err)
+	}
+}
+
+// After a group, the writer gives its callers a moment to save again, so that they share the next
+// commit; callers that do not come back must not keep it: it goes idle, and the next lone save
+// commits on its caller's goroutine.
+func TestWriterIdlesWhenGroupCallersDoNotReturn(t *testing.T) {
+	ctx := t.Context()
+	db, r := newGroupRecorder(t)
+	blocker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func() chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T"}})
+			ch <- err
+		}()
+		return ch
+	}
+	first := insert() // writes on its own goroutine, waiting for the lock
+	waitFor(t, "the first batch to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
+	var group []chan error
+	for i := range 3 {
+		group = append(group, insert())
+		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
+	}
+	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range append(group, first) {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The group's three callers are done: none of them saves again.
+	waitFor(t, "the writer to go idle", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return !r.w.busy })
+	before := r.w.commits.Load()
+	if err := <-insert(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.w.commits.Load() - before; n != 1 {
+		t.Fatalf("%d transactions for a lone save, want 1", n)
 	}
 }
