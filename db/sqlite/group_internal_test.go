@@ -52,6 +52,25 @@ func newGroupRecorder(t *testing.T) (*sql.DB, *ProcessRecorder) {
 	return db, r
 }
 
+// holdWriteLock takes SQLite's write lock on another connection of db, so that the writer waits for it
+// in BEGIN IMMEDIATE, until release is called.
+func holdWriteLock(t *testing.T, db *sql.DB) (release func()) {
+	t.Helper()
+	blocker, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blocker.Close() })
+	if _, err := blocker.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := blocker.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 type outcome struct {
 	ids []int64
 	err error
@@ -65,14 +84,7 @@ func TestGroupCommit(t *testing.T) {
 	db, r := newGroupRecorder(t)
 
 	// Another connection holds the write lock: the writer waits for it in BEGIN IMMEDIATE.
-	blocker, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close()
-	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, db)
 
 	insert := func(ctx context.Context, evs []es.StoredEvent, tr *es.Tracking) chan outcome {
 		ch := make(chan outcome, 1)
@@ -131,9 +143,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 
 	before := r.w.commits.Load()
-	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	ob, oc, od, of := <-b, <-c, <-d, <-f
 	if ob.err != nil || len(ob.ids) != 2 || ob.ids[0] != 1 || ob.ids[1] != 2 {
 		t.Fatalf("b: %v %v, want IDs [1 2]", ob.ids, ob.err)
@@ -173,14 +183,7 @@ func TestGroupCommitOneEventConflict(t *testing.T) {
 	if _, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: taken, OriginatorVersion: 1, Topic: "T"}}); err != nil {
 		t.Fatal(err)
 	}
-	blocker, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close()
-	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, db)
 	insert := func(id uuid.UUID) chan outcome {
 		ch := make(chan outcome, 1)
 		go func() {
@@ -197,9 +200,7 @@ func TestGroupCommitOneEventConflict(t *testing.T) {
 		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
 	}
 	before := r.w.commits.Load()
-	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if o := <-first; o.err != nil || len(o.ids) != 1 || o.ids[0] != 2 {
 		t.Fatalf("first: %v %v, want ID 2", o.ids, o.err)
 	}
@@ -225,14 +226,7 @@ func TestGroupCommitOneEventConflict(t *testing.T) {
 func TestWriterIdlesWhenGroupCallersDoNotReturn(t *testing.T) {
 	ctx := t.Context()
 	db, r := newGroupRecorder(t)
-	blocker, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close()
-	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, db)
 	insert := func() chan error {
 		ch := make(chan error, 1)
 		go func() {
@@ -248,9 +242,7 @@ func TestWriterIdlesWhenGroupCallersDoNotReturn(t *testing.T) {
 		group = append(group, insert())
 		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
 	}
-	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	for _, ch := range append(group, first) {
 		if err := <-ch; err != nil {
 			t.Fatal(err)
