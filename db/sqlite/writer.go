@@ -230,7 +230,7 @@ func (w *writer) run() {
 				w.stop(w.dbClosedErr())
 				return
 			}
-			w.awaitReturn(released, took/awaitShare)
+			w.awaitReturn(released, min(took/awaitShare, maxAwait))
 			w.mu.Lock()
 			group := w.take()
 			if len(group) == 0 {
@@ -250,9 +250,14 @@ func (w *writer) run() {
 	}
 }
 
-// awaitShare is the share of a group's transaction time for which awaitReturn awaits its callers:
-// they come back within a small part of it, and waiting longer would idle the writer.
-const awaitShare = 4
+// awaitReturn awaits a group's callers for a quarter (1/awaitShare) of its transaction's time: they
+// come back within a small part of it, and waiting longer would idle the writer. maxAwait caps that
+// for transactions that took long for other reasons (waiting for another process's lock, say), since
+// awaiting is yielding, which keeps a processor busy.
+const (
+	awaitShare = 4
+	maxAwait   = time.Millisecond
+)
 
 // awaitReturn lets the callers of the group just committed, released of them, run before the next
 // group is taken. Under concurrency they are about to save again: a group that waits for them shares
