@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -111,7 +112,12 @@ func checkSequence(events []aggregate.Event) error {
 }
 
 // Get returns the events of originatorID selected by q, decoded.
-func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []aggregate.Event, err error) {
+func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]aggregate.Event, error) {
+	return s.get(ctx, originatorID, q, nil)
+}
+
+// get is Get, decoding into dst's memory when it is large enough.
+func (s *EventStore) get(ctx context.Context, originatorID uuid.UUID, q es.EventQuery, dst []aggregate.Event) (got []aggregate.Event, err error) {
 	if s.tracer != nil {
 		g := observe.Get{OriginatorID: originatorID, Start: time.Now()}
 		ctx = s.tracer.GetStart(ctx, g)
@@ -121,7 +127,7 @@ func (s *EventStore) Get(ctx context.Context, originatorID uuid.UUID, q es.Event
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: get %s: %w", originatorID, err)
 	}
-	events := make([]aggregate.Event, len(stored))
+	events := slices.Grow(dst[:0], len(stored))[:len(stored)]
 	for i, se := range stored {
 		e, err := s.mapper.DecodeContext(ctx, se)
 		if err != nil {
@@ -139,14 +145,16 @@ const DefaultPageSize = 1000
 // Pages yields the events of originatorID after version after, up to version upTo (0: to the end), a
 // page of at most pageSize at a time (DefaultPageSize when below 1), so that a long stream is read
 // without holding it in memory. It stops at the first error, after yielding it. A page is the caller's
-// until the next one is asked for.
+// until the next one is asked for: the next page reuses its memory.
 func (s *EventStore) Pages(ctx context.Context, originatorID uuid.UUID, after, upTo int64, pageSize int) iter.Seq2[[]aggregate.Event, error] {
 	if pageSize < 1 {
 		pageSize = DefaultPageSize
 	}
 	return func(yield func([]aggregate.Event, error) bool) {
+		var page []aggregate.Event
 		for {
-			page, err := s.Get(ctx, originatorID, es.EventQuery{After: after, UpTo: upTo, Limit: pageSize})
+			var err error
+			page, err = s.get(ctx, originatorID, es.EventQuery{After: after, UpTo: upTo, Limit: pageSize}, page)
 			if err != nil {
 				yield(nil, err)
 				return

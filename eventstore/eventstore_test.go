@@ -106,11 +106,18 @@ func TestAllPages(t *testing.T) {
 		t.Fatalf("read %d events up to version 17, want 14", n)
 	}
 	var sizes []int
+	next := int64(1)
 	for page, err := range s.Pages(ctx, id, 0, 0, 7) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		sizes = append(sizes, len(page))
+		for _, e := range page { // each page whole, though pages share memory
+			if e.OriginatorVersion != next || e.Data != (Logged{N: int(next)}) {
+				t.Fatalf("page %d holds version %d (%v) where version %d was due", len(sizes), e.OriginatorVersion, e.Data, next)
+			}
+			next++
+		}
 	}
 	if fmt.Sprint(sizes) != "[7 7 7 4]" {
 		t.Fatalf("pages of %v events, want [7 7 7 4]", sizes)

@@ -8,6 +8,13 @@
 // every stored state says which steps were taken, so an application can turn compression or encryption
 // on later and still read what it wrote before.
 //
+// # JSON
+//
+// The data of events and snapshots becomes JSON through the Mapper's [Codec]. [DefaultCodec] is
+// [JSONv2], the implementation of encoding/json/v2 set to the semantics of encoding/json; [StdJSON] is
+// encoding/json itself. They write the same JSON and read it into the same values, so either reads
+// what the other wrote; [WithCodec] chooses one, or a codec of the application's own.
+//
 // # Keys
 //
 // [WithCipher] encrypts with one key. [WithKeyRing] encrypts with the current key of a cipher.KeyRing

@@ -151,3 +151,34 @@ func ExampleRegistry_Topic() {
 	// Output:
 	// bank.AccountOpened <nil>
 }
+
+// A Mapper's codec turns event data into JSON. The default, JSONv2, and StdJSON (encoding/json) write
+// the same JSON and read each other's, so an application can change between them at any time.
+func ExampleWithCodec() {
+	r := mapper.NewRegistry()
+	mapper.Register[AccountOpened](r, "bank.AccountOpened")
+	std, err := mapper.New(r, mapper.WithCodec(mapper.StdJSON{}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	def, err := mapper.New(r) // DefaultCodec
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	stored, err := std.Encode(aggregate.Event{
+		OriginatorID:      uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+		OriginatorVersion: 1,
+		Timestamp:         time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC),
+		Data:              AccountOpened{Owner: "Ada <ada@example.org>", Currency: "EUR"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := def.Decode(stored)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(e.Data.(AccountOpened).Owner)
+	// Output: Ada <ada@example.org>
+}

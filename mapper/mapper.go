@@ -152,6 +152,8 @@ type Mapper struct {
 	ringSet    bool
 	keys       *datakey.Keys
 	keysSet    bool
+	codec      Codec
+	codecSet   bool
 	crcTable   *crc32.Table
 
 	buffers sync.Pool // *encodeBuffer
@@ -175,13 +177,7 @@ func New(r *Registry, opts ...Option) (*Mapper, error) {
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("mapper: new: %w", err)
 	}
-	m.buffers.New = func() any {
-		b := new(encodeBuffer)
-		b.enc = json.NewEncoder(&b.json)
-		// Stored state is never embedded in HTML, and escaping <, > and & costs 5 bytes each.
-		b.enc.SetEscapeHTML(false)
-		return b
-	}
+	m.buffers.New = func() any { return new(encodeBuffer) }
 	m.scratch.New = func() any { return new(decodeBuffer) }
 	m.writers.New = func() any {
 		// Allocating a brotli writer costs far more than compressing a small event with it; pooling
@@ -205,6 +201,14 @@ func (m *Mapper) check() error {
 	if m.compress && (m.quality < brotli.BestSpeed || m.quality > brotli.BestCompression) {
 		return fmt.Errorf("WithCompression(%d): brotli quality must be between %d and %d", m.quality, brotli.BestSpeed, brotli.BestCompression)
 	}
+	switch {
+	case !m.codecSet:
+		m.codec = DefaultCodec
+	case m.codec == nil:
+		return errors.New("WithCodec(nil): leave the option out for DefaultCodec")
+	case isNil(m.codec):
+		return fmt.Errorf("WithCodec((%T)(nil)): leave the option out for DefaultCodec", m.codec)
+	}
 	if m.minSize < 0 {
 		return fmt.Errorf("WithCompressionMinSize(%d): must not be negative", m.minSize)
 	}
@@ -215,7 +219,7 @@ func (m *Mapper) check() error {
 		if m.cipher == nil {
 			return errors.New("WithCipher(nil): leave the option out to store events unencrypted")
 		}
-		if v := reflect.ValueOf(m.cipher); v.Kind() == reflect.Pointer && v.IsNil() {
+		if isNil(m.cipher) {
 			return fmt.Errorf("WithCipher((%T)(nil)): leave the option out to store events unencrypted", m.cipher)
 		}
 	}
@@ -232,6 +236,15 @@ func (m *Mapper) check() error {
 		return errors.New("WithKeyRing and WithDataKeys: give WithDataKeys alone (its key ring reads what WithKeyRing wrote)")
 	}
 	return nil
+}
+
+// isNil reports whether v is nil or holds a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // compressionWindow is the log2 of brotli's window. 16 (64 KiB) covers any event whole, so nothing is
@@ -259,9 +272,8 @@ const (
 // encodeBuffer holds the scratch space of one Encode, pooled so that a steady stream of events
 // allocates little more than the stored state itself.
 type encodeBuffer struct {
-	json bytes.Buffer
-	enc  *json.Encoder // writes to json
-	z    bytes.Buffer  // compressed payload
+	json []byte       // the envelope
+	z    bytes.Buffer // compressed payload
 	hdr  []byte
 	aad  []byte // the event's context: additional data or start of the checksum
 }
@@ -271,7 +283,7 @@ type encodeBuffer struct {
 const maxPooledBuffer = 256 << 10
 
 func (m *Mapper) putBuffer(b *encodeBuffer) {
-	if b.json.Cap() > maxPooledBuffer || b.z.Cap() > maxPooledBuffer {
+	if cap(b.json) > maxPooledBuffer || b.z.Cap() > maxPooledBuffer {
 		return
 	}
 	m.buffers.Put(b)
@@ -330,11 +342,9 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	buf := m.buffers.Get().(*encodeBuffer)
 	defer m.putBuffer(buf)
 
-	// The envelope: {"t":"…","d":…} or {"t":"…","a":"…","d":…}. json.Encoder writes the data straight
-	// into the buffer, with a newline that the closing brace replaces.
-	buf.json.Reset()
-	p := buf.json.AvailableBuffer()
-	p = append(p, timePrefix...)
+	// The envelope: {"t":"…","d":…} or {"t":"…","a":"…","d":…}; the codec writes the data straight
+	// into the buffer.
+	p := append(buf.json[:0], timePrefix...)
 	p = ts.AppendFormat(p, time.RFC3339Nano)
 	if e.OriginatorTopic != "" {
 		name, err := json.Marshal(e.OriginatorTopic)
@@ -346,13 +356,12 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	} else {
 		p = append(p, dataPrefix...)
 	}
-	buf.json.Write(p)
-	if err := buf.enc.Encode(e.Data); err != nil {
+	p, err = m.codec.AppendMarshal(p, e.Data)
+	if err != nil {
 		return eventsourcing.StoredEvent{}, fmt.Errorf("marshal: %w", err)
 	}
-	buf.json.Truncate(buf.json.Len() - 1)
-	buf.json.WriteByte(envelopeEnd)
-	payload := buf.json.Bytes()
+	buf.json = append(p, envelopeEnd)
+	payload := buf.json
 	rawLen := len(payload)
 	if rawLen > maxVarint {
 		return eventsourcing.StoredEvent{}, fmt.Errorf("payload of %d bytes is too large", rawLen)
@@ -458,11 +467,11 @@ func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggre
 	var v any
 	switch {
 	case h.schema == et.version:
-		v, err = et.decode(data)
+		v, err = et.decode(m.codec, data)
 	case h.schema > et.version:
 		return aggregate.Event{}, fmt.Errorf("%w: stored at version %d, %v is at version %d", ErrSchemaVersion, h.schema, et.typ, et.version)
 	default:
-		v, err = et.upcast(data, h.schema)
+		v, err = et.upcast(m.codec, data, h.schema)
 	}
 	if err != nil {
 		return aggregate.Event{}, fmt.Errorf("unmarshal %v: %w", et.typ, err)
@@ -519,8 +528,8 @@ func (m *Mapper) open(ctx context.Context, s eventsourcing.StoredEvent, buf *dec
 }
 
 // upcast decodes data, stored at schema version from, into a generic object, runs the upcasters from
-// there to the current version, and unmarshals the result.
-func (et *eventType) upcast(data []byte, from int) (any, error) {
+// there to the current version, and unmarshals the result with c.
+func (et *eventType) upcast(c Codec, data []byte, from int) (any, error) {
 	for v := from; v < et.version; v++ {
 		if et.upcasters[v-1] == nil {
 			return nil, fmt.Errorf("%w: %v stored at schema version %d, no upcaster from version %d to %d",
@@ -548,7 +557,7 @@ func (et *eventType) upcast(data []byte, from int) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal upcast object: %w", err)
 	}
-	return et.decode(upcast)
+	return et.decode(c, upcast)
 }
 
 // header is the parsed header of stored state.
@@ -663,8 +672,12 @@ func parseEnvelope(p []byte, intern func([]byte) (string, bool)) (ts time.Time, 
 	if i < 0 {
 		return time.Time{}, "", nil, fmt.Errorf("%w: unterminated timestamp", ErrMalformed)
 	}
-	if ts, err = time.Parse(time.RFC3339Nano, string(rest[:i])); err != nil {
-		return time.Time{}, "", nil, fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
+	if err = ts.UnmarshalText(rest[:i]); err != nil {
+		// UnmarshalText reads strict RFC 3339, which is what Encode writes, without copying the bytes
+		// to a string; time.Parse reads a little more, as this function always has.
+		if ts, err = time.Parse(time.RFC3339Nano, string(rest[:i])); err != nil {
+			return time.Time{}, "", nil, fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
+		}
 	}
 	rest = rest[i:]
 	for {

@@ -565,6 +565,8 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{"negative minimum size", newRegistry(), []mapper.Option{mapper.WithCompressionMinSize(-1)}, "WithCompressionMinSize(-1)"},
 		{"nil cipher", newRegistry(), []mapper.Option{mapper.WithCipher(nil)}, "WithCipher(nil)"},
 		{"nil cipher pointer", newRegistry(), []mapper.Option{mapper.WithCipher((*cipher.AESGCM)(nil))}, "WithCipher((*cipher.AESGCM)(nil))"},
+		{"nil codec", newRegistry(), []mapper.Option{mapper.WithCodec(nil)}, "WithCodec(nil)"},
+		{"nil codec pointer", newRegistry(), []mapper.Option{mapper.WithCodec((*faultyCodec)(nil))}, "WithCodec((*mapper_test.faultyCodec)(nil))"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

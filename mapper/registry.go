@@ -1,7 +1,6 @@
 package mapper
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
@@ -38,9 +37,9 @@ type eventType struct {
 	version int // current schema version, >= 1
 	// upcasters[i] rewrites an object of schema version i+1 to version i+2; nil where none is registered.
 	upcasters []func(obj map[string]any) error
-	// decode unmarshals JSON into a new E and returns it as a value. Being generic, it needs no
-	// reflection beyond what encoding/json does itself.
-	decode func(data []byte) (any, error)
+	// decode unmarshals JSON into a new E with a codec and returns it as a value. Being generic, it
+	// needs no reflection beyond what the codec does itself.
+	decode func(c Codec, data []byte) (any, error)
 }
 
 // NewRegistry returns an empty Registry.
@@ -96,9 +95,9 @@ func Register[E any](r *Registry, topic string, opts ...TypeOption) {
 		typ:       typ,
 		version:   o.version,
 		upcasters: make([]func(map[string]any) error, o.version-1),
-		decode: func(data []byte) (any, error) {
+		decode: func(c Codec, data []byte) (any, error) {
 			var e E
-			if err := json.Unmarshal(data, &e); err != nil {
+			if err := c.Unmarshal(data, &e); err != nil {
 				return nil, err
 			}
 			return e, nil

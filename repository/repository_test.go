@@ -359,22 +359,22 @@ func BenchmarkGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, n := range []int{10, 100, 1000, 10000} {
-		id, rawID, err := ls.Build(context.Background(), n)
+	benchmarkLoads(b, ls, 10, 100, 1000, 10000)
+}
+
+// benchmarkLoads runs the loads of ls (benchkit.LoadOps) of accounts of each size.
+func benchmarkLoads(b *testing.B, ls *benchkit.LoadStore, sizes ...int) {
+	names := map[int]string{benchkit.LoadSnapshots: "snapshots=100", benchkit.LoadNoSnapshots: "snapshots=none",
+		benchkit.LoadRaw: "raw", benchkit.LoadStdJSON: "snapshots=none/codec=StdJSON"}
+	for _, n := range sizes {
+		ops, err := ls.LoadOps(context.Background(), "account", n)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, c := range []struct {
-			name string
-			op   benchkit.Op
-		}{
-			{"snapshots=none", benchkit.LoadOp("Get", ls.NoSnapshots.Get, id, n)},
-			{"snapshots=100", benchkit.LoadOp("Get", ls.WithSnapshots.Get, id, n)},
-			{"raw", benchkit.LoadOp("raw load", ls.RawGet, rawID, n)},
-		} {
-			b.Run(fmt.Sprintf("events=%d/%s", n, c.name), func(b *testing.B) {
+		for i, op := range ops {
+			b.Run(fmt.Sprintf("events=%d/%s", n, names[i]), func(b *testing.B) {
 				b.ReportAllocs()
-				benchkit.Run(b, c.op, "loads")
+				benchkit.Run(b, op, "loads")
 			})
 		}
 	}

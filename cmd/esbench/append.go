@@ -121,6 +121,7 @@ func runAppends(ctx context.Context, e *env, s *section, sizes []int, chunkScale
 
 func runConcurrent(ctx context.Context, e *env, s *section) error {
 	const writers = 16
+	s.Vars = map[string]any{"GroupTarget": groupTarget}
 	state := benchkit.SampleState()
 	p := e.cfg.plan()
 	p.Chunk *= 4

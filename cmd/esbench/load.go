@@ -41,7 +41,7 @@ func newLoadStores(ctx context.Context, e *env) ([]loadStore, error) {
 func runLoad(ctx context.Context, e *env, s *section) error {
 	sizes := pick(e.cfg, []int{10, 100, 1000, 10000}, []int{10, 100, 200})
 	lo, hi := commas(int64(sizes[len(sizes)-2])), commas(int64(sizes[len(sizes)-1]))
-	s.Vars = map[string]any{"SnapshotEvery": snapshotEvery, "Lo": lo, "Hi": hi, "FlatTarget": flatTarget}
+	s.Vars = map[string]any{"SnapshotEvery": snapshotEvery, "Lo": lo, "Hi": hi, "FlatTarget": flatTarget, "CodecTarget": codecTarget}
 	stores, err := newLoadStores(ctx, e)
 	if err != nil {
 		return err
@@ -52,13 +52,11 @@ func runLoad(ctx context.Context, e *env, s *section) error {
 		e.logf("  load: %s: building aggregates of %v events", ls.name, sizes)
 		var ops []benchkit.Op
 		for _, n := range sizes {
-			id, rawID, err := ls.Build(ctx, n)
+			o, err := ls.LoadOps(ctx, ls.name, n)
 			if err != nil {
-				return fmt.Errorf("%s: build an aggregate of %d events: %w", ls.name, n, err)
+				return err
 			}
-			name := fmt.Sprintf("%s, %d events", ls.name, n)
-			ops = append(ops, benchkit.LoadOp(name+", snapshots", ls.WithSnapshots.Get, id, n),
-				benchkit.LoadOp(name+", no snapshots", ls.NoSnapshots.Get, id, n), benchkit.LoadOp(name+", raw", ls.RawGet, rawID, n))
+			ops = append(ops, o...)
 		}
 		e.logf("  load: %s: measuring", ls.name)
 		p := e.cfg.plan()
@@ -70,10 +68,17 @@ func runLoad(ctx context.Context, e *env, s *section) error {
 		}
 		var snap []benchkit.Series
 		for i, n := range sizes {
-			snap = append(snap, benchkit.Times(res[3*i]))
-			none, raw := benchkit.Times(res[3*i+1]), benchkit.Times(res[3*i+2])
-			t.cmp(fmt.Sprintf("%s, %s events, snapshots every %d", ls.name, commas(int64(n)), snapshotEvery), "same, no snapshots", snap[i], none, fmtSeconds, benchkit.Speedup(snap[i], none), nil)
-			t.cmp(fmt.Sprintf("%s, %s events, no snapshots", ls.name, commas(int64(n))), ls.baseLabel, none, raw, fmtSeconds, benchkit.Speedup(none, raw), nil)
+			r := res[benchkit.LoadKinds*i:]
+			snap = append(snap, benchkit.Times(r[benchkit.LoadSnapshots]))
+			none, raw, std := benchkit.Times(r[benchkit.LoadNoSnapshots]), benchkit.Times(r[benchkit.LoadRaw]), benchkit.Times(r[benchkit.LoadStdJSON])
+			label := fmt.Sprintf("%s, %s events, ", ls.name, commas(int64(n)))
+			t.cmp(label+fmt.Sprintf("snapshots every %d", snapshotEvery), "same, no snapshots", snap[i], none, fmtSeconds, benchkit.Speedup(snap[i], none), nil)
+			t.cmp(label+"no snapshots", ls.baseLabel, none, raw, fmtSeconds, benchkit.Speedup(none, raw), nil)
+			var x *target
+			if n == 1000 {
+				x = s.target(target{what: label + "no snapshots, vs the StdJSON codec", got: benchkit.Speedup(none, std), want: codecTarget})
+			}
+			t.cmp(label+"no snapshots", "same, StdJSON codec (encoding/json)", none, std, fmtSeconds, benchkit.Speedup(none, std), x)
 		}
 		a, b := snap[len(sizes)-2], snap[len(sizes)-1]
 		x := s.target(target{what: fmt.Sprintf("%s, snapshot-bounded load, %s vs %s events (time ratio)", ls.name, hi, lo), got: benchkit.Ratio(b, a), want: flatTarget, atMost: true})

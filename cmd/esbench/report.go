@@ -20,12 +20,14 @@ import (
 const (
 	rawTarget      = 0.85                   // recorder appends and reads against the raw driver loop
 	postgresTarget = 0.95                   // PostgreSQL single-event appends (both orderings) and xid log pages against raw
-	groupTarget    = 5.0                    // SQLite, 16 writers at synchronous FULL against one writer
+	groupTarget    = 8.0                    // SQLite, 16 writers at synchronous FULL against one writer
 	orderingTarget = 2.0                    // PostgreSQL, 16 writers: the xid ordering against the table lock
 	flatTarget     = 1.2                    // snapshot-bounded loads, 10,000 events against 1,000 (time)
 	latencyBound   = 100 * time.Millisecond // a subscription delivers a new event within about this
 	loopTarget     = 0.8                    // projections and process applications catching up: against a hand-written loop
 	batchTarget    = 10.0                   // and against themselves committing one event per transaction
+	codecTarget    = 1.5                    // loads of 1,000 events: the default codec against encoding/json's
+	mapperTarget   = 4 * time.Microsecond   // the Mapper's AES-GCM encode + decode of the small event
 )
 
 // section is one scenario of the report. Its exported fields are what report.md.tmpl reads.
@@ -183,7 +185,7 @@ func writeReport(w io.Writer, cfg config, m [][]string, e *env, secs []*section,
 		"Quick": cfg.quick, "Machine": &table{header: []string{"", ""}, rows: m}, "Runs": cfg.runs, "HalfChunk": cfg.chunk / 2,
 		"Cores": runtime.NumCPU(), "Summary": summary, "Targets": len(summary.rows), "Met": met, "PGSkip": e.pgSkip, "Sections": secs,
 		"RawTarget": rawTarget, "PostgresTarget": postgresTarget, "OrderingTarget": orderingTarget, "GroupTarget": groupTarget, "FlatTarget": flatTarget,
-		"LatencyBound": fmtSeconds(latencyBound.Seconds()), "LoopTarget": loopTarget, "BatchTarget": batchTarget,
+		"LatencyBound": fmtSeconds(latencyBound.Seconds()), "LoopTarget": loopTarget, "BatchTarget": batchTarget, "CodecTarget": codecTarget, "MapperTarget": fmtSeconds(mapperTarget.Seconds()),
 	})
 	if err != nil {
 		return err

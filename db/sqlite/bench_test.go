@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 )
@@ -143,4 +145,35 @@ func BenchmarkAppendInterleaved(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkGroupCommitBound is what SQLite itself allows group commit at 16 writers, with no recorder
+// in the way: the raw writer alternates one transaction of one event (a lone writer's commit) with one
+// transaction of 16 events, one for each of 16 aggregates (a full group of BenchmarkConcurrentAppend's
+// 16 writers, each saving to an aggregate of its own), at synchronous FULL. x-rate is the events per
+// second of the second over those of the first: the most a group of 16 can gain over one writer.
+func BenchmarkGroupCommitBound(b *testing.B) {
+	ctx := b.Context()
+	w := rawWriter(b, openFile(b))
+	ids := make([]uuid.UUID, 17) // the group's 16, and the lone writer's
+	for i := range ids {
+		ids[i] = benchkit.NewID()
+	}
+	group := make([]es.StoredEvent, 16)
+	var one, sixteen time.Duration
+	for v := int64(1); b.Loop(); v++ {
+		for i := range group {
+			group[i] = benchkit.StoredEvents(ids[i], v, 1, benchState)[0]
+		}
+		start := time.Now()
+		if _, err := w.Append(ctx, group); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if _, err := w.Append(ctx, benchkit.StoredEvents(ids[16], v, 1, benchState)); err != nil {
+			b.Fatal(err)
+		}
+		sixteen, one = sixteen+mid.Sub(start), one+time.Since(mid)
+	}
+	b.ReportMetric(16*float64(one)/float64(sixteen), "x-rate")
 }

@@ -15,10 +15,13 @@
 // itself and writes only through it. A call that finds it idle commits at once, on the caller's
 // goroutine, with no timer and nothing handed over: the same work as a hand-written transaction. Calls
 // that arrive while a transaction is in progress queue, and a writer goroutine commits everything
-// queued in the next transaction, each batch inside a savepoint of its own (group commit). A batch that
-// conflicts rolls back to its savepoint alone and its caller gets an error wrapping
-// eventsourcing.ErrConflict; the other batches commit. Under concurrency one sync of the log serves
-// many callers. The durability of a commit is [WithSynchronous]'s choice.
+// queued in the next transaction, each batch inside a savepoint of its own (group commit; a batch of one
+// statement needs none). A batch that conflicts rolls back to its savepoint alone and its caller gets an
+// error wrapping eventsourcing.ErrConflict; the other batches commit. Under concurrency one sync of the
+// log serves many callers: after a transaction the writer lets its callers queue again (for a fraction
+// of the transaction's time, never sleeping) before it takes the next, so that callers that save in a
+// loop share every sync rather than taking turns. The durability of a commit is [WithSynchronous]'s
+// choice.
 //
 // # Reads and subscriptions
 //

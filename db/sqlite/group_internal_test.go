@@ -32,6 +32,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// newGroupRecorder returns a recorder on a new, migrated database file, and its *sql.DB.
+func newGroupRecorder(t *testing.T) (*sql.DB, *ProcessRecorder) {
+	t.Helper()
+	// Not ncruces.Open, which imports this package.
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := schema.Migrate(t.Context(), db, schema.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewProcessRecorder(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return db, r
+}
+
+// holdWriteLock takes SQLite's write lock on another connection of db, so that the writer waits for it
+// in BEGIN IMMEDIATE, until release is called.
+func holdWriteLock(t *testing.T, db *sql.DB) (release func()) {
+	t.Helper()
+	blocker, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blocker.Close() })
+	if _, err := blocker.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := blocker.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 type outcome struct {
 	ids []int64
 	err error
@@ -42,30 +81,10 @@ type outcome struct {
 // not written, even when the writer has already taken it into a group.
 func TestGroupCommit(t *testing.T) {
 	ctx := t.Context()
-	// Not ncruces.Open, which imports this package.
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewProcessRecorder(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	db, r := newGroupRecorder(t)
 
 	// Another connection holds the write lock: the writer waits for it in BEGIN IMMEDIATE.
-	blocker, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close()
-	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, db)
 
 	insert := func(ctx context.Context, evs []es.StoredEvent, tr *es.Tracking) chan outcome {
 		ch := make(chan outcome, 1)
@@ -124,9 +143,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 
 	before := r.w.commits.Load()
-	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	ob, oc, od, of := <-b, <-c, <-d, <-f
 	if ob.err != nil || len(ob.ids) != 2 || ob.ids[0] != 1 || ob.ids[1] != 2 {
 		t.Fatalf("b: %v %v, want IDs [1 2]", ob.ids, ob.err)
@@ -161,31 +178,12 @@ func TestGroupCommit(t *testing.T) {
 // transaction (such batches go without a savepoint: SQLite backs out the one statement).
 func TestGroupCommitOneEventConflict(t *testing.T) {
 	ctx := t.Context()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "group.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewProcessRecorder(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	db, r := newGroupRecorder(t)
 	taken := uuid.New()
 	if _, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: taken, OriginatorVersion: 1, Topic: "T"}}); err != nil {
 		t.Fatal(err)
 	}
-	blocker, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close()
-	if _, err := blocker.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, db)
 	insert := func(id uuid.UUID) chan outcome {
 		ch := make(chan outcome, 1)
 		go func() {
@@ -202,9 +200,7 @@ func TestGroupCommitOneEventConflict(t *testing.T) {
 		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
 	}
 	before := r.w.commits.Load()
-	if _, err := blocker.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if o := <-first; o.err != nil || len(o.ids) != 1 || o.ids[0] != 2 {
 		t.Fatalf("first: %v %v, want ID 2", o.ids, o.err)
 	}
@@ -221,5 +217,44 @@ func TestGroupCommitOneEventConflict(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d events recorded (%v), want 4", n, err)
+	}
+}
+
+// After a group, the writer gives its callers a moment to save again, so that they share the next
+// commit; callers that do not come back must not keep it: it goes idle, and the next lone save
+// commits on its caller's goroutine.
+func TestWriterIdlesWhenGroupCallersDoNotReturn(t *testing.T) {
+	ctx := t.Context()
+	db, r := newGroupRecorder(t)
+	release := holdWriteLock(t, db)
+	insert := func() chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T"}})
+			ch <- err
+		}()
+		return ch
+	}
+	first := insert() // writes on its own goroutine, waiting for the lock
+	waitFor(t, "the first batch to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
+	var group []chan error
+	for i := range 3 {
+		group = append(group, insert())
+		waitFor(t, "a batch queued", func() bool { return queued(r.w) == i+1 })
+	}
+	release()
+	for _, ch := range append(group, first) {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The group's three callers are done: none of them saves again.
+	waitFor(t, "the writer to go idle", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return !r.w.busy })
+	before := r.w.commits.Load()
+	if err := <-insert(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.w.commits.Load() - before; n != 1 {
+		t.Fatalf("%d transactions for a lone save, want 1", n)
 	}
 }

@@ -228,20 +228,13 @@ func (w *writer) run() {
 			w.stop(w.dbClosedErr())
 			return
 		}
-		grouped := false
+		released, took := 0, time.Duration(0) // the callers of the group just committed, and its time
 		for {
 			if w.isDBClosed() {
 				w.stop(w.dbClosedErr())
 				return
 			}
-			if grouped {
-				// The callers of the group just committed are runnable now, and under concurrency they
-				// are about to save again. Let them run (and queue) before taking the next group, so
-				// that they share its commit: otherwise callers split into two cohorts, each committing
-				// while the other queues, and a sync serves half as many of them. This yields the
-				// processor, it does not wait for time; it follows only groups of several callers.
-				runtime.Gosched()
-			}
+			w.awaitReturn(released, min(took/awaitShare, maxAwait))
 			w.mu.Lock()
 			group := w.take()
 			if len(group) == 0 {
@@ -250,12 +243,47 @@ func (w *writer) run() {
 				break
 			}
 			w.mu.Unlock()
-			grouped = len(group) > 1
+			start := time.Now()
 			w.connMu.Lock()
 			// The group's transaction runs to completion whatever happens to its callers' contexts.
 			w.commit(context.Background(), group)
 			w.connMu.Unlock()
+			released, took = len(group), time.Since(start)
 			w.recycle(group)
+		}
+	}
+}
+
+// awaitReturn awaits a group's callers for a quarter (1/awaitShare) of its transaction's time: they
+// come back within a small part of it, and waiting longer would idle the writer. maxAwait caps that
+// for transactions that took long for other reasons (waiting for another process's lock, say), since
+// awaiting is yielding, which keeps a processor busy.
+const (
+	awaitShare = 4
+	maxAwait   = time.Millisecond
+)
+
+// awaitReturn lets the callers of the group just committed, released of them, run before the next
+// group is taken. Under concurrency they are about to save again: a group that waits for them shares
+// its sync with all of them, and its transaction then runs while they wait rather than while they
+// compete with it for the processor. Taking the queue at once splits the callers into cohorts that
+// take turns, each committing while the other queues, and a sync serves fewer of them. awaitReturn
+// yields the processor until as many requests are queued as were released, or until budget (a share
+// of the time of the transaction just committed) has passed: it never sleeps, and callers that do not
+// come back cost a few turns of the scheduler. It follows only groups of several callers; a lone
+// caller commits on its own goroutine and never comes here.
+func (w *writer) awaitReturn(released int, budget time.Duration) {
+	if released < 2 {
+		return
+	}
+	start := time.Now()
+	for {
+		runtime.Gosched()
+		w.mu.Lock()
+		queued := len(w.queue)
+		w.mu.Unlock()
+		if queued >= released || time.Since(start) >= budget {
+			return
 		}
 	}
 }

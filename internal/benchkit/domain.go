@@ -108,8 +108,9 @@ type MapperSetting struct {
 	Options []mapper.Option
 }
 
-// MapperSettings returns the four settings: plain, brotli at the default quality, AES-GCM with Key,
-// and both. It panics only if Key, a constant, is refused.
+// MapperSettings returns the settings: plain, brotli at the default quality, AES-GCM with Key, both,
+// and AES-GCM with the StdJSON codec (encoding/json; the others have the default codec). It panics
+// only if Key, a constant, is refused.
 func MapperSettings() []MapperSetting {
 	c, err := cipher.NewFromBase64(Key)
 	if err != nil {
@@ -122,6 +123,7 @@ func MapperSettings() []MapperSetting {
 		{"brotli", q, []mapper.Option{brotli}},
 		{"aesgcm", "AES-GCM", []mapper.Option{mapper.WithCipher(c)}},
 		{"brotli+aesgcm", q + " + AES-GCM", []mapper.Option{brotli, mapper.WithCipher(c)}},
+		{"aesgcm+stdjson", "AES-GCM, StdJSON codec", []mapper.Option{mapper.WithCipher(c), mapper.WithCodec(mapper.StdJSON{})}},
 	}
 }
 
@@ -134,6 +136,26 @@ func RoundTripOp(name string, m *mapper.Mapper, e aggregate.Event) Op {
 		}
 		return 1, err
 	}}
+}
+
+// RoundTripOps returns, for each setting of MapperSettings, the RoundTripOp of an event of data,
+// named by the setting's label, and the length of the state it stores.
+func RoundTripOps(data any) ([]Op, []int, error) {
+	var ops []Op
+	var sizes []int
+	for _, st := range MapperSettings() {
+		m, err := mapper.New(NewRegistry(), st.Options...)
+		if err != nil {
+			return nil, nil, err
+		}
+		e := aggregate.Event{OriginatorID: NewID(), OriginatorVersion: 42, Timestamp: time.Now().UTC(), Data: data}
+		stored, err := m.Encode(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops, sizes = append(ops, RoundTripOp(st.Label, m, e)), append(sizes, len(stored.State))
+	}
+	return ops, sizes, nil
 }
 
 // JSONOp marshals data with encoding/json and unmarshals the result into a new T, per call: the floor

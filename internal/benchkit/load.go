@@ -18,12 +18,13 @@ import (
 type Repository = repository.Repository[Account, *Account]
 
 // LoadStore is one store of accounts for the benchmarks of loads and saves: a repository that takes
-// snapshots and one that does not, on the same events (plain mapper), and a raw twin that holds the
-// same events as plain JSON, for the hand-written baselines.
+// snapshots and one that does not, on the same events (plain mapper), the latter also with the
+// StdJSON codec (encoding/json, what every mapper used before codecs could be chosen), and a raw twin
+// that holds the same events as plain JSON, for the hand-written baselines.
 type LoadStore struct {
-	WithSnapshots, NoSnapshots *Repository
-	rawAppend                  AppendFunc
-	rawEvents                  ReadFunc
+	WithSnapshots, NoSnapshots, StdJSON *Repository
+	rawAppend                           AppendFunc
+	rawEvents                           ReadFunc
 }
 
 // NewLoadStore returns a LoadStore on events, taking a snapshot into snapshots every snapshotEvery
@@ -37,7 +38,14 @@ func NewLoadStore(events, snapshots es.AggregateRecorder, snapshotEvery int, raw
 	if s.WithSnapshots, err = repository.New[Account](eventstore.New(m, events), repository.WithSnapshots(eventstore.New(m, snapshots), snapshotEvery)); err != nil {
 		return nil, err
 	}
-	s.NoSnapshots, err = repository.New[Account](eventstore.New(m, events))
+	if s.NoSnapshots, err = repository.New[Account](eventstore.New(m, events)); err != nil {
+		return nil, err
+	}
+	std, err := mapper.New(NewRegistry(), mapper.WithCodec(mapper.StdJSON{}))
+	if err != nil {
+		return nil, err
+	}
+	s.StdJSON, err = repository.New[Account](eventstore.New(std, events))
 	return s, err
 }
 
@@ -73,6 +81,27 @@ func (s *LoadStore) Build(ctx context.Context, n int) (id, rawID uuid.UUID, err 
 		err = s.RawSave(ctx, rawID, int64(from), data[from:min(from+10, n)])
 	}
 	return a.ID, rawID, err
+}
+
+// The loads LoadOps returns, at these indexes.
+const (
+	LoadSnapshots   = iota // WithSnapshots.Get
+	LoadNoSnapshots        // NoSnapshots.Get
+	LoadRaw                // RawGet, of the raw twin
+	LoadStdJSON            // StdJSON.Get
+	LoadKinds              // how many
+)
+
+// LoadOps builds an account of n events (Build) and returns the loads of it, named after name and n,
+// at the indexes LoadSnapshots, LoadNoSnapshots, LoadRaw and LoadStdJSON.
+func (s *LoadStore) LoadOps(ctx context.Context, name string, n int) ([]Op, error) {
+	id, rawID, err := s.Build(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: build an aggregate of %d events: %w", name, n, err)
+	}
+	name = fmt.Sprintf("%s, %d events", name, n)
+	return []Op{LoadOp(name+", snapshots", s.WithSnapshots.Get, id, n), LoadOp(name+", no snapshots", s.NoSnapshots.Get, id, n),
+		LoadOp(name+", raw", s.RawGet, rawID, n), LoadOp(name+", StdJSON codec", s.StdJSON.Get, id, n)}, nil
 }
 
 // RawSave is the hand-written save into the raw twin: json.Marshal of each event's data, and the raw

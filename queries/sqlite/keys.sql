@@ -1,4 +1,5 @@
--- Queries of the SQLite data key store.
+-- Queries of the SQLite data key store. Every LIMIT is an expression, not a bare parameter: see
+-- events.sql.
 
 -- GetDataKey reads the entry of a subject: its wrapped data key or its tombstone.
 -- name: GetDataKey :one
@@ -26,7 +27,7 @@ SELECT subject, key_id, wrapped_key, forgotten_at
 FROM data_keys
 WHERE subject > sqlc.arg(after)
 ORDER BY subject
-LIMIT sqlc.arg(lim);
+LIMIT +sqlc.arg(lim);
 
 -- RewrapDataKey replaces one wrapped key, only where the subject's key is still wrapped by
 -- previous_key_id (a tombstone's key_id is NULL: it never matches). The store runs it for a batch in

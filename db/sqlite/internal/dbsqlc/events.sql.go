@@ -27,6 +27,11 @@ type InsertEventParams struct {
 //
 // Optional bounds are passed as values that cannot exclude anything (up_to = max int64, lim = -1, which
 // SQLite reads as "no limit"), so each query has one static text and one cached prepared statement.
+//
+// Every LIMIT is an expression (+param), never a bare parameter: SQLite plans with the value of a bare
+// LIMIT parameter, so it compiles the statement again whenever that parameter is bound anew or the
+// bindings are cleared, which database/sql drivers do after every query. The plans here do not depend
+// on the limit.
 func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, insertEvent,
 		arg.OriginatorID,
@@ -59,7 +64,7 @@ WHERE originator_id = ?1
   AND originator_version > ?2
   AND originator_version <= ?3
 ORDER BY originator_version
-LIMIT ?4
+LIMIT +?4
 `
 
 type SelectEventsParams struct {
@@ -110,7 +115,7 @@ WHERE originator_id = ?1
   AND originator_version > ?2
   AND originator_version <= ?3
 ORDER BY originator_version DESC
-LIMIT ?4
+LIMIT +?4
 `
 
 type SelectEventsDescParams struct {
@@ -160,7 +165,7 @@ FROM events
 WHERE notification_id > ?1
   AND notification_id <= ?2
 ORDER BY notification_id
-LIMIT ?3
+LIMIT +?3
 `
 
 type SelectNotificationsParams struct {
@@ -205,7 +210,7 @@ WHERE notification_id > ?
   AND notification_id <= ?
   AND topic IN (/*SLICE:topics*/?)
 ORDER BY notification_id
-LIMIT ?
+LIMIT +?
 `
 
 type SelectNotificationsByTopicsParams struct {

@@ -41,7 +41,8 @@ type GetDataKeyRow struct {
 	ForgottenAt sql.NullInt64
 }
 
-// Queries of the SQLite data key store.
+// Queries of the SQLite data key store. Every LIMIT is an expression, not a bare parameter: see
+// events.sql.
 // GetDataKey reads the entry of a subject: its wrapped data key or its tombstone.
 func (q *Queries) GetDataKey(ctx context.Context, subject string) (GetDataKeyRow, error) {
 	row := q.db.QueryRowContext(ctx, getDataKey, subject)
@@ -74,7 +75,7 @@ SELECT subject, key_id, wrapped_key, forgotten_at
 FROM data_keys
 WHERE subject > ?1
 ORDER BY subject
-LIMIT ?2
+LIMIT +?2
 `
 
 type ListDataKeysParams struct {

@@ -10,6 +10,7 @@ import (
 )
 
 const insertSnapshot = `-- name: InsertSnapshot :exec
+
 INSERT INTO snapshots (originator_id, originator_version, topic, state)
 VALUES (?, ?, ?, ?)
 `
@@ -21,6 +22,8 @@ type InsertSnapshotParams struct {
 	State             []byte
 }
 
+// Queries of the SQLite snapshot recorder. Every LIMIT is an expression, not a bare parameter: see
+// events.sql.
 func (q *Queries) InsertSnapshot(ctx context.Context, arg InsertSnapshotParams) error {
 	_, err := q.db.ExecContext(ctx, insertSnapshot,
 		arg.OriginatorID,
@@ -38,7 +41,7 @@ WHERE originator_id = ?1
   AND originator_version > ?2
   AND originator_version <= ?3
 ORDER BY originator_version
-LIMIT ?4
+LIMIT +?4
 `
 
 type SelectSnapshotsParams struct {
@@ -89,7 +92,7 @@ WHERE originator_id = ?1
   AND originator_version > ?2
   AND originator_version <= ?3
 ORDER BY originator_version DESC
-LIMIT ?4
+LIMIT +?4
 `
 
 type SelectSnapshotsDescParams struct {
