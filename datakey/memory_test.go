@@ -6,6 +6,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 )
 
@@ -21,14 +22,23 @@ func TestMemoryStore(t *testing.T) {
 
 // BenchmarkRewrap rewraps 100,000 data keys in a MemoryStore.
 func BenchmarkRewrap(b *testing.B) {
+	ctx := context.Background()
 	ring := testRing(b)
+	entries, err := benchkit.KeyEntries(ctx, ring, rewrapKeys)
+	if err != nil {
+		b.Fatal(err)
+	}
 	store := datakey.NewMemoryStore()
-	for _, e := range datakeytest.Entries(b, ring, rewrapKeys) {
-		if _, err := store.Add(context.Background(), e); err != nil {
+	for _, e := range entries {
+		if _, err := store.Add(ctx, e); err != nil {
 			b.Fatal(err)
 		}
 	}
-	datakeytest.BenchmarkRewrap(b, store, ring, rewrapKeys)
+	op, err := benchkit.RewrapOp("rewrap", store, ring, rewrapKeys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchkit.Run(b, op, "keys")
 }
 
 // rewrapKeys is how many data keys BenchmarkRewrap rewraps per iteration.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -175,60 +176,31 @@ func BenchmarkCompressionQuality(b *testing.B) {
 
 // BenchmarkKeys measures encode+decode of one MoneyDeposited with each way of choosing keys, in one run:
 // the single key (WithCipher, the baseline), a key ring, and per-subject data keys, both from the
-// cache and, with the cache off, from the key store (in memory, and in a SQLite file) for every use.
-// Each encode and each decode asks for the subject's key once.
+// cache and, with the cache off, from the key store (in memory, and in a SQLite file) for every use
+// (see benchkit.KeyOps; cmd/esbench reports the same cases).
 func BenchmarkKeys(b *testing.B) {
 	ctx := context.Background()
-	dataKeys := func(b *testing.B, store datakey.Store, opts ...datakey.Option) mapper.Option {
-		keys, err := datakey.New(testRing(b), store, opts...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return mapper.WithDataKeys(keys)
+	db, err := ncruces.Open(ctx, filepath.Join(b.TempDir(), "keys.db"))
+	if err != nil {
+		b.Fatal(err)
 	}
-	sqliteStore := func(b *testing.B) datakey.Store {
-		db, err := ncruces.Open(ctx, filepath.Join(b.TempDir(), "keys.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-			b.Fatal(err)
-		}
-		s, err := sqlite.NewKeyStore(ctx, db)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return s
+	b.Cleanup(func() { db.Close() })
+	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
+		b.Fatal(err)
 	}
-	cases := []struct {
-		name string
-		opt  func(b *testing.B) mapper.Option
-	}{
-		{"single-key", func(b *testing.B) mapper.Option { return mapper.WithCipher(mustCipher(b, testKey)) }},
-		{"keyring", func(b *testing.B) mapper.Option { return mapper.WithKeyRing(testRing(b)) }},
-		{"datakeys-cache-hit", func(b *testing.B) mapper.Option { return dataKeys(b, datakey.NewMemoryStore()) }},
-		{"datakeys-cache-miss-memory-store", func(b *testing.B) mapper.Option {
-			return dataKeys(b, datakey.NewMemoryStore(), datakey.WithCacheSize(0))
-		}},
-		{"datakeys-cache-miss-sqlite-store", func(b *testing.B) mapper.Option {
-			return dataKeys(b, sqliteStore(b), datakey.WithCacheSize(0))
-		}},
+	store, err := sqlite.NewKeyStore(ctx, db)
+	if err != nil {
+		b.Fatal(err)
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			m := newMapper(b, newRegistry(), c.opt(b))
-			e := event(deposit())
+	ops, err := benchkit.KeyOps(ctx, benchkit.KeyStore{Name: "memory", Store: datakey.NewMemoryStore()}, benchkit.KeyStore{Name: "SQLite", Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := strings.NewReplacer(", ", "/", " ", "-")
+	for _, op := range ops {
+		b.Run(name.Replace(op.Name), func(b *testing.B) {
 			b.ReportAllocs()
-			for b.Loop() {
-				stored, err := m.EncodeContext(ctx, e)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := m.DecodeContext(ctx, stored); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchkit.Run(b, op, "roundtrips")
 		})
 	}
 }

@@ -16,9 +16,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
@@ -55,7 +52,7 @@ func newEnv(ctx context.Context, cfg config, logf func(string, ...any)) (*env, e
 		e.pgSkip = "PostgreSQL was turned off (-postgres=" + cfg.pgDSN + ")"
 		return e, nil
 	}
-	db, err := openPostgres(ctx, cfg.pgDSN)
+	db, err := benchkit.OpenPostgres(ctx, cfg.pgDSN)
 	if err != nil {
 		if ctx.Err() != nil {
 			return e, ctx.Err()
@@ -81,32 +78,6 @@ func newEnv(ctx context.Context, cfg config, logf func(string, ...any)) (*env, e
 	e.pg = db
 	e.onClose(func() { db.Close() })
 	return e, nil
-}
-
-// openPostgres opens dsn with the pgx driver and pings it: a few attempts, about five seconds in all,
-// since a busy server may miss one. Every connection gets a connect timeout (30 s unless the DSN sets
-// one), so that a server that stops answering fails a scenario instead of hanging the program.
-func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
-	pc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	if pc.ConnectTimeout == 0 {
-		pc.ConnectTimeout = 30 * time.Second
-	}
-	db := stdlib.OpenDB(*pc)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err = db.PingContext(pctx)
-		cancel()
-		if err == nil {
-			return db, nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			db.Close()
-			return nil, err
-		}
-	}
 }
 
 // onClose registers f to run at close, in reverse order of registration.
@@ -267,24 +238,9 @@ func (o *opener) pgReader(name string) *benchkit.Reader {
 // describeMachine returns the rows of the report's machine table, all but the load average at the end.
 func describeMachine(ctx context.Context, e *env) [][]string {
 	cpu, memory, osName := benchkit.Host()
-	sqliteVersion, pg := "unknown", "not used: "+e.pgSkip
-	var v string
-	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
-		if err := db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v); err == nil {
-			sqliteVersion = v + " (github.com/ncruces/go-sqlite3, WAL mode, files in " + os.TempDir() + ")"
-		}
-		db.Close()
-	}
+	sqliteVersion, pg := benchkit.SQLiteVersion(ctx)+" (github.com/ncruces/go-sqlite3, WAL mode, files in "+os.TempDir()+")", "not used: "+e.pgSkip
 	if e.pg != nil {
-		var sc, fs string
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := e.pg.QueryRowContext(qctx, "SHOW server_version").Scan(&v); err != nil {
-			v = "unknown (" + err.Error() + ")"
-		}
-		_ = e.pg.QueryRowContext(qctx, "SHOW synchronous_commit").Scan(&sc)
-		_ = e.pg.QueryRowContext(qctx, "SHOW fsync").Scan(&fs)
-		pg = fmt.Sprintf("%s (synchronous_commit=%s, fsync=%s), same machine, reached as %s", v, sc, fs, redactDSN(e.cfg.pgDSN))
+		pg = benchkit.PostgresServer(ctx, e.pg) + ", same machine, reached as " + redactDSN(e.cfg.pgDSN)
 	}
 	return [][]string{{"CPU", cpu}, {"Cores", strconv.Itoa(runtime.NumCPU())}, {"Memory", memory}, {"OS", osName},
 		{"Go", runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}, {"SQLite", sqliteVersion}, {"PostgreSQL", pg},

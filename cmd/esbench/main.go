@@ -65,6 +65,7 @@ func scenarios() []scenario {
 		{"process", "10. Process-application catch-up", runCatchUp},
 		{"live", "11. Projection latency, commit to applied", runLive},
 		{"hooks", "12. Cost of the tracing hooks", runHooks},
+		{"keys", "13. Per-subject data keys and key rotation", runKeys},
 	}
 }
 

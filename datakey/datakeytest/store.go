@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	es "github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 )
 
@@ -247,59 +246,4 @@ func mustEqual(t *testing.T, what string, got, want datakey.Entry) {
 	if got.Subject != want.Subject || got.KeyID != want.KeyID || !bytes.Equal(got.Wrapped, want.Wrapped) || got.Forgotten() != want.Forgotten() {
 		t.Fatalf("%s: got %+v, want %+v", what, got, want)
 	}
-}
-
-// Entries returns n entries for the subjects "subject-0000000" and on, each with a data key wrapped by
-// ring's current key, as Keys would make them: for filling a store quickly in benchmarks.
-func Entries(tb testing.TB, ring *cipher.KeyRing, n int) []datakey.Entry {
-	tb.Helper()
-	ctx := context.Background()
-	mem := datakey.NewMemoryStore()
-	keys, err := datakey.New(ring, mem, datakey.WithCacheSize(0))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for i := range n {
-		if _, err := keys.GetOrCreate(ctx, fmt.Sprintf("subject-%07d", i)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	entries, err := mem.List(ctx, "", n)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return entries
-}
-
-// BenchmarkRewrap measures Keys.Rewrap of every data key of store, which must hold the n entries
-// Entries made with ring: each iteration adds a key to ring and rewraps all n keys under it. It reports
-// the time per data key too.
-func BenchmarkRewrap(b *testing.B, store datakey.Store, ring *cipher.KeyRing, n int) {
-	ctx := context.Background()
-	keys, err := datakey.New(ring, store)
-	if err != nil {
-		b.Fatal(err)
-	}
-	i := 0
-	for b.Loop() {
-		b.StopTimer()
-		i++
-		key, err := cipher.GenerateKey(256)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := cipher.ParseKey(key)
-		if err := ring.Add(fmt.Sprint("bench-", i), raw); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		res, err := keys.Rewrap(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Rewrapped != n {
-			b.Fatalf("rewrapped %d of %d data keys", res.Rewrapped, n)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
 }

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -63,21 +63,20 @@ func TestKeyStoreNotMigrated(t *testing.T) {
 // BenchmarkKeyStoreRewrap rewraps 100,000 data keys in a schema.
 func BenchmarkKeyStoreRewrap(b *testing.B) {
 	const n = 100_000
+	ctx := context.Background()
 	db, name := pgtest.Schema(b)
-	ring, err := cipher.ParseKeyRing("1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	ring := benchkit.KeyRing()
+	entries, err := benchkit.KeyEntries(ctx, ring, n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Filled in one statement: a statement per key would take most of a minute.
-	var subjects, ids []string
-	var wrapped [][]byte
-	for _, e := range datakeytest.Entries(b, ring, n) {
-		subjects, ids, wrapped = append(subjects, e.Subject), append(ids, e.KeyID), append(wrapped, e.Wrapped)
-	}
 	// name is es_test_<hex>: a plain identifier, safe as SQL text.
-	if _, err := db.Exec(`INSERT INTO `+name+`.data_keys (subject, key_id, wrapped_key)
-		SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bytea[])`, subjects, ids, wrapped); err != nil {
+	if err := benchkit.InsertKeysPostgres(ctx, db, name, entries); err != nil {
 		b.Fatal(err)
 	}
-	datakeytest.BenchmarkRewrap(b, newKeyStore(b, db, name), ring, n)
+	op, err := benchkit.RewrapOp("rewrap", newKeyStore(b, db, name), ring, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchkit.Run(b, op, "keys")
 }

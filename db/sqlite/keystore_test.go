@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/datakey/datakeytest"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -59,23 +59,18 @@ func TestKeyStoreNotMigrated(t *testing.T) {
 // BenchmarkKeyStoreRewrap rewraps 100,000 data keys in a database file.
 func BenchmarkKeyStoreRewrap(b *testing.B) {
 	const n = 100_000
-	db := openFile(b)
-	ring, err := cipher.ParseKeyRing("1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	ctx := context.Background()
+	db, ring := openFile(b), benchkit.KeyRing()
+	entries, err := benchkit.KeyEntries(ctx, ring, n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Filled in one transaction: a transaction per key would take most of a minute.
-	tx, err := db.Begin()
+	if err := benchkit.InsertKeysSQLite(ctx, db, entries); err != nil {
+		b.Fatal(err)
+	}
+	op, err := benchkit.RewrapOp("rewrap", newKeyStore(b, db), ring, n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, e := range datakeytest.Entries(b, ring, n) {
-		if _, err := tx.Exec(`INSERT INTO data_keys (subject, key_id, wrapped_key) VALUES (?, ?, ?)`, e.Subject, e.KeyID, e.Wrapped); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
-	datakeytest.BenchmarkRewrap(b, newKeyStore(b, db), ring, n)
+	benchkit.Run(b, op, "keys")
 }

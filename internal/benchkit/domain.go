@@ -130,9 +130,9 @@ func MapperSettings() []MapperSetting {
 // RoundTripOp encodes e with m and decodes the result, per call.
 func RoundTripOp(name string, m *mapper.Mapper, e aggregate.Event) Op {
 	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
-		stored, err := m.Encode(e)
+		stored, err := m.EncodeContext(ctx, e)
 		if err == nil {
-			_, err = m.Decode(stored)
+			_, err = m.DecodeContext(ctx, stored)
 		}
 		return 1, err
 	}}

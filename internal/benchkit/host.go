@@ -1,12 +1,20 @@
 package benchkit
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
 // Host describes the machine for a report: its processor, memory and operating system, as Linux's
@@ -39,4 +47,54 @@ func LoadAvg() string {
 func readFile(name string) string {
 	b, _ := os.ReadFile(name)
 	return string(b)
+}
+
+// SQLiteVersion returns the version of SQLite that package ncruces links, "unknown" if it cannot tell.
+func SQLiteVersion(ctx context.Context) string {
+	v := "unknown"
+	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
+		_ = db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v)
+		db.Close()
+	}
+	return v
+}
+
+// PostgresServer describes the server of db: its version and the settings that decide what a commit
+// costs.
+func PostgresServer(ctx context.Context, db *sql.DB) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var v, sc, fs string
+	if err := db.QueryRowContext(ctx, "SHOW server_version").Scan(&v); err != nil {
+		v = "unknown (" + err.Error() + ")"
+	}
+	_ = db.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&sc)
+	_ = db.QueryRowContext(ctx, "SHOW fsync").Scan(&fs)
+	return fmt.Sprintf("%s (synchronous_commit=%s, fsync=%s)", v, sc, fs)
+}
+
+// OpenPostgres opens dsn with the pgx driver and pings it: a few attempts, about five seconds in all,
+// since a busy server may miss one. Every connection gets a connect timeout (30 s unless the DSN sets
+// one), so that a server that stops answering fails a measurement instead of hanging it.
+func OpenPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if pc.ConnectTimeout == 0 {
+		pc.ConnectTimeout = 30 * time.Second
+	}
+	db := stdlib.OpenDB(*pc)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = db.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			db.Close()
+			return nil, err
+		}
+	}
 }
