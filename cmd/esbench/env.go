@@ -238,7 +238,12 @@ func (o *opener) pgReader(name string) *benchkit.Reader {
 // describeMachine returns the rows of the report's machine table, all but the load average at the end.
 func describeMachine(ctx context.Context, e *env) [][]string {
 	cpu, memory, osName := benchkit.Host()
-	sqliteVersion, pg := benchkit.SQLiteVersion(ctx)+" (github.com/ncruces/go-sqlite3, WAL mode, files in "+os.TempDir()+")", "not used: "+e.pgSkip
+	sqliteVersion := "unknown"
+	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
+		sqliteVersion = benchkit.SQLiteVersion(ctx, db)
+		db.Close()
+	}
+	sqliteVersion, pg := sqliteVersion+" (github.com/ncruces/go-sqlite3, WAL mode, files in "+os.TempDir()+")", "not used: "+e.pgSkip
 	if e.pg != nil {
 		pg = benchkit.PostgresServer(ctx, e.pg) + ", same machine, reached as " + redactDSN(e.cfg.pgDSN)
 	}

@@ -13,8 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
 // Host describes the machine for a report: its processor, memory and operating system, as Linux's
@@ -49,12 +47,13 @@ func readFile(name string) string {
 	return string(b)
 }
 
-// SQLiteVersion returns the version of SQLite that package ncruces links, "unknown" if it cannot tell.
-func SQLiteVersion(ctx context.Context) string {
+// SQLiteVersion returns the version of SQLite behind db, "unknown" if it cannot tell. It takes the
+// database rather than opening one so that this package loads no SQLite driver: a program that links
+// another driver registering "sqlite3" (mattn's, in the driver matrix) must not meet ncruces's as well.
+func SQLiteVersion(ctx context.Context, db *sql.DB) string {
 	v := "unknown"
-	if db, err := ncruces.Open(ctx, ncruces.Memory); err == nil {
-		_ = db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v)
-		db.Close()
+	if err := db.QueryRowContext(ctx, "select sqlite_version()").Scan(&v); err != nil {
+		return "unknown"
 	}
 	return v
 }
