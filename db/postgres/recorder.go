@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -101,9 +102,15 @@ const requiredObjects = 12
 // [WithReadOnly] only reads, and can be opened on a standby.
 type ProcessRecorder struct {
 	base
-	ordering     Ordering
-	readOnly     bool
-	horizon      bool // readers fall back on the horizon when rows are held back (OrderingXID, on a primary)
+	ordering Ordering
+	readOnly bool
+	horizon  bool // readers fall back on the horizon when rows are held back (OrderingXID, on a primary)
+	// final is the highest notification ID this recorder has returned from MaxNotificationID when
+	// horizon is true: every append below it has ended, for good. Reads count the rows up to it as
+	// final whatever their xid, since the horizon that made it final may be out of their reach (an
+	// append in flight) while a transaction elsewhere holds the xmin back: without it, rows below an
+	// ID a reader has seen could appear later.
+	final        atomic.Int64
 	lockTimeout  sql.NullString
 	pollInterval time.Duration
 	// reconnectTimeout bounds a subscription's retries of reads that fail on a broken connection.
@@ -388,14 +395,23 @@ func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.Notifica
 	if q.Limit < 1 {
 		return nil, fmt.Errorf("postgres: %s: limit %d: must be at least 1", op, q.Limit)
 	}
-	ns, err := r.selectNotifications(ctx, q)
+	p, err := r.selectNotifications(ctx, q)
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	return ns, nil
+	return p.ns, nil
 }
 
-func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+// A page of the notification log as the recorder reads it.
+type page struct {
+	ns []es.Notification
+	// heldBack is true when rows the query bounded may have been left out because they were not final
+	// yet (the xid ordering): ns then ends before the query's bound, at no row of its own choosing,
+	// so a reader must not take the bound as read (see Subscribe).
+	heldBack bool
+}
+
+func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.NotificationQuery) (page, error) {
 	upTo := q.UpTo
 	if upTo == 0 {
 		upTo = math.MaxInt64
@@ -412,30 +428,36 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.Notifica
 		rows, err = r.q.QueryNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
 	}
 	if err != nil {
-		return nil, err
+		return page{}, err
 	}
 	ns, _, err := scanPage(rows, limit)
-	return ns, err
+	return page{ns: ns}, err
 }
 
 // selectNotificationsXID reads a page with the xid ordering: the plain query, which returns the final
 // rows up to the first that is held back; when rows were held back, and a horizon is of use, the page
-// again through events_notifications_xid, which takes the horizon before its snapshot.
-func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upTo int64, topics []string, limit int32) ([]es.Notification, error) {
+// again through events_notifications_xid, which takes the horizon before its snapshot. That read may
+// still leave rows out (an append in flight denies it the horizon), and it does not say whether it
+// did, so the page counts as held back.
+func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upTo int64, topics []string, limit int32) (page, error) {
 	var topicsArg any // NULL: all topics
 	if len(topics) > 0 {
 		topicsArg = topics
 	}
-	rows, err := r.q.QueryNotificationsXID(ctx, dbsqlc.SelectNotificationsXIDParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	var final int64
+	if r.horizon {
+		final = r.final.Load()
+	}
+	rows, err := r.q.QueryNotificationsXID(ctx, dbsqlc.SelectNotificationsXIDParams{Final: final, After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
 	if err != nil {
-		return nil, err
+		return page{}, err
 	}
 	ns, heldBack, err := scanPage(rows, limit)
 	if err != nil || !heldBack || !r.horizon {
-		return ns, err
+		return page{ns: ns, heldBack: heldBack}, err
 	}
-	page, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
-	return notifications(page), err
+	rs, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	return page{ns: notifications(rs), heldBack: true}, err
 }
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).
@@ -451,8 +473,20 @@ func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) 
 }
 
 func (r *ProcessRecorder) maxNotificationID(ctx context.Context) (int64, error) {
-	if r.ordering == OrderingXID {
-		return r.q.MaxNotificationIDXID(ctx)
+	if r.ordering != OrderingXID {
+		return r.q.MaxNotificationID(ctx)
 	}
-	return r.q.MaxNotificationID(ctx)
+	id, err := r.q.MaxNotificationIDXID(ctx)
+	if err != nil || !r.horizon {
+		return id, err
+	}
+	for {
+		final := r.final.Load()
+		if id <= final {
+			return final, nil
+		}
+		if r.final.CompareAndSwap(final, id) {
+			return id, nil
+		}
+	}
 }

@@ -90,10 +90,12 @@ FROM /* TEMPLATE: schema */events;
 -- order, as the table-lock ordering's query returns them, but with a NULL state for each row that is
 -- not final, so that the reader returns the rows before the first of those and knows that rows were
 -- held back (the final rows are a prefix of the page: every append with a lower ID has a lower xid).
--- Held-back rows cost their IDs only. topics NULL reads all topics.
+-- Held-back rows cost their IDs only. Rows up to final, an ID the reader already knows to be final
+-- (below it, every append has ended), are final whatever their xid. topics NULL reads all topics.
 -- name: SelectNotificationsXID :many
 SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,
-    (CASE WHEN e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
+    (CASE WHEN e.notification_id <= sqlc.arg(final)::bigint
+            OR e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
 FROM /* TEMPLATE: schema */events AS e
 WHERE e.notification_id > sqlc.arg(after)
   AND e.notification_id <= sqlc.arg(up_to)

@@ -372,16 +372,18 @@ func (q *Queries) SelectNotificationsByTopics(ctx context.Context, arg SelectNot
 
 const selectNotificationsXID = `-- name: SelectNotificationsXID :many
 SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,
-    (CASE WHEN e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
+    (CASE WHEN e.notification_id <= $1::bigint
+            OR e.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot())) THEN e.state END)::bytea AS state
 FROM /* TEMPLATE: schema */events AS e
-WHERE e.notification_id > $1
-  AND e.notification_id <= $2
-  AND ($3::_text::text[] IS NULL OR e.topic = ANY ($3::_text::text[]))
+WHERE e.notification_id > $2
+  AND e.notification_id <= $3
+  AND ($4::_text::text[] IS NULL OR e.topic = ANY ($4::_text::text[]))
 ORDER BY e.notification_id
-LIMIT $4
+LIMIT $5
 `
 
 type SelectNotificationsXIDParams struct {
+	Final  int64
 	After  int64
 	UpTo   int64
 	Topics interface{}
@@ -401,9 +403,11 @@ type SelectNotificationsXIDRow struct {
 // order, as the table-lock ordering's query returns them, but with a NULL state for each row that is
 // not final, so that the reader returns the rows before the first of those and knows that rows were
 // held back (the final rows are a prefix of the page: every append with a lower ID has a lower xid).
-// Held-back rows cost their IDs only. topics NULL reads all topics.
+// Held-back rows cost their IDs only. Rows up to final, an ID the reader already knows to be final
+// (below it, every append has ended), are final whatever their xid. topics NULL reads all topics.
 func (q *Queries) SelectNotificationsXID(ctx context.Context, arg SelectNotificationsXIDParams) ([]SelectNotificationsXIDRow, error) {
 	rows, err := q.db.QueryContext(ctx, selectNotificationsXID,
+		arg.Final,
 		arg.After,
 		arg.UpTo,
 		arg.Topics,

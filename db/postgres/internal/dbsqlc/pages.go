@@ -23,5 +23,5 @@ func (q *Queries) QueryNotificationsByTopics(ctx context.Context, arg SelectNoti
 
 // QueryNotificationsXID runs SelectNotificationsXID.
 func (q *Queries) QueryNotificationsXID(ctx context.Context, arg SelectNotificationsXIDParams) (*sql.Rows, error) {
-	return q.db.QueryContext(ctx, selectNotificationsXID, arg.After, arg.UpTo, arg.Topics, arg.Lim)
+	return q.db.QueryContext(ctx, selectNotificationsXID, arg.Final, arg.After, arg.UpTo, arg.Topics, arg.Lim)
 }
