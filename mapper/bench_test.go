@@ -11,7 +11,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
@@ -32,7 +32,7 @@ func BenchmarkEncode(b *testing.B) {
 // benchmarkEncode encodes data with m, and reports the stored state's size.
 func benchmarkEncode(b *testing.B, m *mapper.Mapper, data any) {
 	e := event(data)
-	var stored eventsourcing.StoredEvent
+	var stored es.StoredEvent
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
@@ -133,7 +133,7 @@ func wide() Wide {
 type fixture struct {
 	Case    string `json:"case"`
 	Setting string `json:"setting"`
-	eventsourcing.StoredEvent
+	es.StoredEvent
 }
 
 // compatCase is an event stored in every fixture setting.

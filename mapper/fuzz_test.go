@@ -12,7 +12,7 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
@@ -83,7 +83,7 @@ func FuzzDecode(f *testing.F) {
 	dataKeys := newMapper(f, fuzzRegistry(), mapper.WithDataKeys(keys))
 	f.Fuzz(func(t *testing.T, state []byte, topic string, version int64) {
 		for _, m := range []*mapper.Mapper{plain, full, ring, dataKeys} {
-			in := eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: version, Topic: topic, State: state}
+			in := es.StoredEvent{OriginatorID: testID, OriginatorVersion: version, Topic: topic, State: state}
 			out, err := m.Decode(in)
 			if err != nil {
 				var de *mapper.DecodeError
@@ -138,7 +138,7 @@ func FuzzDecodePayload(f *testing.F) {
 	m := newMapper(f, fuzzRegistry())
 	f.Fuzz(func(t *testing.T, payload []byte, topicIdx uint8, compressed bool, schema, rawLen uint64) {
 		topic := payloadTopics[int(topicIdx)%len(payloadTopics)]
-		in := eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topic,
+		in := es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topic,
 			State: frame(nil, topic, 7, compressed, schema, rawLen, payload)}
 		out, err := m.Decode(in)
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
@@ -124,7 +124,7 @@ func (m *Mapper) subjectOf(e aggregate.Event) (subject string, named bool, err e
 }
 
 // openFor returns the cipher that decrypts the state of s, whose header is h.
-func (m *Mapper) openFor(ctx context.Context, s eventsourcing.StoredEvent, h header) (Cipher, error) {
+func (m *Mapper) openFor(ctx context.Context, s es.StoredEvent, h header) (Cipher, error) {
 	ring := m.ring
 	if m.keys != nil {
 		ring = m.keys.Ring()
@@ -217,7 +217,7 @@ type StateInfo struct {
 
 // Inspect reads the header of s's state. It checks neither the checksum nor the encryption: only
 // Decode tells whether the state is intact.
-func Inspect(s eventsourcing.StoredEvent) (StateInfo, error) {
+func Inspect(s es.StoredEvent) (StateInfo, error) {
 	h, err := parseHeader(s.State)
 	if err != nil {
 		return StateInfo{}, fmt.Errorf("mapper: inspect event %q of originator %s at version %d: %w",

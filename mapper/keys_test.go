@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
@@ -29,7 +29,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newMapper(t, newRegistry(), mapper.WithKeyRing(ring))
-	var stored []eventsourcing.StoredEvent
+	var stored []es.StoredEvent
 	for v := int64(1); v <= 4; v++ {
 		if v == 3 {
 			k2, _ := cipher.ParseKey(testKey2)
@@ -118,7 +118,7 @@ func TestDocumentedFormat2(t *testing.T) {
 	ring := testRing(t)
 	k2, _ := ring.Key("k2")
 	state := seal(k2, []byte{2, 0x02, 1, 2, 'k', '2'}, testID, topicDeposited)
-	out, err := newMapper(t, newRegistry(), mapper.WithKeyRing(ring)).Decode(eventsourcing.StoredEvent{
+	out, err := newMapper(t, newRegistry(), mapper.WithKeyRing(ring)).Decode(es.StoredEvent{
 		OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited, State: state})
 	if err != nil || out.Data != want {
 		t.Fatalf("ring key: %+v %v", out.Data, err)
@@ -136,7 +136,7 @@ func TestDocumentedFormat2(t *testing.T) {
 			t.Fatal(err)
 		}
 		hdr := append([]byte{2, 0x0a, 1, byte(len(subject))}, subject...)
-		s := eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited, State: seal(dk, hdr, testID, topicDeposited)}
+		s := es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited, State: seal(dk, hdr, testID, topicDeposited)}
 		out, err := newMapper(t, newRegistry(), mapper.WithDataKeys(keys)).Decode(s)
 		if err != nil || out.Data != want {
 			t.Fatalf("subject %q: %+v %v", subject, out.Data, err)
@@ -211,7 +211,7 @@ func TestForgetSubject(t *testing.T) {
 	m := newMapper(t, newRegistry(), mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithDataKeys(keys))
 	ada, bob := "customer-ada-"+uuid.NewString(), "customer-bob-"+uuid.NewString()
 	adaAccount, bobAccount := uuid.New(), uuid.New()
-	var adas, bobs []eventsourcing.StoredEvent
+	var adas, bobs []es.StoredEvent
 	for v := int64(1); v <= 3; v++ {
 		adas = append(adas, mustEncode(t, m, aggregate.Event{OriginatorID: adaAccount, OriginatorVersion: v, Data: CustomerNoted{Customer: ada, Note: "x"}}))
 		bobs = append(bobs, mustEncode(t, m, aggregate.Event{OriginatorID: bobAccount, OriginatorVersion: v, Data: CustomerNoted{Customer: bob, Note: "y"}}))

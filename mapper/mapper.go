@@ -17,7 +17,7 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
@@ -307,36 +307,36 @@ func (m *Mapper) putScratch(b *decodeBuffer) {
 // must see the same type live and replayed. e.Timestamp is stored in UTC to the nanosecond, and
 // e.OriginatorTopic, when set, in the envelope. A panic in the event's JSON methods or in the cipher is
 // returned as an error. Encode is EncodeContext with context.Background().
-func (m *Mapper) Encode(e aggregate.Event) (eventsourcing.StoredEvent, error) {
+func (m *Mapper) Encode(e aggregate.Event) (es.StoredEvent, error) {
 	return m.EncodeContext(context.Background(), e)
 }
 
 // EncodeContext is Encode with a context, which bounds the key store's work when the data key of the
 // event's subject is not cached (WithDataKeys).
-func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (stored eventsourcing.StoredEvent, err error) {
+func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (stored es.StoredEvent, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 		if err != nil {
-			stored, err = eventsourcing.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
+			stored, err = es.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
 				e.Data, e.OriginatorID, e.OriginatorVersion, err)
 		}
 	}()
 	return m.encode(ctx, e)
 }
 
-func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.StoredEvent, error) {
+func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (es.StoredEvent, error) {
 	et, err := m.reg.lookupType(e.Data)
 	if err != nil {
-		return eventsourcing.StoredEvent{}, err
+		return es.StoredEvent{}, err
 	}
 	if reflect.TypeOf(e.Data) != et.typ { // the registry maps *E to E's entry too
-		return eventsourcing.StoredEvent{}, fmt.Errorf("%w: %T is a pointer; events are values (%v)", aggregate.ErrInvalidEvent, e.Data, et.typ)
+		return es.StoredEvent{}, fmt.Errorf("%w: %T is a pointer; events are values (%v)", aggregate.ErrInvalidEvent, e.Data, et.typ)
 	}
 	ts := e.Timestamp.UTC()
 	if y := ts.Year(); y < 0 || y > 9999 {
-		return eventsourcing.StoredEvent{}, fmt.Errorf("timestamp %v outside years 0 to 9999 (RFC 3339)", ts)
+		return es.StoredEvent{}, fmt.Errorf("timestamp %v outside years 0 to 9999 (RFC 3339)", ts)
 	}
 
 	buf := m.buffers.Get().(*encodeBuffer)
@@ -349,7 +349,7 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	if e.OriginatorTopic != "" {
 		name, err := json.Marshal(e.OriginatorTopic)
 		if err != nil {
-			return eventsourcing.StoredEvent{}, fmt.Errorf("marshal originator topic: %w", err)
+			return es.StoredEvent{}, fmt.Errorf("marshal originator topic: %w", err)
 		}
 		p = append(append(p, aggregatePrefix...), name...)
 		p = append(p, dataPrefix[1:]...)
@@ -358,19 +358,19 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	}
 	p, err = m.codec.AppendMarshal(p, e.Data)
 	if err != nil {
-		return eventsourcing.StoredEvent{}, fmt.Errorf("marshal: %w", err)
+		return es.StoredEvent{}, fmt.Errorf("marshal: %w", err)
 	}
 	buf.json = append(p, envelopeEnd)
 	payload := buf.json
 	rawLen := len(payload)
 	if rawLen > maxVarint {
-		return eventsourcing.StoredEvent{}, fmt.Errorf("payload of %d bytes is too large", rawLen)
+		return es.StoredEvent{}, fmt.Errorf("payload of %d bytes is too large", rawLen)
 	}
 
 	var flags byte
 	if m.compress && len(payload) >= m.minSize {
 		if z, err := m.compressPayload(&buf.z, payload); err != nil {
-			return eventsourcing.StoredEvent{}, err
+			return es.StoredEvent{}, err
 		} else if len(z)+uvarintLen(rawLen) < len(payload) {
 			payload = z
 			flags |= flagCompressed
@@ -380,7 +380,7 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 	if m.cipher != nil || m.ring != nil || m.keys != nil {
 		flags |= flagEncrypted
 		if seal, ref, err = m.sealFor(ctx, e); err != nil {
-			return eventsourcing.StoredEvent{}, err
+			return es.StoredEvent{}, err
 		}
 		if ref.subject {
 			flags |= flagSubject
@@ -404,14 +404,14 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 			}
 		}
 		if err != nil {
-			return eventsourcing.StoredEvent{}, fmt.Errorf("encrypt: %w", err)
+			return es.StoredEvent{}, fmt.Errorf("encrypt: %w", err)
 		}
 	} else {
 		state = make([]byte, 0, len(buf.hdr)+len(payload)+checksumSize)
 		state = append(append(state, buf.hdr...), payload...)
 		state = binary.BigEndian.AppendUint32(state, m.checksum(buf.aad, payload))
 	}
-	return eventsourcing.StoredEvent{
+	return es.StoredEvent{
 		OriginatorID:      e.OriginatorID,
 		OriginatorVersion: e.OriginatorVersion,
 		Topic:             et.topic,
@@ -426,13 +426,13 @@ func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (eventsourcing.S
 // Any failure, on any input, is a *DecodeError naming the event and wrapping the cause; so is a panic in
 // the event type's JSON methods, an upcaster or the cipher. Decode is DecodeContext with
 // context.Background().
-func (m *Mapper) Decode(s eventsourcing.StoredEvent) (aggregate.Event, error) {
+func (m *Mapper) Decode(s es.StoredEvent) (aggregate.Event, error) {
 	return m.DecodeContext(context.Background(), s)
 }
 
 // DecodeContext is Decode with a context, which bounds the key store's work when the data key of the
 // event's subject is not cached (WithDataKeys).
-func (m *Mapper) DecodeContext(ctx context.Context, s eventsourcing.StoredEvent) (e aggregate.Event, err error) {
+func (m *Mapper) DecodeContext(ctx context.Context, s es.StoredEvent) (e aggregate.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
@@ -449,7 +449,7 @@ func (m *Mapper) DecodeContext(ctx context.Context, s eventsourcing.StoredEvent)
 	return m.decode(ctx, s)
 }
 
-func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggregate.Event, error) {
+func (m *Mapper) decode(ctx context.Context, s es.StoredEvent) (aggregate.Event, error) {
 	et, ok := m.reg.lookupTopic(s.Topic)
 	if !ok {
 		return aggregate.Event{}, ErrUnknownTopic
@@ -487,7 +487,7 @@ func (m *Mapper) decode(ctx context.Context, s eventsourcing.StoredEvent) (aggre
 
 // open checks the state of s against its event, decrypts and decompresses it, and returns its header
 // and its payload, the JSON envelope. The payload may live in buf until buf is pooled again.
-func (m *Mapper) open(ctx context.Context, s eventsourcing.StoredEvent, buf *decodeBuffer) (header, []byte, error) {
+func (m *Mapper) open(ctx context.Context, s es.StoredEvent, buf *decodeBuffer) (header, []byte, error) {
 	h, err := parseHeader(s.State)
 	if err != nil {
 		return header{}, nil, err

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
@@ -418,7 +418,7 @@ func TestUpcasting(t *testing.T) {
 	for _, s := range settings() {
 		t.Run(s.name, func(t *testing.T) {
 			reader := newMapper(t, v3, s.opts(t)...)
-			stored := []eventsourcing.StoredEvent{
+			stored := []es.StoredEvent{
 				mustEncode(t, newMapper(t, v1, s.opts(t)...), event(CustomerRegisteredV1{Name: "Ada Lovelace", Ref: bigRef})),
 				mustEncode(t, newMapper(t, v2, s.opts(t)...), event(CustomerRegisteredV2{First: "Ada", Last: "Lovelace", Ref: bigRef})),
 			}
@@ -489,7 +489,7 @@ func TestUpcastingErrors(t *testing.T) {
 	}
 }
 
-func mustEncode(t testing.TB, m *mapper.Mapper, e aggregate.Event) eventsourcing.StoredEvent {
+func mustEncode(t testing.TB, m *mapper.Mapper, e aggregate.Event) es.StoredEvent {
 	t.Helper()
 	s, err := m.Encode(e)
 	if err != nil {
@@ -634,7 +634,7 @@ func TestDocumentedFormat(t *testing.T) {
 			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
 		}
 		for payload, topic := range payloads {
-			out, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
+			out, err := m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
 				State: stateFor(t, c, topicDeposited, 1, []byte(payload))})
 			if err != nil {
 				t.Fatalf("%s: %v", payload, err)
@@ -675,7 +675,7 @@ func TestDecodeBadContent(t *testing.T) {
 			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
 		}
 		for _, p := range payloads {
-			_, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
+			_, err := m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
 				State: stateFor(t, c, topicDeposited, 1, []byte(p.payload))})
 			mustNameEvent(t, err, topicDeposited, testID, 7)
 			if p.is != nil && !errors.Is(err, p.is) {
@@ -690,7 +690,7 @@ func TestDecodeBadContent(t *testing.T) {
 	r.Upcaster(topicCustomer, 1, func(obj map[string]any) error { obj["given_name"] = obj["name"]; return nil })
 	m := newMapper(t, r)
 	for _, d := range []string{`null`, `[]`, `"text"`, `{"name":}`, `{} {}`, `{"name":"x"} x`, `{"ref":1e400}`, `{"ref":"x"}`} {
-		_, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicCustomer,
+		_, err := m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicCustomer,
 			State: stateFor(t, nil, topicCustomer, 1, []byte(`{"t":"2026-03-14T15:09:26Z","d":`+d+`}`))})
 		mustNameEvent(t, err, topicCustomer, testID, 7)
 	}
@@ -702,7 +702,7 @@ func TestDecodeBadState(t *testing.T) {
 			m := newMapper(t, newRegistry(), s.opts(t)...)
 			for _, data := range []any{deposit(), order()} {
 				good := mustEncode(t, m, event(data))
-				decodeFails := func(what string, st eventsourcing.StoredEvent) {
+				decodeFails := func(what string, st es.StoredEvent) {
 					t.Helper()
 					_, err := m.Decode(st)
 					if err == nil {
@@ -753,7 +753,7 @@ func TestDecodeBadState(t *testing.T) {
 					t.Errorf("unknown topic: err = %v", err)
 				}
 				for _, state := range [][]byte{nil, {}, {1}, {1, 4}} {
-					_, err := m.Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicOrder, State: state})
+					_, err := m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicOrder, State: state})
 					mustNameEvent(t, err, topicOrder, testID, 7)
 					if !errors.Is(err, mapper.ErrMalformed) {
 						t.Errorf("state %q: err = %v, want ErrMalformed", state, err)
@@ -890,7 +890,7 @@ func TestErrorMessages(t *testing.T) {
 	t.Log(err)
 	_, err = m.Encode(event(struct{}{}))
 	t.Log(err)
-	_, err = newMapper(t, newRegistry()).Decode(eventsourcing.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
+	_, err = newMapper(t, newRegistry()).Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
 		State: stateFor(t, nil, topicDeposited, 1, []byte(`{"t":"2026-03-14T15:09:26Z","d":{"amount":"five"}}`))})
 	t.Log(err)
 }

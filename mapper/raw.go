@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 )
 
 // RawEvent is a stored event decoded without its Go type: its data is the JSON it was stored as.
@@ -27,7 +27,7 @@ type RawEvent struct {
 // JSON it was stored as, without unmarshalling it: the topic need not be registered. It is for tools
 // that show stored events without the application's types (esctl). Its errors are those of Decode
 // (a *DecodeError), except that an unknown topic is not one.
-func (m *Mapper) DecodeRaw(ctx context.Context, s eventsourcing.StoredEvent) (RawEvent, error) {
+func (m *Mapper) DecodeRaw(ctx context.Context, s es.StoredEvent) (RawEvent, error) {
 	buf := m.scratch.Get().(*decodeBuffer)
 	defer m.putScratch(buf)
 	fail := func(err error) (RawEvent, error) {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 )
 
@@ -15,17 +15,17 @@ func Example() {
 	r := memory.NewProcessRecorder()
 	account := uuid.MustParse("0d4c3b7a-2f5e-4c1b-9a8d-7e6f5a4b3c2d")
 
-	ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{
+	ids, err := r.InsertEvents(ctx, []es.StoredEvent{
 		{OriginatorID: account, OriginatorVersion: 1, Topic: "Account.Opened", State: []byte(`{"owner":"Ada"}`)},
 		{OriginatorID: account, OriginatorVersion: 2, Topic: "Account.Credited", State: []byte(`{"amount":100}`)},
 	})
 	fmt.Println("notification IDs:", ids, err)
 
 	// Recording version 2 again is a concurrent modification.
-	_, err = r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: account, OriginatorVersion: 2, Topic: "Account.Debited"}})
+	_, err = r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: account, OriginatorVersion: 2, Topic: "Account.Debited"}})
 	fmt.Println(err)
 
-	events, _ := r.SelectEvents(ctx, account, eventsourcing.EventQuery{Desc: true, Limit: 1})
+	events, _ := r.SelectEvents(ctx, account, es.EventQuery{Desc: true, Limit: 1})
 	fmt.Printf("latest: v%d %s %s\n", events[0].OriginatorVersion, events[0].Topic, events[0].State)
 
 	// Follow the notification log: the history, then live until ctx ends.

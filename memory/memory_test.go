@@ -6,40 +6,41 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/google/uuid"
+
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/recordertest"
-	"github.com/google/uuid"
 )
 
 func TestProcessRecorder(t *testing.T) {
-	recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+	recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
 		return memory.NewProcessRecorder()
 	})
 }
 
 func TestProcessRecorderZeroValue(t *testing.T) {
-	recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+	recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
 		return new(memory.ProcessRecorder)
 	})
 }
 
 func TestAggregateRecorder(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
+	recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
 		return memory.NewAggregateRecorder()
 	})
 }
 
 func TestAggregateRecorderZeroValue(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
+	recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
 		return new(memory.AggregateRecorder)
 	})
 }
 
 // TestInvalidEvents checks the input validation that goes beyond the contract.
 func TestInvalidEvents(t *testing.T) {
-	recorders := map[string]eventsourcing.AggregateRecorder{
+	recorders := map[string]es.AggregateRecorder{
 		"AggregateRecorder": memory.NewAggregateRecorder(),
 		"ProcessRecorder":   memory.NewProcessRecorder(),
 	}
@@ -47,26 +48,26 @@ func TestInvalidEvents(t *testing.T) {
 	for name, r := range recorders {
 		t.Run(name, func(t *testing.T) {
 			for _, c := range []struct {
-				events []eventsourcing.StoredEvent
+				events []es.StoredEvent
 				want   string
 			}{
-				{[]eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: 1}, {OriginatorID: id, OriginatorVersion: 0}}, "event 1: originator " + id.String() + " version 0: versions start at 1"},
-				{[]eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: -3}}, "version -3"},
-				{[]eventsourcing.StoredEvent{{OriginatorID: uuid.Nil, OriginatorVersion: 1}}, "nil originator ID"},
+				{[]es.StoredEvent{{OriginatorID: id, OriginatorVersion: 1}, {OriginatorID: id, OriginatorVersion: 0}}, "event 1: originator " + id.String() + " version 0: versions start at 1"},
+				{[]es.StoredEvent{{OriginatorID: id, OriginatorVersion: -3}}, "version -3"},
+				{[]es.StoredEvent{{OriginatorID: uuid.Nil, OriginatorVersion: 1}}, "nil originator ID"},
 			} {
 				_, err := r.InsertEvents(t.Context(), c.events)
 				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "memory: insert events: ") {
 					t.Errorf("InsertEvents(%v): error %v, want one containing %q", c.events, err, c.want)
 				}
-				if errors.Is(err, eventsourcing.ErrConflict) {
+				if errors.Is(err, es.ErrConflict) {
 					t.Errorf("InsertEvents(%v): error %v wraps ErrConflict", c.events, err)
 				}
 			}
-			got, err := r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{})
+			got, err := r.SelectEvents(t.Context(), id, es.EventQuery{})
 			if err != nil || len(got) != 0 {
 				t.Errorf("SelectEvents after invalid batches: %v, %v; want nothing recorded", got, err)
 			}
-			if _, err := r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{Limit: -1}); err == nil {
+			if _, err := r.SelectEvents(t.Context(), id, es.EventQuery{Limit: -1}); err == nil {
 				t.Error("SelectEvents(Limit -1): no error")
 			}
 		})
@@ -77,27 +78,27 @@ func TestErrorMessages(t *testing.T) {
 	ctx := t.Context()
 	r := memory.NewProcessRecorder()
 	id := uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
-	if _, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: 1}, {OriginatorID: id, OriginatorVersion: 2}}); err != nil {
+	if _, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 1}, {OriginatorID: id, OriginatorVersion: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		err  error
 		want string
 	}{
-		{second(r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: 3}, {OriginatorID: id, OriginatorVersion: 2}})),
+		{second(r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 3}, {OriginatorID: id, OriginatorVersion: 2}})),
 			"memory: insert events: originator 6ba7b810-9dad-11d1-80b4-00c04fd430c8 version 2: eventsourcing: conflict"},
-		{second(r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: 3}, {OriginatorID: id, OriginatorVersion: 3}})),
+		{second(r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: id, OriginatorVersion: 3}, {OriginatorID: id, OriginatorVersion: 3}})),
 			"memory: insert events: originator 6ba7b810-9dad-11d1-80b4-00c04fd430c8 version 3 appears twice in the batch: eventsourcing: conflict"},
 		{func() error {
-			if err := r.InsertTracking(ctx, eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7}); err != nil {
+			if err := r.InsertTracking(ctx, es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7}); err != nil {
 				return err
 			}
-			return r.InsertTracking(ctx, eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7, Prior: 7})
+			return r.InsertTracking(ctx, es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7, Prior: 7})
 		}(), `memory: insert tracking: tracking consumer "c" upstream "up": notification 7 is not above the prior mark 7: eventsourcing: conflict`},
-		{second(r.InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 9, Prior: 6}))),
+		{second(r.InsertEvents(ctx, nil, es.WithTracking(es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 9, Prior: 6}))),
 			`memory: insert events: tracking consumer "c" upstream "up": the mark is 7, not the prior mark 6: eventsourcing: conflict`},
-		{second(r.SelectNotifications(ctx, eventsourcing.NotificationQuery{})), "memory: select notifications: limit 0: must be >= 1"},
-		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, eventsourcing.WithTracking(eventsourcing.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))),
+		{second(r.SelectNotifications(ctx, es.NotificationQuery{})), "memory: select notifications: limit 0: must be >= 1"},
+		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, es.WithTracking(es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))),
 			`memory: insert events: tracking (consumer "c", upstream "up") given to an AggregateRecorder, which keeps no tracking records: unsupported operation`},
 	} {
 		if c.err == nil || c.err.Error() != c.want {
@@ -111,7 +112,7 @@ func second[T any](_ T, err error) error { return err }
 // TestAggregateRecorderReturnsNilIDs checks the snapshot-store shape explicitly.
 func TestAggregateRecorderReturnsNilIDs(t *testing.T) {
 	r := memory.NewAggregateRecorder()
-	ids, err := r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1}})
+	ids, err := r.InsertEvents(t.Context(), []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1}})
 	if err != nil || ids != nil {
 		t.Fatalf("InsertEvents = %v, %v; want nil, nil", ids, err)
 	}
@@ -122,14 +123,14 @@ func TestAggregateRecorderReturnsNilIDs(t *testing.T) {
 func TestSubscribeTopicFilterScansInPages(t *testing.T) {
 	r := memory.NewProcessRecorder()
 	id := uuid.New()
-	var events []eventsourcing.StoredEvent
+	var events []es.StoredEvent
 	const n = 20000
 	for v := int64(1); v <= n; v++ {
 		topic := "common"
 		if v%5000 == 0 || (v > 15000 && v%2 == 0) {
 			topic = "rare"
 		}
-		events = append(events, eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: topic})
+		events = append(events, es.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: topic})
 	}
 	if _, err := r.InsertEvents(t.Context(), events); err != nil {
 		t.Fatal(err)
@@ -178,12 +179,12 @@ func BenchmarkSelectEvents(b *testing.B) {
 	}
 	for _, c := range []struct {
 		name string
-		q    eventsourcing.EventQuery
+		q    es.EventQuery
 		want int
 	}{
-		{"all=10000", eventsourcing.EventQuery{}, 10000},
-		{"after=9990", eventsourcing.EventQuery{After: 9990}, 10},
-		{"latest", eventsourcing.EventQuery{Desc: true, Limit: 1}, 1},
+		{"all=10000", es.EventQuery{}, 10000},
+		{"after=9990", es.EventQuery{After: 9990}, 10},
+		{"latest", es.EventQuery{Desc: true, Limit: 1}, 1},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
@@ -106,7 +106,7 @@ func beginTx(t *testing.T, db *sql.DB) *sql.Tx {
 }
 
 // requireAppends fails unless an append through r succeeds within 10 s.
-func requireAppends(t *testing.T, r eventsourcing.ApplicationRecorder) {
+func requireAppends(t *testing.T, r es.ApplicationRecorder) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -227,8 +227,8 @@ func stormDB(t *testing.T, app, statementTimeout string) *sql.DB {
 }
 
 // viaRecorder appends through r, with a context deadline when timeout is not zero.
-func viaRecorder(r eventsourcing.ApplicationRecorder, timeout time.Duration) tortureWriter {
-	return func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+func viaRecorder(r es.ApplicationRecorder, timeout time.Duration) tortureWriter {
+	return func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, time.Duration(rng.Int64N(int64(timeout))))
@@ -243,7 +243,7 @@ func viaRecorder(r eventsourcing.ApplicationRecorder, timeout time.Duration) tor
 // unknown does not make the next one conflict) and turns failures into appends of unknown outcome,
 // which the torture round neither counts as committed nor as rolled back.
 func stormWriter(w tortureWriter) tortureWriter {
-	return func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+	return func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		id := uuid.New()
 		for i := range events {
 			events[i].OriginatorID, events[i].OriginatorVersion = id, int64(i+1)

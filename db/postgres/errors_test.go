@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
@@ -177,7 +177,7 @@ func TestDefaultOrderingIsXID(t *testing.T) {
 func TestInvalidEventsRefused(t *testing.T) {
 	r := newProcess(t)
 	id := uuid.New()
-	for _, events := range [][]eventsourcing.StoredEvent{
+	for _, events := range [][]es.StoredEvent{
 		{{OriginatorID: uuid.Nil, OriginatorVersion: 1}},
 		{{OriginatorID: id, OriginatorVersion: 0}},
 		{{OriginatorID: id, OriginatorVersion: 1}, {OriginatorID: id, OriginatorVersion: -1}},
@@ -189,7 +189,7 @@ func TestInvalidEventsRefused(t *testing.T) {
 	if got, err := r.MaxNotificationID(t.Context()); err != nil || got != 0 {
 		t.Errorf("MaxNotificationID after refused inserts = %d, %v; want 0", got, err)
 	}
-	if _, err := r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{Limit: -1}); err == nil {
+	if _, err := r.SelectEvents(t.Context(), id, es.EventQuery{Limit: -1}); err == nil {
 		t.Error("SelectEvents with a negative limit: no error")
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 )
 
@@ -37,7 +37,7 @@ func Example() {
 	defer r.Close()
 
 	account := uuid.New()
-	ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{
+	ids, err := r.InsertEvents(ctx, []es.StoredEvent{
 		{OriginatorID: account, OriginatorVersion: 1, Topic: "AccountOpened", State: []byte(`{}`)},
 		{OriginatorID: account, OriginatorVersion: 2, Topic: "Deposited", State: []byte(`{"amount":100}`)},
 	})

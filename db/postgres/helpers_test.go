@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
@@ -52,6 +52,6 @@ func mustProcess(t testing.TB, db *sql.DB, name string, opts ...postgres.Option)
 	return r
 }
 
-func oneEvent(id uuid.UUID, v int64) []eventsourcing.StoredEvent {
-	return []eventsourcing.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "bench", State: payload}}
+func oneEvent(id uuid.UUID, v int64) []es.StoredEvent {
+	return []es.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "bench", State: payload}}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
@@ -29,12 +29,12 @@ func withParam(dsn, kv string) string {
 // collector gathers a subscription's notifications.
 type collector struct {
 	mu   sync.Mutex
-	got  []eventsourcing.Notification
+	got  []es.Notification
 	err  error
 	done chan struct{}
 }
 
-func collect(ctx context.Context, r eventsourcing.ApplicationRecorder, after int64) *collector {
+func collect(ctx context.Context, r es.ApplicationRecorder, after int64) *collector {
 	c := &collector{done: make(chan struct{})}
 	go func() {
 		defer close(c.done)

@@ -3,16 +3,15 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"math/rand/v2"
 	"sync"
-
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 )
@@ -32,7 +31,7 @@ const (
 
 // openAppend starts an xid append in an explicit transaction and leaves it open; the returned function
 // commits or rolls it back.
-func openAppend(t *testing.T, db *sql.DB, schemaName string, ordering postgres.Ordering, e eventsourcing.StoredEvent) (int64, func(commit bool)) {
+func openAppend(t *testing.T, db *sql.DB, schemaName string, ordering postgres.Ordering, e es.StoredEvent) (int64, func(commit bool)) {
 	t.Helper()
 	tx, err := db.BeginTx(t.Context(), nil)
 	if err != nil {
@@ -79,7 +78,7 @@ func unrelatedWriter(t *testing.T, db *sql.DB) func() {
 	return func() { tx.Rollback() }
 }
 
-func maxID(t *testing.T, r eventsourcing.ApplicationRecorder) int64 {
+func maxID(t *testing.T, r es.ApplicationRecorder) int64 {
 	t.Helper()
 	m, err := r.MaxNotificationID(t.Context())
 	if err != nil {
@@ -88,9 +87,9 @@ func maxID(t *testing.T, r eventsourcing.ApplicationRecorder) int64 {
 	return m
 }
 
-func readIDs(t *testing.T, r eventsourcing.ApplicationRecorder, after int64) []int64 {
+func readIDs(t *testing.T, r es.ApplicationRecorder, after int64) []int64 {
 	t.Helper()
-	ns, err := r.SelectNotifications(t.Context(), eventsourcing.NotificationQuery{After: after, Limit: 100})
+	ns, err := r.SelectNotifications(t.Context(), es.NotificationQuery{After: after, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +201,7 @@ func TestLockTimeout(t *testing.T) {
 				t.Errorf("the append gave up after %v", d)
 			}
 			release()
-			if got, _ := r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{}); len(got) != 0 {
+			if got, _ := r.SelectEvents(t.Context(), id, es.EventQuery{}); len(got) != 0 {
 				t.Fatalf("a timed-out append wrote %v", got)
 			}
 			requireNoOrderingLocks(t, db, name)
@@ -357,7 +356,7 @@ func TestXIDTopicSubscriptionSkipsNothingHeldBack(t *testing.T) {
 		wg.Go(func() {
 			for i := range perWriter {
 				topic := []string{"A", "B"}[(w+i)%2]
-				ids, err := r.InsertEvents(ctx, []eventsourcing.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: topic, State: payload}})
+				ids, err := r.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: topic, State: payload}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -401,7 +400,7 @@ func TestXIDReadUpToMaxNotificationIDIsComplete(t *testing.T) {
 	unrelatedWriter(t, pgtest.Open(t))
 	var want []int64
 	for _, topic := range []string{"A", "B", "A"} {
-		ids, err := r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: topic, State: payload}})
+		ids, err := r.InsertEvents(t.Context(), []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: topic, State: payload}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +412,7 @@ func TestXIDReadUpToMaxNotificationIDIsComplete(t *testing.T) {
 	}
 	openAppend(t, db, name, postgres.OrderingXID, oneEvent(uuid.New(), 1)[0])
 	for _, topics := range [][]string{nil, {"A"}} {
-		ns, err := r.SelectNotifications(t.Context(), eventsourcing.NotificationQuery{UpTo: m, Limit: 10, Topics: topics})
+		ns, err := r.SelectNotifications(t.Context(), es.NotificationQuery{UpTo: m, Limit: 10, Topics: topics})
 		if err != nil {
 			t.Fatal(err)
 		}

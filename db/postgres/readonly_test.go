@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/projection"
@@ -39,7 +39,7 @@ func TestReadOnly(t *testing.T) {
 
 	w := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingTableLock))
 	id := uuid.New()
-	ids, err := w.InsertEvents(t.Context(), []eventsourcing.StoredEvent{
+	ids, err := w.InsertEvents(t.Context(), []es.StoredEvent{
 		{OriginatorID: id, OriginatorVersion: 1, Topic: "a", State: []byte("1")},
 		{OriginatorID: id, OriginatorVersion: 2, Topic: "b"},
 	})
@@ -63,7 +63,7 @@ func TestReadOnly(t *testing.T) {
 	if got := readIDs(t, r, 0); !slices.Equal(got, ids) {
 		t.Errorf("SelectNotifications = %v, want %v", got, ids)
 	}
-	if got, err := r.SelectEvents(t.Context(), id, eventsourcing.EventQuery{}); err != nil || len(got) != 2 {
+	if got, err := r.SelectEvents(t.Context(), id, es.EventQuery{}); err != nil || len(got) != 2 {
 		t.Errorf("SelectEvents = %v, %v; want the 2 events", got, err)
 	}
 	if got := maxID(t, r); got != ids[1] {
@@ -83,18 +83,18 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("Subscribe(topic b) yielded %v, want %v", followed, ids[1:])
 	}
 
-	tracking := eventsourcing.Tracking{Consumer: "c", Upstream: "u", NotificationID: 1}
+	tracking := es.Tracking{Consumer: "c", Upstream: "u", NotificationID: 1}
 	writes := map[string]func() error{
 		"InsertEvents": func() error {
 			_, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1))
 			return err
 		},
 		"InsertEvents batch": func() error {
-			_, err := r.InsertEvents(t.Context(), []eventsourcing.StoredEvent{oneEvent(id, 3)[0], oneEvent(id, 4)[0]})
+			_, err := r.InsertEvents(t.Context(), []es.StoredEvent{oneEvent(id, 3)[0], oneEvent(id, 4)[0]})
 			return err
 		},
 		"InsertEvents tracking": func() error {
-			_, err := r.InsertEvents(t.Context(), nil, eventsourcing.WithTracking(tracking))
+			_, err := r.InsertEvents(t.Context(), nil, es.WithTracking(tracking))
 			return err
 		},
 		"InsertTracking": func() error { return r.InsertTracking(t.Context(), tracking) },

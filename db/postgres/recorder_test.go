@@ -3,7 +3,7 @@ package postgres_test
 import (
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/recordertest"
@@ -12,7 +12,7 @@ import (
 func TestProcessRecorderConformance(t *testing.T) {
 	for _, o := range orderings {
 		t.Run(o.String(), func(t *testing.T) {
-			recordertest.TestProcessRecorder(t, func(t *testing.T) eventsourcing.ProcessRecorder {
+			recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
 				return newProcess(t, postgres.WithOrdering(o))
 			})
 		})
@@ -20,7 +20,7 @@ func TestProcessRecorderConformance(t *testing.T) {
 }
 
 func TestSnapshotRecorderConformance(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) eventsourcing.AggregateRecorder {
+	recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
 		db, name := pgtest.Schema(t)
 		r, err := postgres.NewSnapshotRecorder(t.Context(), db, postgres.WithSchema(name))
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/schema"
@@ -61,7 +61,7 @@ func TestStandbyReaders(t *testing.T) {
 
 			// An event whose state is empty is final like any other (the fast read marks rows that are
 			// held back with a NULL state).
-			ids, err := w.InsertEvents(t.Context(), []eventsourcing.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "empty"}})
+			ids, err := w.InsertEvents(t.Context(), []es.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "empty"}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing"
+	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
@@ -33,7 +33,7 @@ const (
 
 // tortureWriter is one way of appending: it returns the IDs of the events it appended and whether its
 // transaction committed.
-type tortureWriter func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) (ids []int64, committed bool, err error)
+type tortureWriter func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) (ids []int64, committed bool, err error)
 
 func TestTorture(t *testing.T) {
 	rounds := 20
@@ -81,7 +81,7 @@ func TestTorture(t *testing.T) {
 // commits or (one time in four) rolls back.
 func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWriter {
 	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL, NULL, NULL), 0)`, schemaName)
-	return func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+	return func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, false, err
@@ -111,7 +111,7 @@ func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWr
 
 // tortureRound runs one round from cursor (the last ID seen so far) and returns the new last ID and
 // the late fills (and other violations of the log's rules) it found. Failures of the harness itself fail t.
-func tortureRound(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64) (int64, []string) {
+func tortureRound(t *testing.T, round int, r es.ApplicationRecorder, writers []tortureWriter, cursor int64) (int64, []string) {
 	t.Helper()
 	return tortureRoundWith(t, round, r, writers, cursor, nil)
 }
@@ -124,7 +124,7 @@ type logTruth func(ctx context.Context, after int64) ([]int64, error)
 // tortureRoundWith is tortureRound with what the readers must see taken from truth, when not nil, rather
 // than from what the writers report: every committed event a writer reports must be in it, and no
 // rolled-back one.
-func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecorder, writers []tortureWriter, cursor int64, truth logTruth) (int64, []string) {
+func tortureRoundWith(t *testing.T, round int, r es.ApplicationRecorder, writers []tortureWriter, cursor int64, truth logTruth) (int64, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -134,7 +134,7 @@ func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecord
 	defer stopSub()
 	var (
 		subMu   sync.Mutex
-		subSeen []eventsourcing.Notification
+		subSeen []es.Notification
 		subErr  error
 	)
 	subDone := make(chan struct{})
@@ -154,7 +154,7 @@ func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecord
 
 	var (
 		mu        sync.Mutex
-		committed = map[int64]eventsourcing.StoredEvent{}
+		committed = map[int64]es.StoredEvent{}
 		rolled    = map[int64]bool{}
 		writerErr error
 	)
@@ -171,10 +171,10 @@ func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecord
 				for range tortureTxs {
 					time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
 					n := 1 + rng.IntN(3)
-					events := make([]eventsourcing.StoredEvent, n)
+					events := make([]es.StoredEvent, n)
 					for i := range events {
 						version++
-						events[i] = eventsourcing.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: "torture", State: fmt.Appendf(nil, "r%d w%d v%d", round, w, version)}
+						events[i] = es.StoredEvent{OriginatorID: id, OriginatorVersion: version, Topic: "torture", State: fmt.Appendf(nil, "r%d w%d v%d", round, w, version)}
 					}
 					ids, ok, err := write(ctx, rng, events)
 					mu.Lock()
@@ -202,7 +202,7 @@ func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecord
 	}()
 
 	// The tailing reader: small pages, from the last ID seen, as fast as it can.
-	var seen []eventsourcing.Notification
+	var seen []es.Notification
 	var want []int64 // from truth, when given
 	last := cursor
 	rng := rand.New(rand.NewPCG(uint64(round), 99))
@@ -233,7 +233,7 @@ func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecord
 		if ctx.Err() != nil {
 			t.Fatalf("round %d: the tailing reader did not reach the last committed ID %d (at %d)", round, maxCommitted, last)
 		}
-		page, err := r.SelectNotifications(ctx, eventsourcing.NotificationQuery{After: last, Limit: 1 + rng.IntN(8)})
+		page, err := r.SelectNotifications(ctx, es.NotificationQuery{After: last, Limit: 1 + rng.IntN(8)})
 		if err != nil {
 			t.Fatalf("round %d: tailing reader: %v", round, err)
 		}
@@ -267,7 +267,7 @@ func tortureRoundWith(t *testing.T, round int, r eventsourcing.ApplicationRecord
 			}
 		}
 	}
-	check := func(who string, got []eventsourcing.Notification) {
+	check := func(who string, got []es.Notification) {
 		gotIDs := make([]int64, len(got))
 		for i, n := range got {
 			gotIDs[i] = n.ID
@@ -331,7 +331,7 @@ func TestTortureDetectsLateFills(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	naive := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+	naive := func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, false, err
@@ -372,7 +372,7 @@ func TestTortureDetectsXIDMisuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	early := func(ctx context.Context, rng *rand.Rand, events []eventsourcing.StoredEvent) ([]int64, bool, error) {
+	early := func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, false, err
