@@ -60,6 +60,11 @@ func TestXIDCancelledTwiceLeavesNoLock(t *testing.T) {
 			t.Fatalf("the append neither waited nor ended; waits so far: %v", waits)
 		case <-time.After(time.Millisecond):
 		}
+		// pg_stat_activity is read once per transaction and then kept: without this, a first look taken
+		// before the append had started its statement would be all the loop ever sees.
+		if _, err := viewLock.ExecContext(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			t.Fatal(err)
+		}
 		var pid int
 		var rel string
 		err := viewLock.QueryRowContext(ctx, `
