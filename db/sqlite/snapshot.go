@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -11,7 +10,6 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
-	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
@@ -55,6 +53,11 @@ func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Snap
 	return r, nil
 }
 
+// frame is the frame of the recorder's methods (see recorder.Frame).
+func (r *SnapshotRecorder) frame() recorder.Frame {
+	return recorder.Frame{Life: &r.life, Tracing: r.trace, OpError: opError}
+}
+
 // Close stops the writer after the transaction in progress, fails writes still queued, and gives the
 // writer connection back to the pool; every later call fails with an error wrapping es.ErrClosed. It
 // does not close db. Calling it again does nothing.
@@ -70,32 +73,31 @@ func (r *SnapshotRecorder) Close() error {
 // originator, or appearing twice in events, fails the call with an error wrapping
 // [es.ErrConflict] and records nothing. Context handling is that of
 // [ProcessRecorder.InsertEvents].
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (ids []int64, err error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return nil, r.insertEvents(ctx, events, opts) })
+}
+
+func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) error {
 	const op = "insert snapshots"
-	if r.trace.Tracer != nil {
-		var a observe.Append
-		ctx, a = r.trace.StartAppend(ctx, events, opts)
-		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
-	}
 	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
-	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("sqlite: %s: tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
+	if err := recorder.RefuseTracking(opts); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := recorder.ValidateEvents(events); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if len(events) == 0 {
-		return nil, nil
+		return nil
 	}
 	if err := r.w.submit(ctx, newRequest(ctx, events, nil)); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
-	return nil, nil
+	return nil
 }
 
 // insertSnapshots is the SnapshotRecorder's insertFunc.
@@ -117,34 +119,21 @@ func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 // SelectEvents returns the snapshots of originatorID matching q (see [es.EventQuery]): the
 // latest at or below version v is EventQuery{UpTo: v, Desc: true, Limit: 1}. An unknown originator
 // gives an empty result. A negative q.Limit is an error.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
-	const op = "select snapshots"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
-		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 0 (0: all)", op, q.Limit)
-	}
-	after, upTo, limit := eventBounds(q)
-	if q.Desc {
-		rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
-			return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-		})
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	return r.frame().SelectEvents(ctx, "select snapshots", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		after, upTo, limit, err := eventBounds(q)
 		if err != nil {
-			return nil, opError(op, err)
+			return nil, err
 		}
-		return storedEvents(originatorID, rows), nil
-	}
-	rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
-		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		if q.Desc {
+			rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
+				return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			})
+			return storedEvents(originatorID, rows), err
+		}
+		rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+			return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
+		return storedEvents(originatorID, rows), err
 	})
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return storedEvents(originatorID, rows), nil
 }
