@@ -49,7 +49,7 @@ func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredE
 	if err := r.life.Err(); err != nil {
 		return opError(op, err)
 	}
-	if err := recorder.RefuseTracking(opts); err != nil {
+	if err := recorder.RefuseTracking("a SnapshotRecorder", opts); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	if len(events) == 0 {

@@ -85,7 +85,7 @@ func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredE
 	if err := ctx.Err(); err != nil {
 		return opError(op, err)
 	}
-	if err := recorder.RefuseTracking(opts); err != nil {
+	if err := recorder.RefuseTracking("a SnapshotRecorder", opts); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := recorder.ValidateEvents(events); err != nil {

@@ -177,11 +177,12 @@ func (m Marks) Sorted() []es.Tracking {
 	return out
 }
 
-// RefuseTracking returns the error of an append given es.WithTracking in opts on a snapshot recorder,
-// which keeps no tracking records; nil when opts give none. It wraps errors.ErrUnsupported.
-func RefuseTracking(opts []es.InsertOption) error {
+// RefuseTracking returns the error of an append given es.WithTracking in opts on a recorder that keeps
+// no tracking records, such as a snapshot store's (what names it, as "a SnapshotRecorder"); nil when
+// opts give none. It wraps errors.ErrUnsupported.
+func RefuseTracking(what string, opts []es.InsertOption) error {
 	if t := es.ApplyInsertOptions(opts...).Tracking; t != nil {
-		return fmt.Errorf("tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", t.Consumer, t.Upstream, errors.ErrUnsupported)
+		return fmt.Errorf("tracking (consumer %q, upstream %q) given to %s, which keeps no tracking records: %w", t.Consumer, t.Upstream, what, errors.ErrUnsupported)
 	}
 	return nil
 }
