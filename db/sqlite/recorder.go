@@ -37,15 +37,54 @@ var (
 // until Close. A *sql.DB from ncruces.Open tells its recorders when it is closed: their writes then fail with
 // database/sql's "database is closed", like their reads.
 type ProcessRecorder struct {
-	db     *sql.DB
-	reads  *stmtCache
-	q      *dbsqlc.Queries // reads, through the pool
-	w      *writer
-	cfg    config
+	base
 	notify recorder.Broadcast
-	trace  recorder.Tracing
+}
 
-	life recorder.Life
+// base is what the recorders share: the read side, the writer, the configuration and the life.
+type base struct {
+	reads *stmtCache
+	q     *dbsqlc.Queries // reads, through the pool
+	w     *writer
+	cfg   config
+	trace recorder.Tracing
+	life  recorder.Life
+}
+
+// open is the constructors' common work: prepare, check with probe (each of its queries retried
+// while a shared-cache lock is in the way) that the recorder's tables answer, and start the writer
+// with insert, which calls onCommit after each commit (nil: nothing).
+func (b *base) open(ctx context.Context, op string, db *sql.DB, opts []Option, snapshots bool, insert insertFunc, onCommit func(),
+	probe ...func(ctx context.Context, q *dbsqlc.Queries) error) error {
+	cfg, reads, err := prepare(ctx, op, db, opts)
+	if err != nil {
+		return err
+	}
+	b.reads, b.q, b.cfg, b.trace = reads, dbsqlc.New(reads), cfg, cfg.tracing(snapshots)
+	for _, p := range probe {
+		if _, err := whileLocked(ctx, cfg.busyTimeout, func() (struct{}, error) { return struct{}{}, p(ctx, b.q) }); err != nil {
+			reads.close()
+			return opError(op, err)
+		}
+	}
+	if b.w, err = newWriter(ctx, db, cfg, b.trace, insert, onCommit); err != nil {
+		reads.close()
+		return opError(op, err)
+	}
+	return nil
+}
+
+// close ends the recorder once: it stops the writer and closes the read side.
+func (b *base) close() {
+	if b.life.Close() {
+		b.w.close()
+		b.reads.close()
+	}
+}
+
+// frame is the frame of the recorders' methods (see recorder.Frame).
+func (b *base) frame() recorder.Frame {
+	return recorder.Frame{Life: &b.life, Tracing: b.trace, OpError: opError}
 }
 
 // NewProcessRecorder returns a recorder on db, which must have been migrated with
@@ -57,24 +96,18 @@ type ProcessRecorder struct {
 // (it stays in WAL mode). db must allow at least two open connections: one for the writer, the others
 // for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
-	const op = "new process recorder"
-	cfg, reads, err := prepare(ctx, op, db, opts)
+	r := new(ProcessRecorder)
+	err := r.open(ctx, "new process recorder", db, opts, false, insertEvents, r.notify.Notify,
+		func(ctx context.Context, q *dbsqlc.Queries) error {
+			_, err := q.MaxNotificationID(ctx)
+			return err
+		},
+		func(ctx context.Context, q *dbsqlc.Queries) error {
+			_, err := q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{})
+			return err
+		})
 	if err != nil {
 		return nil, err
-	}
-	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg, trace: cfg.tracing(false)}
-	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) }); err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
-	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}) }); err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
-	r.w, err = newWriter(ctx, db, cfg, r.trace, insertEvents, r.notify.Notify)
-	if err != nil {
-		reads.close()
-		return nil, opError(op, err)
 	}
 	return r, nil
 }
@@ -113,16 +146,8 @@ func checkPool(db *sql.DB) error {
 // [es.ErrClosed], ends waiting subscriptions with ErrClosed, and gives the writer connection back to the
 // pool with its pragmas restored. It does not close db. Calling it again does nothing.
 func (r *ProcessRecorder) Close() error {
-	if r.life.Close() {
-		r.w.close()
-		r.reads.close()
-	}
+	r.close()
 	return nil
-}
-
-// frame is the frame of the recorder's methods (see recorder.Frame).
-func (r *ProcessRecorder) frame() recorder.Frame {
-	return recorder.Frame{Life: &r.life, Tracing: r.trace, OpError: opError}
 }
 
 // check returns es.ErrClosed after Close, else ctx's error: what every write checks first.

@@ -22,50 +22,30 @@ var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
 // It writes like [ProcessRecorder] (one connection, group commit) and is safe for concurrent use. Close
 // it before closing the *sql.DB.
 type SnapshotRecorder struct {
-	reads *stmtCache
-	q     *dbsqlc.Queries
-	w     *writer
-	life  recorder.Life
-	trace recorder.Tracing
+	base
 }
 
 // NewSnapshotRecorder returns a snapshot recorder on db, which must have been migrated with
 // schema.Migrate(ctx, db, schema.SQLite). Like [NewProcessRecorder], it keeps one connection of the pool
 // for writing until Close.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
-	const op = "new snapshot recorder"
-	cfg, reads, err := prepare(ctx, op, db, opts)
+	r := new(SnapshotRecorder)
+	err := r.open(ctx, "new snapshot recorder", db, opts, true, insertSnapshots, nil,
+		func(ctx context.Context, q *dbsqlc.Queries) error {
+			_, err := q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0})
+			return err
+		})
 	if err != nil {
 		return nil, err
 	}
-	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads), trace: cfg.tracing(true)}
-	if _, err := whileLocked(ctx, cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
-		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0})
-	}); err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
-	r.w, err = newWriter(ctx, db, cfg, r.trace, insertSnapshots, nil)
-	if err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
 	return r, nil
-}
-
-// frame is the frame of the recorder's methods (see recorder.Frame).
-func (r *SnapshotRecorder) frame() recorder.Frame {
-	return recorder.Frame{Life: &r.life, Tracing: r.trace, OpError: opError}
 }
 
 // Close stops the writer after the transaction in progress, fails writes still queued, and gives the
 // writer connection back to the pool; every later call fails with an error wrapping es.ErrClosed. It
 // does not close db. Calling it again does nothing.
 func (r *SnapshotRecorder) Close() error {
-	if r.life.Close() {
-		r.w.close()
-		r.reads.close()
-	}
+	r.close()
 	return nil
 }
 
@@ -126,12 +106,12 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.U
 			return nil, err
 		}
 		if q.Desc {
-			rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
+			rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
 				return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
 			})
 			return storedEvents(originatorID, rows), err
 		}
-		rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
 			return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
 		})
 		return storedEvents(originatorID, rows), err
