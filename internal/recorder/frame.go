@@ -11,7 +11,7 @@ import (
 // Frame is what the SQL recorders' methods do around their queries: a closed recorder fails before
 // anything else, with an error wrapping es.ErrClosed; every error is named by the dialect's OpError
 // (which prefixes the dialect and the operation and classifies the database's errors); reads of events
-// and notifications are traced. The dialects differ in their queries only.
+// and notifications are traced. Held here, it leaves each dialect's methods with their queries.
 type Frame struct {
 	Life    *Life
 	Tracing Tracing
