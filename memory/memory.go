@@ -18,7 +18,6 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -42,6 +41,11 @@ var (
 // The zero value is an empty recorder ready to use. An AggregateRecorder must not be copied after first
 // use.
 type AggregateRecorder struct {
+	base
+}
+
+// base is what both recorders hold: the events, their lock and the recorder's life.
+type base struct {
 	mu    sync.RWMutex
 	store store
 	life  recorder.Life
@@ -52,29 +56,35 @@ func NewAggregateRecorder() *AggregateRecorder {
 	return new(AggregateRecorder)
 }
 
-// Close closes the recorder: every later call fails with an error wrapping es.ErrClosed. Calling it
-// again does nothing.
-func (r *AggregateRecorder) Close() error {
+// Close closes the recorder: every later call fails with an error wrapping es.ErrClosed, and the
+// subscriptions of a ProcessRecorder end with such an error. Calling it again does nothing.
+func (r *base) Close() error {
 	r.life.Close()
 	return nil
 }
 
-func (r *AggregateRecorder) check(ctx context.Context) error {
-	if err := r.life.Err(); err != nil {
-		return err
+// check returns the error of the operation op on a closed recorder or with an ended ctx: what every
+// method checks first.
+func (r *base) check(ctx context.Context, op string) error {
+	err := r.life.Err()
+	if err == nil {
+		err = ctx.Err()
 	}
-	return ctx.Err()
+	if err != nil {
+		return fmt.Errorf("memory: %s: %w", op, err)
+	}
+	return nil
 }
 
 // InsertEvents records events atomically and returns nil IDs. A version that is recorded already for its
 // originator, or that appears twice in events, fails the call with an error wrapping
 // [es.ErrConflict] and records nothing.
 func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
-	if err := r.check(ctx); err != nil {
-		return nil, fmt.Errorf("memory: insert events: %w", err)
+	if err := r.check(ctx, "insert events"); err != nil {
+		return nil, err
 	}
-	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("memory: insert events: tracking (consumer %q, upstream %q) given to an AggregateRecorder, which keeps no tracking records: %w", o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
+	if err := recorder.RefuseTracking("an AggregateRecorder", opts); err != nil {
+		return nil, fmt.Errorf("memory: insert events: %w", err)
 	}
 	if err := recorder.ValidateEvents(events); err != nil {
 		return nil, fmt.Errorf("memory: insert events: %w", err)
@@ -95,26 +105,14 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []es.Stored
 
 // SelectEvents returns the events of originatorID matching q (see [es.EventQuery]). The
 // result is a copy; an unknown originator gives an empty result.
-func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	if err := checkEventQuery(ctx, &r.life, q); err != nil {
+func (r *base) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	if err := r.check(ctx, "select events"); err != nil {
 		return nil, err
+	}
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.store.selectEvents(originatorID, q), nil
-}
-
-// checkEventQuery refuses a select on a closed recorder, or whose context has ended or whose limit is
-// negative.
-func checkEventQuery(ctx context.Context, life *recorder.Life, q es.EventQuery) error {
-	if err := life.Err(); err != nil {
-		return fmt.Errorf("memory: select events: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memory: select events: %w", err)
-	}
-	if q.Limit < 0 {
-		return fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
-	}
-	return nil
 }

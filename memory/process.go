@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"slices"
-	"sync"
-
-	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
@@ -33,30 +30,14 @@ const subscribeScan = 8192
 //
 // The zero value is an empty recorder ready to use. A ProcessRecorder must not be copied after first use.
 type ProcessRecorder struct {
-	mu       sync.RWMutex
-	store    store // position i holds notification ID i+1
+	base     // position i of the store holds notification ID i+1
 	tracking recorder.Marks
 	wake     recorder.Broadcast // notified by every commit of events
-	life     recorder.Life
 }
 
 // NewProcessRecorder returns an empty ProcessRecorder.
 func NewProcessRecorder() *ProcessRecorder {
 	return new(ProcessRecorder)
-}
-
-// Close closes the recorder: every later call fails with an error wrapping es.ErrClosed, and
-// subscriptions end with such an error. Calling it again does nothing.
-func (r *ProcessRecorder) Close() error {
-	r.life.Close()
-	return nil
-}
-
-func (r *ProcessRecorder) check(ctx context.Context) error {
-	if err := r.life.Err(); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // InsertEvents records events atomically, appends them to the notification log and returns their
@@ -65,8 +46,8 @@ func (r *ProcessRecorder) check(ctx context.Context) error {
 // nothing. With [es.WithTracking], the tracking record is inserted in the same transaction:
 // when its ID is at or below the application's mark the call fails with ErrConflict and records nothing.
 func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
-	if err := r.check(ctx); err != nil {
-		return nil, fmt.Errorf("memory: insert events: %w", err)
+	if err := r.check(ctx, "insert events"); err != nil {
+		return nil, err
 	}
 	o := es.ApplyInsertOptions(opts...)
 	if err := recorder.ValidateEvents(events); err != nil {
@@ -95,22 +76,11 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 	return ids, nil
 }
 
-// SelectEvents returns the events of originatorID matching q (see [es.EventQuery]). The
-// result is a copy; an unknown originator gives an empty result.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	if err := checkEventQuery(ctx, &r.life, q); err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.store.selectEvents(originatorID, q), nil
-}
-
 // SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).
 // The result is a copy. q.Limit < 1 is an error.
 func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
-	if err := r.check(ctx); err != nil {
-		return nil, fmt.Errorf("memory: select notifications: %w", err)
+	if err := r.check(ctx, "select notifications"); err != nil {
+		return nil, err
 	}
 	if q.Limit < 1 {
 		return nil, fmt.Errorf("memory: select notifications: limit %d: must be >= 1", q.Limit)
@@ -124,8 +94,8 @@ func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.Notifica
 
 // MaxNotificationID returns the highest notification ID, 0 on an empty recorder.
 func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	if err := r.check(ctx); err != nil {
-		return 0, fmt.Errorf("memory: max notification ID: %w", err)
+	if err := r.check(ctx, "max notification ID"); err != nil {
+		return 0, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -226,8 +196,8 @@ func (r *ProcessRecorder) scan(after, upTo int64, limit, maxScan int, f topicFil
 // [es.TrackingRecorder]); when the mark is not t.Prior it fails with an error wrapping
 // [es.ErrConflict].
 func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) error {
-	if err := r.check(ctx); err != nil {
-		return fmt.Errorf("memory: insert tracking: %w", err)
+	if err := r.check(ctx, "insert tracking"); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -248,8 +218,8 @@ func (r *ProcessRecorder) track(t es.Tracking) {
 
 // MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
 func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
-	if err := r.check(ctx); err != nil {
-		return 0, fmt.Errorf("memory: max tracking ID: %w", err)
+	if err := r.check(ctx, "max tracking ID"); err != nil {
+		return 0, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -258,8 +228,8 @@ func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream 
 
 // HasTrackingID reports whether the mark of consumer for upstream is at or above notificationID.
 func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error) {
-	if err := r.check(ctx); err != nil {
-		return false, fmt.Errorf("memory: has tracking ID: %w", err)
+	if err := r.check(ctx, "has tracking ID"); err != nil {
+		return false, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -268,8 +238,8 @@ func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream 
 
 // TrackingMarks returns every mark, ordered by consumer and upstream.
 func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, error) {
-	if err := r.check(ctx); err != nil {
-		return nil, fmt.Errorf("memory: tracking marks: %w", err)
+	if err := r.check(ctx, "tracking marks"); err != nil {
+		return nil, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -278,8 +248,8 @@ func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, err
 
 // DeleteTracking removes the mark of consumer for upstream.
 func (r *ProcessRecorder) DeleteTracking(ctx context.Context, consumer, upstream string) error {
-	if err := r.check(ctx); err != nil {
-		return fmt.Errorf("memory: delete tracking: %w", err)
+	if err := r.check(ctx, "delete tracking"); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -22,20 +22,17 @@ func cmdMigrate(ctx context.Context, args []string, out, errOut io.Writer) error
 	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, sf, readWrite)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.migrate(ctx); err != nil {
-		return err
-	}
-	var version int64
-	if err := s.db.QueryRowContext(ctx, s.text(migrationVersion)).Scan(&version); err != nil {
-		return fmt.Errorf("%s: read the migration version: %w", s, err)
-	}
-	fmt.Fprintf(out, "migrated %s to migration %d\n", s, version)
-	return nil
+	return withStore(ctx, sf, readWrite, func(s *store) error {
+		if err := s.migrate(ctx); err != nil {
+			return err
+		}
+		var version int64
+		if err := s.db.QueryRowContext(ctx, s.text(migrationVersion)).Scan(&version); err != nil {
+			return fmt.Errorf("%s: read the migration version: %w", s, err)
+		}
+		fmt.Fprintf(out, "migrated %s to migration %d\n", s, version)
+		return nil
+	})
 }
 
 func cmdInfo(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -44,12 +41,11 @@ func cmdInfo(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, sf, readOnly)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	return withStore(ctx, sf, readOnly, func(s *store) error { return info(ctx, s, out) })
+}
 
+// info prints what the store s holds.
+func info(ctx context.Context, s *store, out io.Writer) error {
 	var version, last int64
 	if err := s.db.QueryRowContext(ctx, s.text(migrationVersion)).Scan(&version); err != nil {
 		return fmt.Errorf("%s: read the migration version: %w", s, err)
@@ -202,54 +198,48 @@ func cmdTail(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if *topicList != "" {
 		topics = strings.Split(*topicList, ",")
 	}
-	s, err := openStore(ctx, sf, readOnly)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	rec, err := s.recorder(ctx)
-	if err != nil {
-		return err
-	}
-	if !after.set {
-		last, err := rec.MaxNotificationID(ctx)
-		if err != nil {
-			return err
+	return withRecorder(ctx, sf, readOnly, func(s *store, rec es.ProcessRecorder) error {
+		if !after.set {
+			last, err := rec.MaxNotificationID(ctx)
+			if err != nil {
+				return err
+			}
+			after.id = max(0, last-tailLast)
 		}
-		after.id = max(0, last-tailLast)
-	}
-	var dec *bodyDecoder
-	if *decode {
-		if dec, err = newBodyDecoder(ctx, s); err != nil {
-			return err
+		var dec *bodyDecoder
+		if *decode {
+			var err error
+			if dec, err = newBodyDecoder(ctx, s); err != nil {
+				return err
+			}
 		}
-	}
-	print := func(n es.Notification) {
-		if dec != nil {
-			fmt.Fprintf(out, "%d\t%s\tv%d\t%s\t%s\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic, dec.body(ctx, n.StoredEvent))
-			return
+		print := func(n es.Notification) {
+			if dec != nil {
+				fmt.Fprintf(out, "%d\t%s\tv%d\t%s\t%s\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic, dec.body(ctx, n.StoredEvent))
+				return
+			}
+			fmt.Fprintf(out, "%d\t%s\tv%d\t%s\t%d bytes\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic, len(n.State))
 		}
-		fmt.Fprintf(out, "%d\t%s\tv%d\t%s\t%d bytes\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic, len(n.State))
-	}
-	if !*follow {
-		for n, err := range pages(ctx, rec, after.id, 0, topics, tailPage) {
+		if !*follow {
+			for n, err := range pages(ctx, rec, after.id, 0, topics, tailPage) {
+				if err != nil {
+					return err
+				}
+				print(n)
+			}
+			return nil
+		}
+		for n, err := range rec.Subscribe(ctx, after.id, topics...) {
 			if err != nil {
 				return err
 			}
 			print(n)
 		}
-		return nil
-	}
-	for n, err := range rec.Subscribe(ctx, after.id, topics...) {
-		if err != nil {
-			return err
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil
 		}
-		print(n)
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return ctx.Err()
+		return ctx.Err()
+	})
 }
 
 func cmdEvents(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -264,34 +254,27 @@ func cmdEvents(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("-id: %w", err)
 	}
-	s, err := openStore(ctx, sf, readOnly)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	rec, err := s.recorder(ctx)
-	if err != nil {
-		return err
-	}
-	events, err := rec.SelectEvents(ctx, oid, es.EventQuery{})
-	if err != nil {
-		return err
-	}
-	if len(events) == 0 {
-		return fmt.Errorf("no events of %s: %w", oid, es.ErrNotFound)
-	}
-	var dec *bodyDecoder
-	if *decode {
-		if dec, err = newBodyDecoder(ctx, s); err != nil {
+	return withRecorder(ctx, sf, readOnly, func(s *store, rec es.ProcessRecorder) error {
+		events, err := rec.SelectEvents(ctx, oid, es.EventQuery{})
+		if err != nil {
 			return err
 		}
-	}
-	for _, e := range events {
-		if dec != nil {
-			fmt.Fprintf(out, "v%d\t%s\t%s\n", e.OriginatorVersion, e.Topic, dec.body(ctx, e))
-			continue
+		if len(events) == 0 {
+			return fmt.Errorf("no events of %s: %w", oid, es.ErrNotFound)
 		}
-		fmt.Fprintf(out, "v%d\t%s\t%d bytes\n", e.OriginatorVersion, e.Topic, len(e.State))
-	}
-	return nil
+		var dec *bodyDecoder
+		if *decode {
+			if dec, err = newBodyDecoder(ctx, s); err != nil {
+				return err
+			}
+		}
+		for _, e := range events {
+			if dec != nil {
+				fmt.Fprintf(out, "v%d\t%s\t%s\n", e.OriginatorVersion, e.Topic, dec.body(ctx, e))
+				continue
+			}
+			fmt.Fprintf(out, "v%d\t%s\t%d bytes\n", e.OriginatorVersion, e.Topic, len(e.State))
+		}
+		return nil
+	})
 }

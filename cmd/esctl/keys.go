@@ -39,21 +39,10 @@ commands:
 The key ring is read from $` + keysEnv + ` only (ID:BASE64,ID:BASE64,…, the current key last).`
 
 func cmdKeys(ctx context.Context, args []string, out, errOut io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(out, keysUsage)
-		return errors.New("keys: no command")
-	}
-	switch args[0] {
-	case "rotate":
-		return cmdKeysRotate(ctx, args[1:], out, errOut)
-	case "forget":
-		return cmdKeysForget(ctx, args[1:], out, errOut)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprintln(out, keysUsage)
-		return nil
-	default:
-		return fmt.Errorf("keys: unknown command %q\n%s", args[0], keysUsage)
-	}
+	return commands{
+		"rotate": cmdKeysRotate,
+		"forget": cmdKeysForget,
+	}.run(ctx, "keys", keysUsage, args, out, errOut)
 }
 
 func cmdKeysRotate(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -69,27 +58,20 @@ func cmdKeysRotate(ctx context.Context, args []string, out, errOut io.Writer) er
 	if ring == nil {
 		return fmt.Errorf("keys rotate: set %s to the key ring, with the new key last", keysEnv)
 	}
-	s, err := openStore(ctx, sf, readWrite)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ks, err := s.keyStore(ctx)
-	if err != nil {
-		return err
-	}
-	keys, err := datakey.New(ring, ks, datakey.WithCacheSize(0))
-	if err != nil {
-		return err
-	}
-	res, err := keys.Rewrap(ctx)
-	fmt.Fprintf(out, "rewrapped %d data keys with key %q; %d were wrapped by it already; %d forgotten subjects passed over\n",
-		res.Rewrapped, res.KeyID, res.Current, res.Forgotten)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "every data key is wrapped by key %q: the other keys of the ring wrap none (see esctl info for events that name them)\n", res.KeyID)
-	return nil
+	return withKeyStore(ctx, sf, func(ks datakey.Store) error {
+		keys, err := datakey.New(ring, ks, datakey.WithCacheSize(0))
+		if err != nil {
+			return err
+		}
+		res, err := keys.Rewrap(ctx)
+		fmt.Fprintf(out, "rewrapped %d data keys with key %q; %d were wrapped by it already; %d forgotten subjects passed over\n",
+			res.Rewrapped, res.KeyID, res.Current, res.Forgotten)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "every data key is wrapped by key %q: the other keys of the ring wrap none (see esctl info for events that name them)\n", res.KeyID)
+		return nil
+	})
 }
 
 func cmdKeysForget(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -106,15 +88,11 @@ func cmdKeysForget(ctx context.Context, args []string, out, errOut io.Writer) er
 	if err := datakey.ValidateSubject(subject); err != nil {
 		return fmt.Errorf("keys forget: %w", err)
 	}
-	s, err := openStore(ctx, sf, readWrite)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ks, err := s.keyStore(ctx)
-	if err != nil {
-		return err
-	}
+	return withKeyStore(ctx, sf, func(ks datakey.Store) error { return forget(ctx, ks, subject, out) })
+}
+
+// forget is keys forget's work on the key store.
+func forget(ctx context.Context, ks datakey.Store, subject string, out io.Writer) error {
 	before, err := ks.Get(ctx, subject)
 	hadKey := err == nil
 	if err != nil && !errors.Is(err, datakey.ErrNoKey) {

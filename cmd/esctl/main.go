@@ -69,34 +69,41 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 }
 
 func dispatch(ctx context.Context, args []string, out, errOut io.Writer) error {
+	return commands{
+		"migrate":    cmdMigrate,
+		"migrations": cmdMigrations,
+		"info":       cmdInfo,
+		"tail":       cmdTail,
+		"events":     cmdEvents,
+		"copy":       cmdCopy,
+		"keys":       cmdKeys,
+		"tracking":   cmdTracking,
+	}.run(ctx, "", usage, args, out, errOut)
+}
+
+// commands are the commands of esctl or of one of its commands, by name.
+type commands map[string]func(ctx context.Context, args []string, out, errOut io.Writer) error
+
+// run runs the command args[0] names with the rest of args, or prints usage for help. parent names
+// the command whose commands c are in errors ("keys"; "" for esctl's own).
+func (c commands) run(ctx context.Context, parent, usage string, args []string, out, errOut io.Writer) error {
+	prefix := ""
+	if parent != "" {
+		prefix = parent + ": "
+	}
 	if len(args) == 0 {
 		fmt.Fprintln(out, usage)
-		return errors.New("no command")
+		return errors.New(prefix + "no command")
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "migrate":
-		return cmdMigrate(ctx, args, out, errOut)
-	case "migrations":
-		return cmdMigrations(ctx, args, out, errOut)
-	case "info":
-		return cmdInfo(ctx, args, out, errOut)
-	case "tail":
-		return cmdTail(ctx, args, out, errOut)
-	case "events":
-		return cmdEvents(ctx, args, out, errOut)
-	case "copy":
-		return cmdCopy(ctx, args, out, errOut)
-	case "keys":
-		return cmdKeys(ctx, args, out, errOut)
-	case "tracking":
-		return cmdTracking(ctx, args, out, errOut)
+	if cmd, ok := c[args[0]]; ok {
+		return cmd(ctx, args[1:], out, errOut)
+	}
+	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(out, usage)
 		return nil
-	default:
-		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
+	return fmt.Errorf("%sunknown command %q\n%s", prefix, args[0], usage)
 }
 
 // storeFlags are the flags naming a store.

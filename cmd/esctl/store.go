@@ -16,6 +16,7 @@ import (
 	sqlite3driver "github.com/ncruces/go-sqlite3/driver"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
@@ -42,6 +43,39 @@ type store struct {
 	dialect schema.Dialect
 	rec     es.ProcessRecorder
 	closers []func()
+}
+
+// withStore opens the store named by sf, runs fn on it and closes it: what every command that works on
+// one store does.
+func withStore(ctx context.Context, sf storeFlags, mode access, fn func(*store) error) error {
+	s, err := openStore(ctx, sf, mode)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// withRecorder is withStore for a command that works through the store's recorder.
+func withRecorder(ctx context.Context, sf storeFlags, mode access, fn func(*store, es.ProcessRecorder) error) error {
+	return withStore(ctx, sf, mode, func(s *store) error {
+		rec, err := s.recorder(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(s, rec)
+	})
+}
+
+// withKeyStore is withStore, for writing, for a command that works on the store's data keys.
+func withKeyStore(ctx context.Context, sf storeFlags, fn func(datakey.Store) error) error {
+	return withStore(ctx, sf, readWrite, func(s *store) error {
+		ks, err := s.keyStore(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(ks)
+	})
 }
 
 func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) {

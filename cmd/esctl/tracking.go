@@ -101,17 +101,10 @@ run 'esctl tracking <command> -h' for a command's flags`
 
 func cmdTracking(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		switch args[0] {
-		case "rebuild":
-			return cmdTrackingRebuild(ctx, args[1:], out, errOut)
-		case "adopt":
-			return cmdTrackingAdopt(ctx, args[1:], out, errOut)
-		case "help":
-			fmt.Fprintln(out, trackingUsage)
-			return nil
-		default:
-			return fmt.Errorf("tracking: unknown command %q\n%s", args[0], trackingUsage)
-		}
+		return commands{
+			"rebuild": cmdTrackingRebuild,
+			"adopt":   cmdTrackingAdopt,
+		}.run(ctx, "tracking", trackingUsage, args, out, errOut)
 	}
 	fs := flag.NewFlagSet("tracking", flag.ContinueOnError)
 	sf := addStoreFlags(fs, "", "store")
@@ -119,23 +112,21 @@ func cmdTracking(ctx context.Context, args []string, out, errOut io.Writer) erro
 	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, sf, readOnly)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	return withStore(ctx, sf, readOnly, func(s *store) error { return lag(ctx, s, sf, logf, out) })
+}
+
+// lag prints the marks of the store s and how far they are behind the upstream log, which logf names
+// (default: s).
+func lag(ctx context.Context, s *store, sf, logf storeFlags, out io.Writer) error {
 	marks, err := readMarks(ctx, s)
 	if err != nil {
 		return err
 	}
 	log := s
-	if *logf.dsn != "" {
-		if log, err = openStore(ctx, logf, readOnly); err != nil {
-			return err
+	if *logf.dsn != "" || *logf.schema != "" {
+		if *logf.dsn == "" {
+			*logf.dsn = *sf.dsn // another schema of the store's database
 		}
-		defer log.Close()
-	} else if *logf.schema != "" {
-		*logf.dsn = *sf.dsn
 		if log, err = openStore(ctx, logf, readOnly); err != nil {
 			return err
 		}
@@ -164,25 +155,22 @@ func cmdTrackingRebuild(ctx context.Context, args []string, out, errOut io.Write
 	if *consumer == "" || *upstream == "" {
 		return errors.New("tracking rebuild: give -consumer and -upstream")
 	}
-	s, rec, err := trackingRecorder(ctx, sf)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	mark, err := rec.MaxTrackingID(ctx, *consumer, *upstream)
-	if err != nil {
-		return err
-	}
-	if mark == 0 {
-		return fmt.Errorf("tracking rebuild: %q has no mark for %q in %s: nothing to rebuild (check the names with 'esctl tracking')", *consumer, *upstream, s)
-	}
-	if err := rec.DeleteTracking(ctx, *consumer, *upstream); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "deleted the mark of %q for %q (it was at notification %d)\n", *consumer, *upstream, mark)
-	fmt.Fprintln(out, "its runner starts over and clears the old read model in its first batch: it must have a reset function (projection.WithReset);")
-	fmt.Fprintln(out, "a running one starts over at its next batch, a runner without a reset function stops with projection.ErrReset")
-	return nil
+	return withRecorder(ctx, sf, readWrite, func(s *store, rec es.ProcessRecorder) error {
+		mark, err := rec.MaxTrackingID(ctx, *consumer, *upstream)
+		if err != nil {
+			return err
+		}
+		if mark == 0 {
+			return fmt.Errorf("tracking rebuild: %q has no mark for %q in %s: nothing to rebuild (check the names with 'esctl tracking')", *consumer, *upstream, s)
+		}
+		if err := rec.DeleteTracking(ctx, *consumer, *upstream); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "deleted the mark of %q for %q (it was at notification %d)\n", *consumer, *upstream, mark)
+		fmt.Fprintln(out, "its runner starts over and clears the old read model in its first batch: it must have a reset function (projection.WithReset);")
+		fmt.Fprintln(out, "a running one starts over at its next batch, a runner without a reset function stops with projection.ErrReset")
+		return nil
+	})
 }
 
 func cmdTrackingAdopt(ctx context.Context, args []string, out, errOut io.Writer) error {
@@ -195,11 +183,11 @@ func cmdTrackingAdopt(ctx context.Context, args []string, out, errOut io.Writer)
 	if *consumer == "" {
 		return errors.New("tracking adopt: give -consumer")
 	}
-	s, rec, err := trackingRecorder(ctx, sf)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	return withRecorder(ctx, sf, readWrite, func(s *store, rec es.ProcessRecorder) error { return adopt(ctx, s, rec, *consumer, out) })
+}
+
+// adopt is tracking adopt's work on the store's recorder.
+func adopt(ctx context.Context, s *store, rec es.ProcessRecorder, consumer string, out io.Writer) error {
 	marks, err := rec.TrackingMarks(ctx)
 	if err != nil {
 		return err
@@ -210,32 +198,18 @@ func cmdTrackingAdopt(ctx context.Context, args []string, out, errOut io.Writer)
 			continue
 		}
 		// The new mark first, then the old one goes: an interruption leaves both, never neither.
-		t := es.Tracking{Consumer: *consumer, Upstream: m.Upstream, NotificationID: m.NotificationID}
+		t := es.Tracking{Consumer: consumer, Upstream: m.Upstream, NotificationID: m.NotificationID}
 		if err := rec.InsertTracking(ctx, t); err != nil {
-			return fmt.Errorf("tracking adopt: %q has a mark for %q already, or it could not be written: %w", *consumer, m.Upstream, err)
+			return fmt.Errorf("tracking adopt: %q has a mark for %q already, or it could not be written: %w", consumer, m.Upstream, err)
 		}
 		if err := rec.DeleteTracking(ctx, "", m.Upstream); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%q now tracks %q up to notification %d\n", *consumer, m.Upstream, m.NotificationID)
+		fmt.Fprintf(out, "%q now tracks %q up to notification %d\n", consumer, m.Upstream, m.NotificationID)
 		adopted++
 	}
 	if adopted == 0 {
 		return fmt.Errorf(`tracking adopt: the consumer "" has no marks in %s`, s)
 	}
 	return nil
-}
-
-// trackingRecorder opens the store named by sf for writing, and its recorder.
-func trackingRecorder(ctx context.Context, sf storeFlags) (*store, es.ProcessRecorder, error) {
-	s, err := openStore(ctx, sf, readWrite)
-	if err != nil {
-		return nil, nil, err
-	}
-	rec, err := s.recorder(ctx)
-	if err != nil {
-		s.Close()
-		return nil, nil, err
-	}
-	return s, rec, nil
 }

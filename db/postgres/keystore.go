@@ -3,13 +3,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
+	"github.com/eventsourcing-go/eventsourcing/internal/keystore"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -23,10 +23,7 @@ const sqlstateUndefinedTable = "42P01"
 // A data key is written once per subject, when the subject's first event is encoded, in a statement of
 // its own before the event's append. A key whose event then fails to be recorded stays, unused and
 // harmless.
-type KeyStore struct {
-	db *sql.DB
-	q  *dbsqlc.Queries
-}
+type KeyStore struct{ s *keystore.Store }
 
 var _ datakey.Store = (*KeyStore)(nil)
 
@@ -41,100 +38,74 @@ func NewKeyStore(ctx context.Context, db *sql.DB, opts ...Option) (*KeyStore, er
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	s := &KeyStore{db: db, q: dbsqlc.New(newQualifier(db, cfg.schema))}
-	if _, err := s.q.ListDataKeys(ctx, dbsqlc.ListDataKeysParams{Lim: 0}); err != nil {
+	q := dbsqlc.New(newQualifier(db, cfg.schema))
+	s := keystore.New(keystore.Dialect{
+		Name:    "postgres",
+		OpError: opError,
+		Get: func(ctx context.Context, subject string) (datakey.Entry, error) {
+			r, err := q.GetDataKey(ctx, subject)
+			return keystore.Entry(subject, r.KeyID, r.WrappedKey, r.ForgottenAt), err
+		},
+		Insert: func(ctx context.Context, e datakey.Entry) error {
+			return q.InsertDataKey(ctx, dbsqlc.InsertDataKeyParams{
+				Subject:    e.Subject,
+				KeyID:      sql.NullString{String: e.KeyID, Valid: true},
+				WrappedKey: e.Wrapped,
+			})
+		},
+		Forget: func(ctx context.Context, subject string, at time.Time) error {
+			return q.ForgetDataKey(ctx, dbsqlc.ForgetDataKeyParams{
+				Subject:     subject,
+				ForgottenAt: sql.NullTime{Time: at.UTC().Truncate(time.Microsecond), Valid: true},
+			})
+		},
+		List: func(ctx context.Context, after string, limit int) ([]datakey.Entry, error) {
+			rows, err := q.ListDataKeys(ctx, dbsqlc.ListDataKeysParams{After: after, Lim: int32(min(limit, math.MaxInt32))})
+			entries := make([]datakey.Entry, len(rows))
+			for i, r := range rows {
+				entries[i] = keystore.Entry(r.Subject, r.KeyID, r.WrappedKey, r.ForgottenAt)
+			}
+			return entries, err
+		},
+		Rewrap: func(ctx context.Context, keys []datakey.Rewrapped) (int, string, error) {
+			subjects, previous, ids, wrapped := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
+			for i, k := range keys {
+				subjects[i], previous[i], ids[i], wrapped[i] = k.Subject, k.PreviousKeyID, k.KeyID, k.Wrapped
+			}
+			n, err := q.RewrapDataKeys(ctx, dbsqlc.RewrapDataKeysParams{Subjects: subjects, PreviousKeyIds: previous, KeyIds: ids, WrappedKeys: wrapped})
+			return int(n), "", err
+		},
+	})
+	if _, err := q.ListDataKeys(ctx, dbsqlc.ListDataKeysParams{Lim: 0}); err != nil {
 		if sqlState(err) == sqlstateUndefinedTable {
 			return nil, fmt.Errorf("postgres: %s: %w: no data_keys table; run schema.Migrate first: %w", op, schema.ErrNotMigrated, err)
 		}
-		return nil, keyStoreError(op, "", err)
+		return nil, s.Error(op, "", err)
 	}
-	return s, nil
+	return &KeyStore{s}, nil
 }
 
 // Get implements datakey.Store.
 func (s *KeyStore) Get(ctx context.Context, subject string) (datakey.Entry, error) {
-	row, err := s.q.GetDataKey(ctx, subject)
-	if err != nil {
-		return datakey.Entry{}, keyStoreError("get data key", subject, err)
-	}
-	return entryOf(dbsqlc.DataKey{Subject: subject, KeyID: row.KeyID, WrappedKey: row.WrappedKey, ForgottenAt: row.ForgottenAt}), nil
+	return s.s.Get(ctx, subject)
 }
 
-// Add implements datakey.Store: an insert that does nothing when the subject has an entry, then a read
-// of the entry.
+// Add implements datakey.Store.
 func (s *KeyStore) Add(ctx context.Context, e datakey.Entry) (datakey.Entry, error) {
-	err := s.q.InsertDataKey(ctx, dbsqlc.InsertDataKeyParams{
-		Subject:    e.Subject,
-		KeyID:      sql.NullString{String: e.KeyID, Valid: true},
-		WrappedKey: e.Wrapped,
-	})
-	if err != nil {
-		return datakey.Entry{}, keyStoreError("add data key", e.Subject, err)
-	}
-	return s.Get(ctx, e.Subject)
+	return s.s.Add(ctx, e)
 }
 
 // Forget implements datakey.Store.
 func (s *KeyStore) Forget(ctx context.Context, subject string) error {
-	err := s.q.ForgetDataKey(ctx, dbsqlc.ForgetDataKeyParams{
-		Subject:     subject,
-		ForgottenAt: sql.NullTime{Time: time.Now().UTC().Truncate(time.Microsecond), Valid: true},
-	})
-	if err != nil {
-		return keyStoreError("forget data key", subject, err)
-	}
-	return nil
+	return s.s.Forget(ctx, subject)
 }
 
 // List implements datakey.Store.
 func (s *KeyStore) List(ctx context.Context, after string, limit int) ([]datakey.Entry, error) {
-	if limit < 0 {
-		return nil, fmt.Errorf("postgres: list data keys: limit %d: must not be negative", limit)
-	}
-	rows, err := s.q.ListDataKeys(ctx, dbsqlc.ListDataKeysParams{After: after, Lim: int32(min(limit, math.MaxInt32))})
-	if err != nil {
-		return nil, keyStoreError("list data keys", "", err)
-	}
-	entries := make([]datakey.Entry, len(rows))
-	for i, r := range rows {
-		entries[i] = entryOf(r)
-	}
-	return entries, nil
+	return s.s.List(ctx, after, limit)
 }
 
 // Rewrap implements datakey.Store: one statement for the batch, a compare-and-set per key.
 func (s *KeyStore) Rewrap(ctx context.Context, keys []datakey.Rewrapped) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	subjects, previous, ids, wrapped := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
-	for i, k := range keys {
-		subjects[i], previous[i], ids[i], wrapped[i] = k.Subject, k.PreviousKeyID, k.KeyID, k.Wrapped
-	}
-	n, err := s.q.RewrapDataKeys(ctx, dbsqlc.RewrapDataKeysParams{Subjects: subjects, PreviousKeyIds: previous, KeyIds: ids, WrappedKeys: wrapped})
-	if err != nil {
-		return 0, keyStoreError("rewrap data keys", "", err)
-	}
-	return int(n), nil
-}
-
-// entryOf turns a row of data_keys into an entry.
-func entryOf(r dbsqlc.DataKey) datakey.Entry {
-	e := datakey.Entry{Subject: r.Subject, KeyID: r.KeyID.String, Wrapped: r.WrappedKey}
-	if r.ForgottenAt.Valid {
-		e.ForgottenAt = r.ForgottenAt.Time.UTC()
-		e.Wrapped = nil
-	}
-	return e
-}
-
-// keyStoreError names the operation and the subject, and wraps datakey.ErrNoKey for a missing row.
-func keyStoreError(op, subject string, err error) error {
-	if subject != "" {
-		op = fmt.Sprintf("%s of subject %q", op, subject)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("postgres: %s: %w", op, datakey.ErrNoKey)
-	}
-	return opError(op, err)
+	return s.s.Rewrap(ctx, keys)
 }

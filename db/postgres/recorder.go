@@ -76,6 +76,11 @@ func newBase(ctx context.Context, db *sql.DB, op string, opts []Option) (base, c
 	return b, cfg, nil
 }
 
+// frame is the frame of the recorders' methods (see recorder.Frame).
+func (b *base) frame() recorder.Frame {
+	return recorder.Frame{Life: b.life, Tracing: b.trace, OpError: opError}
+}
+
 func (b *base) describeSchema() string {
 	if b.schema == "" {
 		return "the search_path's schema"
@@ -198,14 +203,12 @@ func (r *ProcessRecorder) Close() error {
 
 // InsertEvents records events atomically, with the tracking record of WithTracking if given, in one
 // round trip. The returned notification IDs are consecutive, in input order.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (_ []int64, err error) {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return r.insertEvents(ctx, events, opts) })
+}
+
+func (r *ProcessRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) ([]int64, error) {
 	const op = "insert events"
-	var ids []int64
-	if r.trace.Tracer != nil {
-		var a observe.Append
-		ctx, a = r.trace.StartAppend(ctx, events, opts)
-		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
-	}
 	if err := r.canWrite(op); err != nil {
 		return nil, err
 	}
@@ -225,6 +228,7 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 		}
 	}
 	var first int64
+	var err error
 	if len(events) == 1 && o.Tracking == nil {
 		first, err = r.appendOne(ctx, events[0])
 	} else {
@@ -233,7 +237,7 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEv
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	ids = make([]int64, len(events))
+	ids := make([]int64, len(events))
 	for i := range ids {
 		ids[i] = first + int64(i)
 	}
@@ -352,54 +356,31 @@ func nonNil(state []byte) []byte {
 }
 
 // SelectEvents returns events of one originator.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
-	const op = "select events"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
-		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	upTo, limit, err := eventBounds(op, q)
-	if err != nil {
-		return nil, err
-	}
-	if q.Desc {
-		rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	return r.frame().SelectEvents(ctx, "select events", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		upTo, limit, err := eventBounds(q)
 		if err != nil {
-			return nil, opError(op, err)
+			return nil, err
 		}
-		return storedEvents(originatorID, rows), nil
-	}
-	rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return storedEvents(originatorID, rows), nil
+		if q.Desc {
+			rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+			return storedEvents(originatorID, rows), err
+		}
+		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+		return storedEvents(originatorID, rows), err
+	})
 }
 
 // SelectNotifications returns a page of the notification log. With OrderingXID it returns only
 // notifications no older transaction can still precede (see [OrderingXID]).
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) (got []es.Notification, err error) {
-	const op = "select notifications"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, true, uuid.Nil)
-		defer func() { r.trace.EndSelectNotifications(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	if q.Limit < 1 {
-		return nil, fmt.Errorf("postgres: %s: limit %d: must be at least 1", op, q.Limit)
-	}
-	p, err := r.selectNotifications(ctx, q)
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return p.ns, nil
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+	return r.frame().SelectNotifications(ctx, "select notifications", func(ctx context.Context) ([]es.Notification, error) {
+		if q.Limit < 1 {
+			return nil, fmt.Errorf("limit %d: must be at least 1", q.Limit)
+		}
+		p, err := r.selectNotifications(ctx, q)
+		return p.ns, err
+	})
 }
 
 // A page of the notification log as the recorder reads it.
@@ -462,14 +443,7 @@ func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upT
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).
 func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	if err := r.life.Err(); err != nil {
-		return 0, opError("max notification ID", err)
-	}
-	id, err := r.maxNotificationID(ctx)
-	if err != nil {
-		return 0, opError("max notification ID", err)
-	}
-	return id, nil
+	return recorder.Read(r.frame(), "max notification ID", func() (int64, error) { return r.maxNotificationID(ctx) })
 }
 
 func (r *ProcessRecorder) maxNotificationID(ctx context.Context) (int64, error) {

@@ -13,14 +13,14 @@ import (
 
 // eventBounds turns an EventQuery into the queries' parameters: bounds that exclude nothing where the
 // query has none.
-func eventBounds(op string, q es.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
+func eventBounds(q es.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
 	upTo = q.UpTo
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
 	switch {
 	case q.Limit < 0:
-		return 0, limit, fmt.Errorf("postgres: %s: negative limit %d", op, q.Limit)
+		return 0, limit, fmt.Errorf("negative limit %d", q.Limit)
 	case q.Limit > 0:
 		limit = sql.NullInt32{Int32: int32(min(q.Limit, math.MaxInt32)), Valid: true}
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -11,7 +10,6 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
-	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 // SnapshotRecorder stores snapshots of aggregates: an AggregateRecorder without a notification log,
@@ -42,67 +40,53 @@ func (r *SnapshotRecorder) Close() error {
 
 // InsertEvents records snapshots atomically, in one statement. It returns nil IDs: snapshots have no
 // notification log. WithTracking is refused, since a snapshot recorder keeps no tracking marks.
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (_ []int64, err error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return nil, r.insertEvents(ctx, events, opts) })
+}
+
+func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) error {
 	const op = "insert snapshots"
-	if r.trace.Tracer != nil {
-		var a observe.Append
-		ctx, a = r.trace.StartAppend(ctx, events, opts)
-		defer func() { r.trace.EndAppend(ctx, a, nil, err) }()
-	}
 	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
-	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("postgres: %s: tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
+	if err := recorder.RefuseTracking("a SnapshotRecorder", opts); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	if len(events) == 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("postgres: %s: %w", op, err)
+			return fmt.Errorf("postgres: %s: %w", op, err)
 		}
-		return nil, nil
+		return nil
 	}
 	if err := recorder.ValidateEvents(events); err != nil {
-		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	cols := newColumns(events, r.ids)
-	err = r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
+	err := r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
 		OriginatorIds: cols.ids,
 		Versions:      cols.versions,
 		Topics:        cols.topics,
 		States:        cols.states,
 	})
 	if err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
-	return nil, nil
+	return nil
 }
 
 // SelectEvents returns snapshots of one originator; a repository asks for the newest at or below a
 // version with EventQuery{UpTo: v, Desc: true, Limit: 1}.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
-	const op = "select snapshots"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
-		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	upTo, limit, err := eventBounds(op, q)
-	if err != nil {
-		return nil, err
-	}
-	if q.Desc {
-		rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	return r.frame().SelectEvents(ctx, "select snapshots", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		upTo, limit, err := eventBounds(q)
 		if err != nil {
-			return nil, opError(op, err)
+			return nil, err
 		}
-		return storedEvents(originatorID, rows), nil
-	}
-	rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return storedEvents(originatorID, rows), nil
+		if q.Desc {
+			rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+			return storedEvents(originatorID, rows), err
+		}
+		rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+		return storedEvents(originatorID, rows), err
+	})
 }

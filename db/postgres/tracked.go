@@ -29,45 +29,26 @@ func (r *ProcessRecorder) InsertTracking(ctx context.Context, t es.Tracking) err
 
 // MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
 func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
-	const op = "max tracking ID"
-	if err := r.life.Err(); err != nil {
-		return 0, opError(op, err)
-	}
-	id, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
-	if err != nil {
-		return 0, opError(op, err)
-	}
-	return id, nil
+	return recorder.Read(r.frame(), "max tracking ID", func() (int64, error) { return r.maxTrackingID(ctx, consumer, upstream) })
 }
 
 // HasTrackingID reports whether the mark of consumer for upstream is at or above notificationID.
 func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error) {
-	const op = "has tracking ID"
-	if err := r.life.Err(); err != nil {
-		return false, opError(op, err)
-	}
-	id, err := r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
-	if err != nil {
-		return false, opError(op, err)
-	}
-	return id >= notificationID, nil
+	id, err := recorder.Read(r.frame(), "has tracking ID", func() (int64, error) { return r.maxTrackingID(ctx, consumer, upstream) })
+	return err == nil && id >= notificationID, err
+}
+
+func (r *ProcessRecorder) maxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
+	return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{Consumer: consumer, Upstream: upstream})
 }
 
 // TrackingMarks returns every mark, ordered by consumer and upstream.
 func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, error) {
-	const op = "tracking marks"
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	rows, err := r.q.TrackingMarks(ctx)
+	rows, err := recorder.Read(r.frame(), "tracking marks", func() ([]dbsqlc.TrackingMarksRow, error) { return r.q.TrackingMarks(ctx) })
 	if err != nil {
-		return nil, opError(op, err)
+		return nil, err
 	}
-	out := make([]es.Tracking, len(rows))
-	for i, row := range rows {
-		out[i] = es.Tracking{Consumer: row.Consumer, Upstream: row.Upstream, NotificationID: row.NotificationID}
-	}
-	return out, nil
+	return recorder.TrackingMarks(rows), nil
 }
 
 // DeleteTracking removes the mark of consumer for upstream.

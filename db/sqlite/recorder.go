@@ -13,7 +13,6 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
-	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -38,15 +37,54 @@ var (
 // until Close. A *sql.DB from ncruces.Open tells its recorders when it is closed: their writes then fail with
 // database/sql's "database is closed", like their reads.
 type ProcessRecorder struct {
-	db     *sql.DB
-	reads  *stmtCache
-	q      *dbsqlc.Queries // reads, through the pool
-	w      *writer
-	cfg    config
+	base
 	notify recorder.Broadcast
-	trace  recorder.Tracing
+}
 
-	life recorder.Life
+// base is what the recorders share: the read side, the writer, the configuration and the life.
+type base struct {
+	reads *stmtCache
+	q     *dbsqlc.Queries // reads, through the pool
+	w     *writer
+	cfg   config
+	trace recorder.Tracing
+	life  recorder.Life
+}
+
+// open is the constructors' common work: prepare, check with probe (each of its queries retried
+// while a shared-cache lock is in the way) that the recorder's tables answer, and start the writer
+// with insert, which calls onCommit after each commit (nil: nothing).
+func (b *base) open(ctx context.Context, op string, db *sql.DB, opts []Option, snapshots bool, insert insertFunc, onCommit func(),
+	probe ...func(ctx context.Context, q *dbsqlc.Queries) error) error {
+	cfg, reads, err := prepare(ctx, op, db, opts)
+	if err != nil {
+		return err
+	}
+	b.reads, b.q, b.cfg, b.trace = reads, dbsqlc.New(reads), cfg, cfg.tracing(snapshots)
+	for _, p := range probe {
+		if _, err := whileLocked(ctx, cfg.busyTimeout, func() (struct{}, error) { return struct{}{}, p(ctx, b.q) }); err != nil {
+			reads.close()
+			return opError(op, err)
+		}
+	}
+	if b.w, err = newWriter(ctx, db, cfg, b.trace, insert, onCommit); err != nil {
+		reads.close()
+		return opError(op, err)
+	}
+	return nil
+}
+
+// close ends the recorder once: it stops the writer and closes the read side.
+func (b *base) close() {
+	if b.life.Close() {
+		b.w.close()
+		b.reads.close()
+	}
+}
+
+// frame is the frame of the recorders' methods (see recorder.Frame).
+func (b *base) frame() recorder.Frame {
+	return recorder.Frame{Life: &b.life, Tracing: b.trace, OpError: opError}
 }
 
 // NewProcessRecorder returns a recorder on db, which must have been migrated with
@@ -58,24 +96,18 @@ type ProcessRecorder struct {
 // (it stays in WAL mode). db must allow at least two open connections: one for the writer, the others
 // for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
-	const op = "new process recorder"
-	cfg, reads, err := prepare(ctx, op, db, opts)
+	r := new(ProcessRecorder)
+	err := r.open(ctx, "new process recorder", db, opts, false, insertEvents, r.notify.Notify,
+		func(ctx context.Context, q *dbsqlc.Queries) error {
+			_, err := q.MaxNotificationID(ctx)
+			return err
+		},
+		func(ctx context.Context, q *dbsqlc.Queries) error {
+			_, err := q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{})
+			return err
+		})
 	if err != nil {
 		return nil, err
-	}
-	r := &ProcessRecorder{db: db, reads: reads, q: dbsqlc.New(reads), cfg: cfg, trace: cfg.tracing(false)}
-	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) }); err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
-	if _, err := whileLocked(ctx, cfg.busyTimeout, func() (int64, error) { return r.q.MaxTrackingID(ctx, dbsqlc.MaxTrackingIDParams{}) }); err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
-	r.w, err = newWriter(ctx, db, cfg, r.trace, insertEvents, r.notify.Notify)
-	if err != nil {
-		reads.close()
-		return nil, opError(op, err)
 	}
 	return r, nil
 }
@@ -114,10 +146,7 @@ func checkPool(db *sql.DB) error {
 // [es.ErrClosed], ends waiting subscriptions with ErrClosed, and gives the writer connection back to the
 // pool with its pragmas restored. It does not close db. Calling it again does nothing.
 func (r *ProcessRecorder) Close() error {
-	if r.life.Close() {
-		r.w.close()
-		r.reads.close()
-	}
+	r.close()
 	return nil
 }
 
@@ -138,13 +167,12 @@ func (r *ProcessRecorder) check(ctx context.Context) error {
 //
 // If ctx ends before the batch is written, nothing is written and the error wraps ctx's error. Once it
 // is written, InsertEvents waits for the commit and reports its outcome.
-func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (ids []int64, err error) {
+func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return r.insertEvents(ctx, events, opts) })
+}
+
+func (r *ProcessRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) ([]int64, error) {
 	const op = "insert events"
-	if r.trace.Tracer != nil {
-		var a observe.Append
-		ctx, a = r.trace.StartAppend(ctx, events, opts)
-		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
-	}
 	if err := r.check(ctx); err != nil {
 		return nil, opError(op, err)
 	}
@@ -214,61 +242,34 @@ func eventError(i int, e es.StoredEvent, err error) error {
 
 // SelectEvents returns the events of originatorID matching q (see [es.EventQuery]); an
 // unknown originator gives an empty result. A negative q.Limit is an error.
-func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
-	const op = "select events"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
-		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 0 (0: all)", op, q.Limit)
-	}
-	after, upTo, limit := eventBounds(q)
-	var out []es.StoredEvent
-	if q.Desc {
-		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsDescRow, error) {
-			return r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-		})
+func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	return r.frame().SelectEvents(ctx, "select events", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		after, upTo, limit, err := eventBounds(q)
 		if err != nil {
-			return nil, opError(op, err)
+			return nil, err
 		}
-		out = storedEvents(originatorID, rows)
-	} else {
+		if q.Desc {
+			rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsDescRow, error) {
+				return r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			})
+			return storedEvents(originatorID, rows), err
+		}
 		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsRow, error) {
 			return r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
 		})
-		if err != nil {
-			return nil, opError(op, err)
-		}
-		out = storedEvents(originatorID, rows)
-	}
-	return out, nil
+		return storedEvents(originatorID, rows), err
+	})
 }
 
 // SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).
 // q.Limit < 1 is an error.
-func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) (got []es.Notification, err error) {
-	const op = "select notifications"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, true, uuid.Nil)
-		defer func() { r.trace.EndSelectNotifications(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	if q.Limit < 1 {
-		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 1", op, q.Limit)
-	}
-	ns, err := r.selectNotifications(ctx, q.After, q.UpTo, q.Limit, q.Topics)
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return ns, nil
+func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
+	return r.frame().SelectNotifications(ctx, "select notifications", func(ctx context.Context) ([]es.Notification, error) {
+		if q.Limit < 1 {
+			return nil, fmt.Errorf("limit %d: must be >= 1", q.Limit)
+		}
+		return r.selectNotifications(ctx, q.After, q.UpTo, q.Limit, q.Topics)
+	})
 }
 
 func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo int64, limit int, topics []string) ([]es.Notification, error) {
@@ -291,12 +292,7 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo i
 
 // MaxNotificationID returns the highest notification ID recorded, 0 on an empty store.
 func (r *ProcessRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	if err := r.life.Err(); err != nil {
-		return 0, opError("max notification ID", err)
-	}
-	id, err := whileLocked(ctx, r.cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) })
-	if err != nil {
-		return 0, opError("max notification ID", err)
-	}
-	return id, nil
+	return recorder.Read(r.frame(), "max notification ID", func() (int64, error) {
+		return whileLocked(ctx, r.cfg.busyTimeout, func() (int64, error) { return r.q.MaxNotificationID(ctx) })
+	})
 }

@@ -27,7 +27,10 @@ func storedEvents[R eventRow](id uuid.UUID, rows []R) []es.StoredEvent {
 
 // eventBounds turns an EventQuery into the queries' parameters: no upper bound is max int64, no limit
 // is -1 (SQLite's "no limit").
-func eventBounds(q es.EventQuery) (after, upTo, limit int64) {
+func eventBounds(q es.EventQuery) (after, upTo, limit int64, err error) {
+	if q.Limit < 0 {
+		return 0, 0, 0, fmt.Errorf("limit %d: must be >= 0 (0: all)", q.Limit)
+	}
 	upTo = q.UpTo
 	if upTo == 0 {
 		upTo = math.MaxInt64
@@ -36,7 +39,7 @@ func eventBounds(q es.EventQuery) (after, upTo, limit int64) {
 	if limit == 0 {
 		limit = -1
 	}
-	return q.After, upTo, limit
+	return q.After, upTo, limit, nil
 }
 
 // notifications converts rows of the events table.

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -11,7 +10,6 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
-	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
 var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
@@ -24,33 +22,21 @@ var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
 // It writes like [ProcessRecorder] (one connection, group commit) and is safe for concurrent use. Close
 // it before closing the *sql.DB.
 type SnapshotRecorder struct {
-	reads *stmtCache
-	q     *dbsqlc.Queries
-	w     *writer
-	life  recorder.Life
-	trace recorder.Tracing
+	base
 }
 
 // NewSnapshotRecorder returns a snapshot recorder on db, which must have been migrated with
 // schema.Migrate(ctx, db, schema.SQLite). Like [NewProcessRecorder], it keeps one connection of the pool
 // for writing until Close.
 func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*SnapshotRecorder, error) {
-	const op = "new snapshot recorder"
-	cfg, reads, err := prepare(ctx, op, db, opts)
+	r := new(SnapshotRecorder)
+	err := r.open(ctx, "new snapshot recorder", db, opts, true, insertSnapshots, nil,
+		func(ctx context.Context, q *dbsqlc.Queries) error {
+			_, err := q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0})
+			return err
+		})
 	if err != nil {
 		return nil, err
-	}
-	r := &SnapshotRecorder{reads: reads, q: dbsqlc.New(reads), trace: cfg.tracing(true)}
-	if _, err := whileLocked(ctx, cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
-		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: uuid.Nil[:], Lim: 0})
-	}); err != nil {
-		reads.close()
-		return nil, opError(op, err)
-	}
-	r.w, err = newWriter(ctx, db, cfg, r.trace, insertSnapshots, nil)
-	if err != nil {
-		reads.close()
-		return nil, opError(op, err)
 	}
 	return r, nil
 }
@@ -59,10 +45,7 @@ func NewSnapshotRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*Snap
 // writer connection back to the pool; every later call fails with an error wrapping es.ErrClosed. It
 // does not close db. Calling it again does nothing.
 func (r *SnapshotRecorder) Close() error {
-	if r.life.Close() {
-		r.w.close()
-		r.reads.close()
-	}
+	r.close()
 	return nil
 }
 
@@ -70,32 +53,31 @@ func (r *SnapshotRecorder) Close() error {
 // originator, or appearing twice in events, fails the call with an error wrapping
 // [es.ErrConflict] and records nothing. Context handling is that of
 // [ProcessRecorder.InsertEvents].
-func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) (ids []int64, err error) {
+func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
+	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return nil, r.insertEvents(ctx, events, opts) })
+}
+
+func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) error {
 	const op = "insert snapshots"
-	if r.trace.Tracer != nil {
-		var a observe.Append
-		ctx, a = r.trace.StartAppend(ctx, events, opts)
-		defer func() { r.trace.EndAppend(ctx, a, ids, err) }()
-	}
 	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
-	if o := es.ApplyInsertOptions(opts...); o.Tracking != nil {
-		return nil, fmt.Errorf("sqlite: %s: tracking (consumer %q, upstream %q) given to a SnapshotRecorder, which keeps no tracking records: %w", op, o.Tracking.Consumer, o.Tracking.Upstream, errors.ErrUnsupported)
+	if err := recorder.RefuseTracking("a SnapshotRecorder", opts); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if err := recorder.ValidateEvents(events); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
+		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
 	if len(events) == 0 {
-		return nil, nil
+		return nil
 	}
 	if err := r.w.submit(ctx, newRequest(ctx, events, nil)); err != nil {
-		return nil, opError(op, err)
+		return opError(op, err)
 	}
-	return nil, nil
+	return nil
 }
 
 // insertSnapshots is the SnapshotRecorder's insertFunc.
@@ -117,34 +99,21 @@ func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 // SelectEvents returns the snapshots of originatorID matching q (see [es.EventQuery]): the
 // latest at or below version v is EventQuery{UpTo: v, Desc: true, Limit: 1}. An unknown originator
 // gives an empty result. A negative q.Limit is an error.
-func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) (got []es.StoredEvent, err error) {
-	const op = "select snapshots"
-	if r.trace.Tracer != nil {
-		var s observe.Select
-		ctx, s = r.trace.StartSelect(ctx, false, originatorID)
-		defer func() { r.trace.EndSelectEvents(ctx, s, got, err) }()
-	}
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("sqlite: %s: limit %d: must be >= 0 (0: all)", op, q.Limit)
-	}
-	after, upTo, limit := eventBounds(q)
-	if q.Desc {
-		rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
-			return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-		})
+func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
+	return r.frame().SelectEvents(ctx, "select snapshots", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		after, upTo, limit, err := eventBounds(q)
 		if err != nil {
-			return nil, opError(op, err)
+			return nil, err
 		}
-		return storedEvents(originatorID, rows), nil
-	}
-	rows, err := whileLocked(ctx, r.w.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
-		return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		if q.Desc {
+			rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
+				return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			})
+			return storedEvents(originatorID, rows), err
+		}
+		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
+			return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		})
+		return storedEvents(originatorID, rows), err
 	})
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	return storedEvents(originatorID, rows), nil
 }

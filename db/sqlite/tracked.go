@@ -86,28 +86,13 @@ func (r *ProcessRecorder) ProcessTracked(ctx context.Context, t es.Tracking, fn 
 
 // MaxTrackingID returns the mark of consumer for upstream, 0 when nothing is tracked.
 func (r *ProcessRecorder) MaxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
-	const op = "max tracking ID"
-	if err := r.life.Err(); err != nil {
-		return 0, opError(op, err)
-	}
-	id, err := r.maxTrackingID(ctx, consumer, upstream)
-	if err != nil {
-		return 0, opError(op, err)
-	}
-	return id, nil
+	return recorder.Read(r.frame(), "max tracking ID", func() (int64, error) { return r.maxTrackingID(ctx, consumer, upstream) })
 }
 
 // HasTrackingID reports whether the mark of consumer for upstream is at or above notificationID.
 func (r *ProcessRecorder) HasTrackingID(ctx context.Context, consumer, upstream string, notificationID int64) (bool, error) {
-	const op = "has tracking ID"
-	if err := r.life.Err(); err != nil {
-		return false, opError(op, err)
-	}
-	id, err := r.maxTrackingID(ctx, consumer, upstream)
-	if err != nil {
-		return false, opError(op, err)
-	}
-	return id >= notificationID, nil
+	id, err := recorder.Read(r.frame(), "has tracking ID", func() (int64, error) { return r.maxTrackingID(ctx, consumer, upstream) })
+	return err == nil && id >= notificationID, err
 }
 
 func (r *ProcessRecorder) maxTrackingID(ctx context.Context, consumer, upstream string) (int64, error) {
@@ -118,19 +103,13 @@ func (r *ProcessRecorder) maxTrackingID(ctx context.Context, consumer, upstream 
 
 // TrackingMarks returns every mark, ordered by consumer and upstream.
 func (r *ProcessRecorder) TrackingMarks(ctx context.Context) ([]es.Tracking, error) {
-	const op = "tracking marks"
-	if err := r.life.Err(); err != nil {
-		return nil, opError(op, err)
-	}
-	rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Tracking, error) { return r.q.TrackingMarks(ctx) })
+	rows, err := recorder.Read(r.frame(), "tracking marks", func() ([]dbsqlc.Tracking, error) {
+		return whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Tracking, error) { return r.q.TrackingMarks(ctx) })
+	})
 	if err != nil {
-		return nil, opError(op, err)
+		return nil, err
 	}
-	out := make([]es.Tracking, len(rows))
-	for i, row := range rows {
-		out[i] = es.Tracking{Consumer: row.Consumer, Upstream: row.Upstream, NotificationID: row.NotificationID}
-	}
-	return out, nil
+	return recorder.TrackingMarks(rows), nil
 }
 
 // DeleteTracking removes the mark of consumer for upstream. It goes through the writer like

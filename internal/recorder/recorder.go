@@ -6,6 +6,7 @@ package recorder
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -173,5 +174,32 @@ func (m Marks) Sorted() []es.Tracking {
 	slices.SortFunc(out, func(a, b es.Tracking) int {
 		return cmp.Or(cmp.Compare(a.Consumer, b.Consumer), cmp.Compare(a.Upstream, b.Upstream))
 	})
+	return out
+}
+
+// RefuseTracking returns the error of an append given es.WithTracking in opts on a recorder that keeps
+// no tracking records, such as a snapshot store's (what names it, as "a SnapshotRecorder"); nil when
+// opts give none. It wraps errors.ErrUnsupported.
+func RefuseTracking(what string, opts []es.InsertOption) error {
+	if t := es.ApplyInsertOptions(opts...).Tracking; t != nil {
+		return fmt.Errorf("tracking (consumer %q, upstream %q) given to %s, which keeps no tracking records: %w", t.Consumer, t.Upstream, what, errors.ErrUnsupported)
+	}
+	return nil
+}
+
+// markRow is the shape of the rows of the dialects' generated TrackingMarks queries.
+type markRow = struct {
+	Consumer       string
+	Upstream       string
+	NotificationID int64
+}
+
+// TrackingMarks turns the rows of a dialect's TrackingMarks query into marks.
+func TrackingMarks[R ~markRow](rows []R) []es.Tracking {
+	out := make([]es.Tracking, len(rows))
+	for i, row := range rows {
+		r := markRow(row)
+		out[i] = es.Tracking{Consumer: r.Consumer, Upstream: r.Upstream, NotificationID: r.NotificationID}
+	}
 	return out
 }

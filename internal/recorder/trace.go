@@ -20,9 +20,12 @@ type Tracing struct {
 	Snapshots bool // the recorder is a snapshot store
 }
 
-// StartAppend tells the tracer that an append of events (with opts) starts, and returns the context
-// the append carries on with and the record that EndAppend completes.
-func (t Tracing) StartAppend(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) (context.Context, observe.Append) {
+// Append runs write, an append of events (with opts), and tells the tracer when it starts and how it
+// ends. write carries on with the context the tracer returns.
+func (t Tracing) Append(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption, write func(context.Context) ([]int64, error)) (ids []int64, err error) {
+	if t.Tracer == nil {
+		return write(ctx)
+	}
 	a := observe.Append{Dialect: t.Dialect, Schema: t.Schema, Snapshots: t.Snapshots, Events: len(events), Start: time.Now()}
 	for _, e := range events {
 		a.Bytes += len(e.State)
@@ -30,44 +33,58 @@ func (t Tracing) StartAppend(ctx context.Context, events []es.StoredEvent, opts 
 	if tr := es.ApplyInsertOptions(opts...).Tracking; tr != nil {
 		a.Consumer, a.Upstream = tr.Consumer, tr.Upstream
 	}
-	return t.Tracer.AppendStart(ctx, a), a
+	ctx = t.Tracer.AppendStart(ctx, a)
+	defer func() {
+		if n := len(ids); n > 0 {
+			a.FirstNotificationID, a.LastNotificationID = ids[0], ids[n-1]
+		}
+		a.Err = err
+		t.Tracer.AppendEnd(ctx, a)
+	}()
+	return write(ctx)
 }
 
-// EndAppend tells the tracer how the append of a ended.
-func (t Tracing) EndAppend(ctx context.Context, a observe.Append, ids []int64, err error) {
-	if n := len(ids); n > 0 {
-		a.FirstNotificationID, a.LastNotificationID = ids[0], ids[n-1]
+// SelectEvents runs read, a read of the events of originatorID, and tells the tracer when it starts
+// and how it ends. read carries on with the context the tracer returns.
+func (t Tracing) SelectEvents(ctx context.Context, originatorID uuid.UUID, read func(context.Context) ([]es.StoredEvent, error)) (got []es.StoredEvent, err error) {
+	if t.Tracer == nil {
+		return read(ctx)
 	}
-	a.Err = err
-	t.Tracer.AppendEnd(ctx, a)
+	ctx, s := t.startSelect(ctx, false, originatorID)
+	defer func() {
+		s.Events, s.Err = len(got), err
+		for _, e := range got {
+			s.Bytes += len(e.State)
+		}
+		t.Tracer.SelectEnd(ctx, s)
+	}()
+	return read(ctx)
 }
 
-// StartSelect tells the tracer that a read starts: of the notification log, or of the events of
-// originatorID. It returns the context the read carries on with and the record that EndSelectEvents or
-// EndSelectNotifications completes.
-func (t Tracing) StartSelect(ctx context.Context, notifications bool, originatorID uuid.UUID) (context.Context, observe.Select) {
+// SelectNotifications runs read, a read of the notification log, and tells the tracer when it starts
+// and how it ends. read carries on with the context the tracer returns.
+func (t Tracing) SelectNotifications(ctx context.Context, read func(context.Context) ([]es.Notification, error)) (got []es.Notification, err error) {
+	if t.Tracer == nil {
+		return read(ctx)
+	}
+	ctx, s := t.startSelect(ctx, true, uuid.Nil)
+	defer func() {
+		s.Events, s.Err = len(got), err
+		for _, n := range got {
+			s.Bytes += len(n.State)
+		}
+		if k := len(got); k > 0 {
+			s.FirstNotificationID, s.LastNotificationID = got[0].ID, got[k-1].ID
+		}
+		t.Tracer.SelectEnd(ctx, s)
+	}()
+	return read(ctx)
+}
+
+// startSelect tells the tracer that a read starts: of the notification log, or of the events of
+// originatorID.
+func (t Tracing) startSelect(ctx context.Context, notifications bool, originatorID uuid.UUID) (context.Context, observe.Select) {
 	s := observe.Select{Dialect: t.Dialect, Schema: t.Schema, Snapshots: t.Snapshots, Notifications: notifications,
 		OriginatorID: originatorID, Start: time.Now()}
 	return t.Tracer.SelectStart(ctx, s), s
-}
-
-// EndSelectEvents tells the tracer how a read of events ended.
-func (t Tracing) EndSelectEvents(ctx context.Context, s observe.Select, events []es.StoredEvent, err error) {
-	s.Events, s.Err = len(events), err
-	for _, e := range events {
-		s.Bytes += len(e.State)
-	}
-	t.Tracer.SelectEnd(ctx, s)
-}
-
-// EndSelectNotifications tells the tracer how a read of the notification log ended.
-func (t Tracing) EndSelectNotifications(ctx context.Context, s observe.Select, ns []es.Notification, err error) {
-	s.Events, s.Err = len(ns), err
-	for _, n := range ns {
-		s.Bytes += len(n.State)
-	}
-	if k := len(ns); k > 0 {
-		s.FirstNotificationID, s.LastNotificationID = ns[0].ID, ns[k-1].ID
-	}
-	t.Tracer.SelectEnd(ctx, s)
 }
