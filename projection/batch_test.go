@@ -50,17 +50,8 @@ func TestBatchesFormWhileCatchingUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	bal, applied := readModel(store.MemoryStore)
-	if !equalBalances(bal, singlePass(t, n)) || len(applied) != n {
-		t.Fatalf("read model of %d events, want the single pass of %d", len(applied), n)
-	}
+	runTo(ctx, t, r, n)
+	checkAppliedOnce(t, store.MemoryStore, singlePass(t, n), n)
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	// Catching up, the runner takes what is at hand: batches up to the bound, never beyond it. The
@@ -147,34 +138,7 @@ func TestFailingBatchIsNarrowedDown(t *testing.T) {
 }
 
 func TestInstancesWithBatchesProcessEachEventOnce(t *testing.T) {
-	const n = 3000
-	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	store := newBalances()
-	var runners []*projection.Runner[*memTx]
-	for range 3 {
-		r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(64, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		start(t, r)
-		runners = append(runners, r)
-	}
-	deposits(t, up, n)
-	for i, r := range runners {
-		if err := r.Wait(ctx, n); err != nil {
-			t.Fatalf("runner %d: %v", i, err)
-		}
-	}
-	bal, applied := readModel(store)
-	if want := singlePass(t, n); !equalBalances(bal, want) {
-		t.Fatalf("read model %v, want %v", bal, want)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	instancesProcessEachEventOnce(t, 3000, projection.WithBatch(64, time.Minute))
 }
 
 func TestTwoProjectionsShareAStore(t *testing.T) {
@@ -255,15 +219,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	bal, applied := readModel(store)
-	if !equalBalances(bal, singlePass(t, 150)) || len(applied) != 150 {
-		t.Fatalf("after the rebuild: %d events applied, want the single pass of 150", len(applied))
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	checkAppliedOnce(t, store, singlePass(t, 150), 150)
 }
 
 func TestMarkResetWithoutAResetFunctionStops(t *testing.T) {
@@ -388,13 +344,7 @@ func TestProcessBatchSeesItsOwnChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, last)
 	c, err := must(repository.New[Customer](follower.Store)).Get(ctx, aggregate.NameID(namespace, "c"))
 	if err != nil {
 		t.Fatal(err)
@@ -442,18 +392,10 @@ func TestForgottenSubjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := start(t, r)
-		if err := r.Wait(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
+		runTo(ctx, t, r, n)
 		want := singlePass(t, n)
 		delete(want, "owner-3")
-		if bal, applied := readModel(store); !equalBalances(bal, want) || len(applied) != n-n/10 {
-			t.Fatalf("read model %v (%d events applied), want %v without owner-3's %d events", bal, len(applied), want, n/10)
-		}
+		checkAppliedOnce(t, store, want, n-n/10) // without owner-3's n/10 events
 	})
 	t.Run("or the runner stops", func(t *testing.T) {
 		r, err := projection.NewRunner("balances", up, newBalances(), balances, projection.WithForgotten(projection.StopOnForgotten))

@@ -190,13 +190,7 @@ func TestProcessApplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, last)
 	oneInvoicePerOrder(t, orders, inv)
 	if m := mark(t, inv, "orders"); m != last {
 		t.Fatalf("tracking mark %d, want %d (events without effect must be tracked too)", m, last)
@@ -302,13 +296,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	audit = &app
 	last := placeOrders(t, orders, 1, 2, 3)
 	r, _ := projection.NewProcess(app, orders, projection.WithBatch(1, time.Minute)) // to count the runs
-	stop := start(t, r)
-	if err := r.Wait(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, last)
 	a, err := must(repository.New[Audit](app.Store)).Get(ctx, auditID)
 	if err != nil {
 		t.Fatal(err)

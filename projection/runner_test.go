@@ -20,19 +20,6 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/projection"
 )
 
-// guard bounds every wait of these tests; reaching it is a failure, not a measurement.
-const guard = 30 * time.Second
-
-func guarded(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), guard)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func newBalances() *projection.MemoryStore[string, balance] {
-	return projection.NewMemoryStore[string, balance]()
-}
-
 // stopAfter is a TrackingStore that cancels the run once it has committed the k-th event, so that
 // the runner is stopped between two events.
 type stopAfter struct {
@@ -63,13 +50,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, n)
 	oneBal, _ := readModel(one)
 	if want := singlePass(t, n); !equalBalances(oneBal, want) {
 		t.Fatalf("single pass built %v, want %v", oneBal, want)
@@ -126,25 +107,8 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop = start(t, r)
-	if err := r.Wait(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	bal, applied := readModel(store)
-	if !equalBalances(bal, oneBal) {
-		t.Fatalf("after restarts: %v\nsingle pass: %v", bal, oneBal)
-	}
-	if len(applied) != n {
-		t.Fatalf("%d events applied, want %d", len(applied), n)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s: applied %d times", k, c)
-		}
-	}
+	runTo(ctx, t, r, n)
+	checkAppliedOnce(t, store, oneBal, n)
 }
 
 func TestReplayedNotificationsAreSkipped(t *testing.T) {
@@ -180,43 +144,11 @@ func TestReplayedNotificationsAreSkipped(t *testing.T) {
 	if calls != n-25 {
 		t.Fatalf("the projection ran %d times for %d new events", calls, n-25)
 	}
-	bal, applied := readModel(store)
-	if want := singlePass(t, n); !equalBalances(bal, want) {
-		t.Fatalf("read model %v, want %v", bal, want)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	checkAppliedOnce(t, store, singlePass(t, n), n)
 }
 
 func TestRunnersSharingAStoreProcessEachEventOnce(t *testing.T) {
-	const n = 200
-	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	store := newBalances()
-	var runners []*projection.Runner[*memTx]
-	for range 3 {
-		r, _ := projection.NewRunner("balances", up, store, balances)
-		start(t, r)
-		runners = append(runners, r)
-	}
-	deposits(t, up, n)
-	for i, r := range runners {
-		if err := r.Wait(ctx, n); err != nil {
-			t.Fatalf("runner %d: %v", i, err)
-		}
-	}
-	bal, applied := readModel(store)
-	if want := singlePass(t, n); !equalBalances(bal, want) {
-		t.Fatalf("read model %v, want %v", bal, want)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	instancesProcessEachEventOnce(t, 200)
 }
 
 func TestProjectionErrorStopsTheRunner(t *testing.T) {
@@ -457,13 +389,7 @@ func TestRunnerReadsAtMostABatchAhead(t *testing.T) {
 		}
 		return balances(ctx, tx, e)
 	}, projection.WithBatch(size, time.Minute))
-	stop := start(t, r)
-	if err := r.Wait(ctx, 1200); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, 1200)
 }
 
 func TestNewRunnerRefusesMisconfiguration(t *testing.T) {

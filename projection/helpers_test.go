@@ -171,8 +171,9 @@ func withRecorder(app projection.Application, wrap func(es.ApplicationRecorder) 
 	return app
 }
 
-// start runs r in the background; the returned function stops it and returns Run's result.
-func start[Tx any](t testing.TB, r *projection.Runner[Tx]) (stop func() error) {
+// start runs r (a Runner or a System) in the background; the returned function stops it and returns
+// Run's result.
+func start(t testing.TB, r interface{ Run(context.Context) error }) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -202,4 +203,68 @@ func must[V any](v V, err error) V {
 func withProcessRecorder(app projection.Application, rec es.ProcessRecorder) projection.Application {
 	app.Store = eventstore.New(app.Store.Mapper(), rec)
 	return app
+}
+
+// guard bounds every wait of these tests; reaching it is a failure, not a measurement.
+const guard = 30 * time.Second
+
+func guarded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), guard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newBalances() *projection.MemoryStore[string, balance] {
+	return projection.NewMemoryStore[string, balance]()
+}
+
+// runTo runs r until it has processed notification n, then stops it; an error of either fails t.
+func runTo[Tx any](ctx context.Context, t testing.TB, r *projection.Runner[Tx], n int64) {
+	t.Helper()
+	stop := start(t, r)
+	if err := r.Wait(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkAppliedOnce fails t unless the balances in s are want, built of the given number of events,
+// each of them applied exactly once.
+func checkAppliedOnce(t testing.TB, s *projection.MemoryStore[string, balance], want map[string]balance, events int) {
+	t.Helper()
+	bal, applied := readModel(s)
+	if !equalBalances(bal, want) || len(applied) != events {
+		t.Fatalf("read model %v of %d events, want %v of %d", bal, len(applied), want, events)
+	}
+	for k, c := range applied {
+		if c != 1 {
+			t.Fatalf("%s applied %d times", k, c)
+		}
+	}
+}
+
+// instancesProcessEachEventOnce runs three runners of one projection on one store while n deposits
+// arrive, and checks that together they applied each event once.
+func instancesProcessEachEventOnce(t *testing.T, n int, opts ...projection.Option) {
+	ctx := guarded(t)
+	up := newUpstream(t, "bank")
+	store := newBalances()
+	var runners []*projection.Runner[*memTx]
+	for range 3 {
+		r, err := projection.NewRunner("balances", up, store, balances, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, r)
+		runners = append(runners, r)
+	}
+	deposits(t, up, n)
+	for i, r := range runners {
+		if err := r.Wait(ctx, int64(n)); err != nil {
+			t.Fatalf("runner %d: %v", i, err)
+		}
+	}
+	checkAppliedOnce(t, store, singlePass(t, n), n)
 }
