@@ -69,7 +69,7 @@ func TestSaveRefusesAggregateThatTriggeredAPointer(t *testing.T) {
 	c := newCounter("a", 0)
 	aggregate.Trigger(c, &Incremented{By: 5})
 	_, err := repo.Save(ctx, c)
-	if !errors.Is(err, aggregate.ErrInvalidEvent) || !strings.Contains(err.Error(), "*repository_test.Incremented is a pointer") {
+	if !errors.Is(err, aggregate.ErrInvalidEvent) || !strings.Contains(err.Error(), "*testdomain.Incremented is a pointer") {
 		t.Fatalf("got %v, want an error wrapping aggregate.ErrInvalidEvent naming the pointer type", err)
 	}
 	if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
@@ -121,9 +121,7 @@ func TestPanicsInApplyAndMarshalAreErrors(t *testing.T) {
 	bombs := must(repository.New[Bomb](store))
 	b := &Bomb{}
 	aggregate.Trigger(b, Fuse{})
-	if _, err := bombs.Save(ctx, b); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, bombs, b)
 	// A later release of Apply has the bug; the event is recorded already.
 	if _, err := store.Put(ctx, []aggregate.Event{{OriginatorID: b.ID, OriginatorVersion: 2, Data: Fuse{Breaks: "apply"}}}); err != nil {
 		t.Fatal(err)
@@ -204,9 +202,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 
 	o := &Order{}
 	aggregate.Trigger(o, Started{Name: "order"})
-	if _, err := orders.Save(ctx, o); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, orders, o)
 	for name, get := range map[string]func() (*Counter, error){
 		"Get":                   func() (*Counter, error) { return counters.Get(ctx, o.ID) },
 		"GetAt":                 func() (*Counter, error) { return counters.GetAt(ctx, o.ID, 1) },
@@ -216,7 +212,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 		if !errors.Is(err, repository.ErrWrongType) || c != nil {
 			t.Fatalf("%s: a counter repository loaded an order's stream: %+v, %v", name, c, err)
 		}
-		for _, want := range []string{"repository_test.Order (topic", `"test.Order"`, "repository_test.Counter", `"test.Counter"`, o.ID.String()} {
+		for _, want := range []string{"repository_test.Order (topic", `"test.Order"`, "testdomain.Counter", `"test.Counter"`, o.ID.String()} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: the error does not name %s: %v", name, want, err)
 			}
@@ -236,9 +232,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 	}
 	// The name is stored with the first event only.
 	c := newCounter("x", 2)
-	if _, err := counters.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, counters, c)
 	stored, _ := store.Get(ctx, c.ID, es.EventQuery{})
 	if len(stored) != 3 || stored[0].OriginatorTopic != "test.Counter" || stored[1].OriginatorTopic != "" || stored[2].OriginatorTopic != "" {
 		t.Fatalf("originator topics %q %q %q", stored[0].OriginatorTopic, stored[1].OriginatorTopic, stored[2].OriginatorTopic)
@@ -277,7 +271,7 @@ func TestNewRefusesUnregisteredAggregateTypes(t *testing.T) {
 	snapsWithout := eventstore.New(must(mapper.New(events)), memory.NewAggregateRecorder())
 
 	_, err := repository.New[Label](eventsOnly)
-	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "repository_test.Label") {
+	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "testdomain.Label") {
 		t.Fatalf("events' mapper without the aggregate type: got %v", err)
 	}
 	_, err = repository.New[Label](full, repository.WithSnapshots(snapsWithout, 10))
@@ -299,7 +293,7 @@ func TestSaveAllRefusesUnregisteredTypeOfANewStream(t *testing.T) {
 	l := &Label{}
 	aggregate.Trigger(l, Named{Name: "x"})
 	_, err := repository.SaveAll(ctx, store, []aggregate.Root{l})
-	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "*repository_test.Label") {
+	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "*testdomain.Label") {
 		t.Fatalf("got %v, want an error wrapping mapper.ErrUnregistered naming the type", err)
 	}
 	if n := recorded(t, rec); n != 0 {
@@ -327,9 +321,7 @@ func TestGetReplaysInPages(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	c := newCounter("long", 2*eventstore.DefaultPageSize+10)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, c)
 	rec := &pageRecorder{AggregateRecorder: f.recorder}
 	paged := must(repository.New[Counter](eventstore.New(f.events.Mapper(), rec)))
 	got, err := paged.Get(ctx, c.ID)

@@ -23,9 +23,7 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 	repo := must(repository.New[Counter](f.events))
 	other := must(repository.New[Counter](f.events))
 	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, c)
 	runs := 0
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		runs++
@@ -57,9 +55,7 @@ func TestUpdateReturnsTheCommandsErrorUntouched(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, c)
 	refused := &commandError{reason: "no"}
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		c.Inc(1) // triggered, then refused: nothing may be saved
@@ -86,9 +82,7 @@ func TestUpdateGivesUpAfterItsRetries(t *testing.T) {
 	repo := must(repository.New[Counter](f.events, repository.WithUpdateRetries(2)))
 	other := must(repository.New[Counter](f.events))
 	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, c)
 	runs := 0
 	_, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		runs++
@@ -112,9 +106,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events, repository.WithUpdateRetries(writers-1)))
 	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, c)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -143,9 +135,7 @@ func TestUpdateAllSavesTogether(t *testing.T) {
 	f := newFixture()
 	repo := must(repository.New[Counter](f.events))
 	a, b := newCounter("a", 0), newCounter("b", 0)
-	if _, err := repo.Save(ctx, a, b); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, a, b)
 	ids, err := repo.UpdateAll(ctx, []uuid.UUID{a.ID, b.ID}, func(cs []*Counter) error {
 		cs[0].Inc(1)
 		cs[1].Inc(2)
