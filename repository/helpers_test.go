@@ -52,10 +52,31 @@ func newFixture() *fixture {
 	return &fixture{events: eventstore.New(m, rec), snapshots: eventstore.New(m, snaps), recorder: rec, snapRec: snaps}
 }
 
+// counters returns a repository of counters on f's events, made with opts.
+func (f *fixture) counters(opts ...repository.Option) *repository.Repository[Counter, *Counter] {
+	return must(repository.New[Counter](f.events, opts...))
+}
+
+// savedCounter saves a new counter of incs increments with repo, failing t on an error, and returns it.
+func savedCounter(ctx context.Context, t testing.TB, repo *repository.Repository[Counter, *Counter], name string, incs int) *Counter {
+	t.Helper()
+	c := newCounter(name, incs)
+	mustSave(ctx, t, repo, c)
+	return c
+}
+
 // mustSave saves aggs with repo, failing t on an error.
 func mustSave[T any, P repository.Aggregate[T]](ctx context.Context, t testing.TB, repo *repository.Repository[T, P], aggs ...P) {
 	t.Helper()
 	if _, err := repo.Save(ctx, aggs...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// must returns v and panics on err: for constructors whose arguments the test controls.
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

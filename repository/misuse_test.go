@@ -62,18 +62,37 @@ func recorded(t *testing.T, rec *memory.ProcessRecorder) int64 {
 
 // A pointer event would be applied live as nothing (Apply's type switch is on values) and replayed as
 // its value: Save refuses the aggregate instead, and records nothing.
-func TestSaveRefusesAggregateThatTriggeredAPointer(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	aggregate.Trigger(c, &Incremented{By: 5})
-	_, err := repo.Save(ctx, c)
-	if !errors.Is(err, aggregate.ErrInvalidEvent) || !strings.Contains(err.Error(), "*testdomain.Incremented is a pointer") {
-		t.Fatalf("got %v, want an error wrapping aggregate.ErrInvalidEvent naming the pointer type", err)
-	}
-	if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
-		t.Fatalf("something was recorded: %v", err)
+// An aggregate that triggered a pointer, or whose pending events' versions were tampered with, is
+// refused, and nothing reaches the recorder.
+func TestSaveRefusesInvalidPendingEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		counter func() *Counter
+		want    error
+		message string // that the error must contain
+	}{
+		{"AggregateThatTriggeredAPointer", func() *Counter {
+			c := newCounter("a", 0)
+			aggregate.Trigger(c, &Incremented{By: 5})
+			return c
+		}, aggregate.ErrInvalidEvent, "*testdomain.Incremented is a pointer"},
+		{"PendingEventsThatDoNotFollowOn", func() *Counter {
+			c := newCounter("a", 2)
+			c.Version = 7
+			return c
+		}, aggregate.ErrVersionGap, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			repo := newFixture().counters()
+			c := tc.counter()
+			if _, err := repo.Save(ctx, c); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("got %v, want an error wrapping %v that says %q", err, tc.want, tc.message)
+			}
+			if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
+				t.Fatalf("something was recorded: %v", err)
+			}
+		})
 	}
 }
 
@@ -95,21 +114,6 @@ func TestSaveAfterRecoveredApplyPanicRecordsNothing(t *testing.T) {
 	}
 	if n := recorded(t, rec); n != 0 {
 		t.Fatalf("%d events recorded", n)
-	}
-}
-
-// Pending events whose versions were tampered with never reach the recorder.
-func TestSaveRefusesPendingEventsThatDoNotFollowOn(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 2)
-	c.Version = 7
-	if _, err := repo.Save(ctx, c); !errors.Is(err, aggregate.ErrVersionGap) {
-		t.Fatalf("got %v, want ErrVersionGap", err)
-	}
-	if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
-		t.Fatalf("something was recorded: %v", err)
 	}
 }
 
@@ -168,7 +172,7 @@ func TestSaveAllRefusesNilAggregates(t *testing.T) {
 			}
 		})
 	}
-	if _, err := must(repository.New[Counter](f.events)).Save(ctx, c, nil); err == nil {
+	if _, err := f.counters().Save(ctx, c, nil); err == nil {
 		t.Fatal("Save with a nil aggregate: no error")
 	}
 	if len(c.Pending()) != 1 {
@@ -231,8 +235,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 		t.Fatalf("an unnamed stream: %+v, %v", c, err)
 	}
 	// The name is stored with the first event only.
-	c := newCounter("x", 2)
-	mustSave(ctx, t, counters, c)
+	c := savedCounter(ctx, t, counters, "x", 2)
 	stored, _ := store.Get(ctx, c.ID, es.EventQuery{})
 	if len(stored) != 3 || stored[0].OriginatorTopic != "test.Counter" || stored[1].OriginatorTopic != "" || stored[2].OriginatorTopic != "" {
 		t.Fatalf("originator topics %q %q %q", stored[0].OriginatorTopic, stored[1].OriginatorTopic, stored[2].OriginatorTopic)
@@ -319,9 +322,8 @@ func (p *pageRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q es.Even
 func TestGetReplaysInPages(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("long", 2*eventstore.DefaultPageSize+10)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters()
+	c := savedCounter(ctx, t, repo, "long", 2*eventstore.DefaultPageSize+10)
 	rec := &pageRecorder{AggregateRecorder: f.recorder}
 	paged := must(repository.New[Counter](eventstore.New(f.events.Mapper(), rec)))
 	got, err := paged.Get(ctx, c.ID)
@@ -341,7 +343,7 @@ func TestGetReplaysInPages(t *testing.T) {
 func TestSaveReturnsNotificationIDs(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
+	repo := f.counters()
 	a, b := newCounter("a", 1), newCounter("b", 2)
 	ids, err := repo.Save(ctx, a, b)
 	if err != nil {

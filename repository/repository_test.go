@@ -21,9 +21,8 @@ import (
 func TestSaveAndGet(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 3)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 3)
 	if len(c.Pending()) != 0 {
 		t.Fatal("save must collect pending events")
 	}
@@ -43,9 +42,8 @@ func TestSaveAndGet(t *testing.T) {
 func TestGetAt(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 5)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 5)
 	for v := int64(1); v <= 6; v++ {
 		got, err := repo.GetAt(ctx, c.ID, v)
 		if err != nil {
@@ -66,9 +64,8 @@ func TestGetAt(t *testing.T) {
 func TestConcurrentModificationConflicts(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	x, _ := repo.Get(ctx, c.ID)
 	y, _ := repo.Get(ctx, c.ID)
 	x.Inc(1)
@@ -90,7 +87,7 @@ func TestConcurrentModificationConflicts(t *testing.T) {
 func TestSaveSeveralAggregatesIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
+	repo := f.counters()
 	a, b := newCounter("a", 0), newCounter("b", 0)
 	mustSave(ctx, t, repo, a, b)
 	stale, _ := repo.Get(ctx, b.ID)
@@ -133,7 +130,7 @@ func TestSaveAllMixesTypes(t *testing.T) {
 func TestSnapshotsBoundReplay(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 100)))
+	repo := f.counters(repository.WithSnapshots(f.snapshots, 100))
 	c := newCounter("a", 0)
 	for i := 0; i < 249; i++ {
 		c.Inc(1)
@@ -169,9 +166,8 @@ func TestSnapshotsBoundReplay(t *testing.T) {
 func TestTakeSnapshot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 0)))
-	c := newCounter("a", 9)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters(repository.WithSnapshots(f.snapshots, 0))
+	c := savedCounter(ctx, t, repo, "a", 9)
 	if snaps, _ := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{}); len(snaps) != 0 {
 		t.Fatal("every 0 must not take snapshots on save")
 	}
@@ -193,7 +189,7 @@ func TestTakeSnapshot(t *testing.T) {
 	if err != nil || got.Count != 9 || f.recorder.selected.Load() != 0 {
 		t.Fatalf("got %+v %v after reading %d events", got, err, f.recorder.selected.Load())
 	}
-	if err := must(repository.New[Counter](f.events)).TakeSnapshot(ctx, c.ID, 0); err == nil {
+	if err := f.counters().TakeSnapshot(ctx, c.ID, 0); err == nil {
 		t.Fatal("a repository without a snapshot store must refuse TakeSnapshot")
 	}
 }
@@ -201,10 +197,9 @@ func TestTakeSnapshot(t *testing.T) {
 func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	cached := must(repository.New[Counter](f.events, repository.WithCache(10)))
-	plain := must(repository.New[Counter](f.events))
-	c := newCounter("a", 2)
-	mustSave(ctx, t, cached, c)
+	cached := f.counters(repository.WithCache(10))
+	plain := f.counters()
+	c := savedCounter(ctx, t, cached, "a", 2)
 	// A caller that changes what Get returned must not change what the next Get returns.
 	x, _ := cached.Get(ctx, c.ID)
 	x.Count = 1000
@@ -307,14 +302,6 @@ func BenchmarkSave(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// must returns v and panics on err: for constructors whose arguments the test controls.
-func must[V any](v V, err error) V {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 func TestNewRefusesInvalidOptions(t *testing.T) {

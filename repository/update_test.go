@@ -20,10 +20,9 @@ func (e *commandError) Error() string { return e.reason }
 func TestUpdateRetriesOnConflict(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	other := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters()
+	other := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	runs := 0
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		runs++
@@ -53,9 +52,8 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 func TestUpdateReturnsTheCommandsErrorUntouched(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	refused := &commandError{reason: "no"}
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		c.Inc(1) // triggered, then refused: nothing may be saved
@@ -79,10 +77,9 @@ func TestUpdateReturnsTheCommandsErrorUntouched(t *testing.T) {
 func TestUpdateGivesUpAfterItsRetries(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithUpdateRetries(2)))
-	other := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters(repository.WithUpdateRetries(2))
+	other := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	runs := 0
 	_, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		runs++
@@ -104,9 +101,8 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	const writers = 8
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithUpdateRetries(writers-1)))
-	c := newCounter("a", 0)
-	mustSave(ctx, t, repo, c)
+	repo := f.counters(repository.WithUpdateRetries(writers - 1))
+	c := savedCounter(ctx, t, repo, "a", 0)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -133,7 +129,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 func TestUpdateAllSavesTogether(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
+	repo := f.counters()
 	a, b := newCounter("a", 0), newCounter("b", 0)
 	mustSave(ctx, t, repo, a, b)
 	ids, err := repo.UpdateAll(ctx, []uuid.UUID{a.ID, b.ID}, func(cs []*Counter) error {
