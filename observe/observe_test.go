@@ -16,31 +16,27 @@ import (
 // counting is a tracer of repositories and event stores that counts the operations it is told of.
 type counting struct{ starts, ends int }
 
-func (c *counting) LoadStart(ctx context.Context, _ observe.Load) context.Context {
+func (c *counting) start(ctx context.Context) context.Context {
 	c.starts++
 	return ctx
+}
+
+func (c *counting) LoadStart(ctx context.Context, _ observe.Load) context.Context {
+	return c.start(ctx)
 }
 func (c *counting) LoadEnd(context.Context, observe.Load) { c.ends++ }
 func (c *counting) SaveStart(ctx context.Context, _ observe.Save) context.Context {
-	c.starts++
-	return ctx
+	return c.start(ctx)
 }
 func (c *counting) SaveEnd(context.Context, observe.Save) { c.ends++ }
 func (c *counting) SnapshotStart(ctx context.Context, _ observe.Snapshot) context.Context {
-	c.starts++
-	return ctx
+	return c.start(ctx)
 }
-func (c *counting) SnapshotEnd(context.Context, observe.Snapshot) { c.ends++ }
-func (c *counting) PutStart(ctx context.Context, _ observe.Put) context.Context {
-	c.starts++
-	return ctx
-}
-func (c *counting) PutEnd(context.Context, observe.Put) { c.ends++ }
-func (c *counting) GetStart(ctx context.Context, _ observe.Get) context.Context {
-	c.starts++
-	return ctx
-}
-func (c *counting) GetEnd(context.Context, observe.Get) { c.ends++ }
+func (c *counting) SnapshotEnd(context.Context, observe.Snapshot)               { c.ends++ }
+func (c *counting) PutStart(ctx context.Context, _ observe.Put) context.Context { return c.start(ctx) }
+func (c *counting) PutEnd(context.Context, observe.Put)                         { c.ends++ }
+func (c *counting) GetStart(ctx context.Context, _ observe.Get) context.Context { return c.start(ctx) }
+func (c *counting) GetEnd(context.Context, observe.Get)                         { c.ends++ }
 
 type Counter = testdomain.Counter
 
