@@ -21,45 +21,34 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/repository"
 )
 
-// countingStore is a TrackingStore that records the size of every batch it commits.
-type countingStore struct {
-	*projection.MemoryStore[string, balance]
-	mu      sync.Mutex
-	batches []int64 // the notification ID that each committed batch ended with
-	sizes   []int
-}
-
-func (s *countingStore) Process(ctx context.Context, t es.Tracking, fn func(context.Context, *memTx) error) error {
-	err := s.MemoryStore.Process(ctx, t, fn)
-	if err == nil {
-		s.mu.Lock()
-		s.batches = append(s.batches, t.NotificationID)
-		s.sizes = append(s.sizes, int(t.NotificationID-t.Prior))
-		s.mu.Unlock()
-	}
-	return err
-}
-
 func TestBatchesFormWhileCatchingUp(t *testing.T) {
 	const n = 2000
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	deposits(t, up, n)
-	store := &countingStore{MemoryStore: newBalances()}
-	r, err := projection.NewRunner("balances", up, projection.TrackingStore[*memTx](store), balances, projection.WithBatch(500, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The notification ID that each committed batch ended with, and its size.
+	var (
+		mu      sync.Mutex
+		batches []int64
+		sizes   []int
+	)
+	store := &committing{MemoryStore: newBalances(), committed: func(t es.Tracking) {
+		mu.Lock()
+		batches = append(batches, t.NotificationID)
+		sizes = append(sizes, int(t.NotificationID-t.Prior))
+		mu.Unlock()
+	}}
+	r := balancesRunner(t, up, store, projection.WithBatch(500, time.Minute))
 	runTo(ctx, t, r, n)
 	checkAppliedOnce(t, store.MemoryStore, singlePass(t, n), n)
-	store.mu.Lock()
-	defer store.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
 	// Catching up, the runner takes what is at hand: batches up to the bound, never beyond it. The
 	// subscription reads pages, so most batches are larger than one.
-	if len(store.batches) >= n/2 {
-		t.Fatalf("%d transactions for %d events waiting in the log: the runner did not batch", len(store.batches), n)
+	if len(batches) >= n/2 {
+		t.Fatalf("%d transactions for %d events waiting in the log: the runner did not batch", len(batches), n)
 	}
-	if m := slices.Max(store.sizes); m > 500 {
+	if m := slices.Max(sizes); m > 500 {
 		t.Fatalf("a batch of %d notifications, above the bound of 500", m)
 	}
 }
@@ -70,10 +59,7 @@ func TestBatchesDoNotDelayAQuietLog(t *testing.T) {
 	store := newBalances()
 	// A bound of an hour: a runner that waited for a batch to fill, or for its time, would not
 	// process these events before the test's guard ends it.
-	r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(1000, time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, store, projection.WithBatch(1000, time.Hour))
 	stop := start(t, r)
 	for i := range 5 {
 		depositRange(t, up, i, i+1)
@@ -188,10 +174,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 		tx.Clear()
 		return nil
 	})
-	r, err := projection.NewRunner("balances", up, store, balances, reset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, store, reset)
 	stop := start(t, r)
 	if err := r.Wait(ctx, 100); err != nil {
 		t.Fatal(err)
@@ -227,10 +210,7 @@ func TestMarkResetWithoutAResetFunctionStops(t *testing.T) {
 	up := newUpstream(t, "bank")
 	deposits(t, up, 10)
 	store := newBalances()
-	r, err := projection.NewRunner("balances", up, store, balances)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, store)
 	if err := r.Rebuild(ctx); err == nil {
 		t.Fatal("Rebuild without a reset function was accepted")
 	}
@@ -388,21 +368,15 @@ func TestForgottenSubjects(t *testing.T) {
 	}
 	t.Run("skipped by default", func(t *testing.T) {
 		store := newBalances()
-		r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(16, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := balancesRunner(t, up, store, projection.WithBatch(16, time.Minute))
 		runTo(ctx, t, r, n)
 		want := singlePass(t, n)
 		delete(want, "owner-3")
 		checkAppliedOnce(t, store, want, n-n/10) // without owner-3's n/10 events
 	})
 	t.Run("or the runner stops", func(t *testing.T) {
-		r, err := projection.NewRunner("balances", up, newBalances(), balances, projection.WithForgotten(projection.StopOnForgotten))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = r.Run(ctx)
+		r := balancesRunner(t, up, newBalances(), projection.WithForgotten(projection.StopOnForgotten))
+		err := r.Run(ctx)
 		var perr *projection.Error
 		if !errors.As(err, &perr) || perr.NotificationID != 4 || !errors.Is(err, datakey.ErrForgotten) {
 			t.Fatalf("Run: %v, want an *Error for notification 4 (owner-3's first deposit) wrapping ErrForgotten", err)

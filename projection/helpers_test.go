@@ -171,6 +171,20 @@ func withRecorder(app projection.Application, wrap func(es.ApplicationRecorder) 
 	return app
 }
 
+// committing is a TrackingStore that calls committed with the tracking of each batch it commits.
+type committing struct {
+	*projection.MemoryStore[string, balance]
+	committed func(es.Tracking)
+}
+
+func (s *committing) Process(ctx context.Context, t es.Tracking, fn func(context.Context, *memTx) error) error {
+	err := s.MemoryStore.Process(ctx, t, fn)
+	if err == nil {
+		s.committed(t)
+	}
+	return err
+}
+
 // start runs r (a Runner or a System) in the background; the returned function stops it and returns
 // Run's result.
 func start(t testing.TB, r interface{ Run(context.Context) error }) (stop func() error) {
@@ -230,6 +244,17 @@ func runTo[Tx any](ctx context.Context, t testing.TB, r *projection.Runner[Tx], 
 	}
 }
 
+// balancesRunner returns a runner "balances" of the balances projection from up to store; an error
+// fails t.
+func balancesRunner(t testing.TB, up projection.Application, store projection.TrackingStore[*memTx], opts ...projection.Option) *projection.Runner[*memTx] {
+	t.Helper()
+	r, err := projection.NewRunner("balances", up, store, balances, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // checkAppliedOnce fails t unless the balances in s are want, built of the given number of events,
 // each of them applied exactly once.
 func checkAppliedOnce(t testing.TB, s *projection.MemoryStore[string, balance], want map[string]balance, events int) {
@@ -253,10 +278,7 @@ func instancesProcessEachEventOnce(t *testing.T, n int, opts ...projection.Optio
 	store := newBalances()
 	var runners []*projection.Runner[*memTx]
 	for range 3 {
-		r, err := projection.NewRunner("balances", up, store, balances, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := balancesRunner(t, up, store, opts...)
 		start(t, r)
 		runners = append(runners, r)
 	}

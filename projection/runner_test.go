@@ -20,22 +20,15 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/projection"
 )
 
-// stopAfter is a TrackingStore that cancels the run once it has committed the k-th event, so that
-// the runner is stopped between two events.
-type stopAfter struct {
-	*projection.MemoryStore[string, balance]
-	k, n   int
-	cancel context.CancelFunc
-}
-
-func (s *stopAfter) Process(ctx context.Context, t es.Tracking, fn func(context.Context, *memTx) error) error {
-	err := s.MemoryStore.Process(ctx, t, fn)
-	if err == nil {
-		if s.n++; s.n == s.k {
-			s.cancel()
+// stopAfter returns a TrackingStore on s that cancels the run once it has committed the k-th batch (with
+// batches of one, event), so that the runner is stopped between two batches.
+func stopAfter(s *projection.MemoryStore[string, balance], k int, cancel context.CancelFunc) *committing {
+	n := 0
+	return &committing{MemoryStore: s, committed: func(es.Tracking) {
+		if n++; n == k {
+			cancel()
 		}
-	}
-	return err
+	}}
 }
 
 func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
@@ -46,10 +39,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 
 	// One pass.
 	one := newBalances()
-	r, err := projection.NewRunner("balances", up, one, balances)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, one)
 	runTo(ctx, t, r, n)
 	oneBal, _ := readModel(one)
 	if want := singlePass(t, n); !equalBalances(oneBal, want) {
@@ -61,7 +51,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 	store := newBalances()
 	for run, k := range []int{1, 37, 2, 90, 13, 64} {
 		runCtx, cancel := context.WithCancel(ctx)
-		var ts projection.TrackingStore[*memTx] = &stopAfter{MemoryStore: store, k: k, cancel: cancel}
+		var ts projection.TrackingStore[*memTx] = stopAfter(store, k, cancel)
 		project := balances
 		if run%2 == 1 {
 			ts = store
@@ -103,10 +93,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 			t.Fatalf("Wait on a stopped runner: %v, want ErrStopped", err)
 		}
 	}
-	r, err = projection.NewRunner("balances", up, store, balances)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = balancesRunner(t, up, store)
 	runTo(ctx, t, r, n)
 	checkAppliedOnce(t, store, oneBal, n)
 }
@@ -120,8 +107,7 @@ func TestReplayedNotificationsAreSkipped(t *testing.T) {
 	// The first runner sees a clean log and stops after 25; the second sees everything twice, from
 	// the start.
 	runCtx, cancel := context.WithCancel(ctx)
-	first, _ := projection.NewRunner("balances", up, projection.TrackingStore[*memTx](&stopAfter{MemoryStore: store, k: 25, cancel: cancel}), balances,
-		projection.WithBatch(1, time.Minute))
+	first := balancesRunner(t, up, stopAfter(store, 25, cancel), projection.WithBatch(1, time.Minute))
 	if err := first.Run(runCtx); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +198,7 @@ func TestDecodeErrorStopsTheRunner(t *testing.T) {
 	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: aggregate.NewID(), OriginatorVersion: 1, Topic: "test.Unknown", State: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := projection.NewRunner("balances", up, newBalances(), balances)
+	r := balancesRunner(t, up, newBalances())
 	err := r.Run(ctx)
 	var perr *projection.Error
 	if !errors.As(err, &perr) || perr.NotificationID != 4 || perr.Topic != "test.Unknown" {
@@ -325,7 +311,7 @@ func TestWaitWithoutAFilter(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	store := newBalances()
-	r, _ := projection.NewRunner("balances", up, store, balances)
+	r := balancesRunner(t, up, store)
 	stop := start(t, r)
 	for i := range 20 {
 		a := &Account{}
@@ -513,7 +499,7 @@ func TestConcurrentWaiters(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	store := newBalances()
-	r, _ := projection.NewRunner("balances", up, store, balances, projection.WithTopics(topicDeposited))
+	r := balancesRunner(t, up, store, projection.WithTopics(topicDeposited))
 	start(t, r)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
