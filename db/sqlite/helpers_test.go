@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -10,13 +11,23 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
+// opener opens a fresh, migrated database of one kind.
+type opener = func(t testing.TB, opts ...sqlite.Option) *sql.DB
+
 // stores are the kinds of database every recorder test runs on.
 var stores = []struct {
 	name string
-	open func(t testing.TB, opts ...sqlite.Option) *sql.DB
+	open opener
 }{
 	{"file", openFile},
 	{"memory", openMemory},
+}
+
+// forEachStore runs test as a subtest on each kind of database in stores.
+func forEachStore(t *testing.T, test func(t *testing.T, open opener)) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) { test(t, s.open) })
+	}
 }
 
 // openFile opens a fresh, migrated database file in a temporary directory.
@@ -53,19 +64,20 @@ func openRaw(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 
 func newProcessRecorder(t testing.TB, db *sql.DB, opts ...sqlite.Option) *sqlite.ProcessRecorder {
 	t.Helper()
-	r, err := sqlite.NewProcessRecorder(context.Background(), db, opts...)
-	if err != nil {
-		t.Fatalf("new process recorder: %v", err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return newRecorder(t, "process", sqlite.NewProcessRecorder, db, opts...)
 }
 
 func newSnapshotRecorder(t testing.TB, db *sql.DB, opts ...sqlite.Option) *sqlite.SnapshotRecorder {
 	t.Helper()
-	r, err := sqlite.NewSnapshotRecorder(context.Background(), db, opts...)
+	return newRecorder(t, "snapshot", sqlite.NewSnapshotRecorder, db, opts...)
+}
+
+// newRecorder makes a recorder of the given kind on db with newR, closed when the test ends.
+func newRecorder[R io.Closer](t testing.TB, kind string, newR func(context.Context, *sql.DB, ...sqlite.Option) (R, error), db *sql.DB, opts ...sqlite.Option) R {
+	t.Helper()
+	r, err := newR(context.Background(), db, opts...)
 	if err != nil {
-		t.Fatalf("new snapshot recorder: %v", err)
+		t.Fatalf("new %s recorder: %v", kind, err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
