@@ -185,32 +185,18 @@ func TestGooseCommandLine(t *testing.T) {
 	for _, o := range orderings {
 		t.Run(o.String(), func(t *testing.T) {
 			recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
-				r, err := postgres.NewProcessRecorder(t.Context(), migrateAsCLI(t), postgres.WithOrdering(o))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { r.Close() })
-				return r
+				return processOn(t, migrateAsCLI(t), postgres.WithOrdering(o))
 			})
 		})
 	}
 	t.Run("snapshots", func(t *testing.T) {
 		recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
-			r, err := postgres.NewSnapshotRecorder(t.Context(), migrateAsCLI(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
+			return mustSnapshots(t, migrateAsCLI(t))
 		})
 	})
 	t.Run("tracker", func(t *testing.T) {
 		projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
-			r, err := postgres.NewProcessRecorder(t.Context(), migrateAsCLI(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
-			return r
+			return processOn(t, migrateAsCLI(t))
 		})
 	})
 	t.Run("down", func(t *testing.T) {

@@ -54,11 +54,7 @@ func TestTorture(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			db, name := pgtestSchema(t)
-			r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(c.ordering))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
+			r := mustProcess(t, db, name, postgres.WithOrdering(c.ordering))
 			if c.unrelated {
 				unrelatedWriter(t, pgtest.Open(t))
 			}
@@ -326,11 +322,7 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func TestTortureDetectsLateFills(t *testing.T) {
 	db, name := pgtestSchema(t)
 	// The table-lock ordering's readers apply no filter; these writers bypass its lock.
-	r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(postgres.OrderingTableLock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingTableLock))
 	naive := func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -367,11 +359,7 @@ func TestTortureDetectsLateFills(t *testing.T) {
 // produce late fills the harness sees.
 func TestTortureDetectsXIDMisuse(t *testing.T) {
 	db, name := pgtestSchema(t)
-	r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(postgres.OrderingXID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingXID))
 	early := func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
