@@ -180,15 +180,7 @@ func TestChildProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	if err := r.Wait(ctx, childMany); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, childMany)
 	fmt.Println("DONE")
 }
 
