@@ -246,14 +246,8 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 			_, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO projectiontest_copy (k, v) VALUES (%d, %d)", r.Key, r.Value))
 			return err
 		}
-		first, err := projection.NewRunner("first", upstream, store, project, projection.WithBatch(5, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := projection.NewRunner("second", upstream, store, copyRow, projection.WithBatch(3, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := newRunner(t, "first", upstream, store, project, projection.WithBatch(5, time.Minute))
+		second := newRunner(t, "second", upstream, store, copyRow, projection.WithBatch(3, time.Minute))
 		runAll(t, s.ctx, last, first, second)
 		s.mark(t, "first", app, last)
 		s.mark(t, "second", app, last)
@@ -270,10 +264,7 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 		// project fails on a key inserted twice: an event applied by both instances stops one.
 		var instances []*projection.Runner[projection.SQLTx]
 		for range 2 {
-			r, err := projection.NewRunner(consumer, upstream, store, project, projection.WithBatch(4, time.Minute))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := newRunner(t, consumer, upstream, store, project, projection.WithBatch(4, time.Minute))
 			instances = append(instances, r)
 		}
 		runAll(t, s.ctx, last, instances...)
@@ -291,10 +282,7 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 		})
 		catchUp(t, s.ctx, consumer, upstream, store, last, reset)
 		s.rows(t, want)
-		r, err := projection.NewRunner(consumer, upstream, store, project, reset, projection.WithBatch(6, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, consumer, upstream, store, project, reset, projection.WithBatch(6, time.Minute))
 		if err := r.Rebuild(s.ctx); err != nil {
 			t.Fatalf("Rebuild: %v", err)
 		}
@@ -342,11 +330,17 @@ func newUpstream(t *testing.T, ctx context.Context, name string) (projection.App
 // catchUp runs a new runner named name until it has processed last.
 func catchUp(t *testing.T, ctx context.Context, name string, upstream projection.Application, store projection.TrackingStore[projection.SQLTx], last int64, opts ...projection.Option) {
 	t.Helper()
-	r, err := projection.NewRunner(name, upstream, store, project, opts...)
+	runAll(t, ctx, last, newRunner(t, name, upstream, store, project, opts...))
+}
+
+// newRunner returns a new runner; an error fails the test.
+func newRunner(t *testing.T, name string, upstream projection.Application, store projection.TrackingStore[projection.SQLTx], p projection.Projection[projection.SQLTx], opts ...projection.Option) *projection.Runner[projection.SQLTx] {
+	t.Helper()
+	r, err := projection.NewRunner(name, upstream, store, p, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runAll(t, ctx, last, r)
+	return r
 }
 
 // runAll runs the runners together until each has processed last, then stops them; none may fail.
