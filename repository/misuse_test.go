@@ -42,13 +42,18 @@ func (b *Bomb) Apply(e any) {
 	}
 }
 
-func bombStore(t *testing.T) (*eventstore.EventStore, *memory.ProcessRecorder) {
+// bombStore returns an event store of bombs, its recorder, a repository of bombs on it, and a new bomb
+// with one harmless fuse pending.
+func bombStore(t *testing.T) (*eventstore.EventStore, *memory.ProcessRecorder, *repository.Repository[Bomb, *Bomb], *Bomb) {
 	t.Helper()
 	reg := registry()
 	mapper.Register[Fuse](reg, "test.Fuse")
 	mapper.Register[Bomb](reg, "test.Bomb")
 	rec := memory.NewProcessRecorder()
-	return eventstore.New(must(mapper.New(reg)), rec), rec
+	store := eventstore.New(must(mapper.New(reg)), rec)
+	b := &Bomb{}
+	aggregate.Trigger(b, Fuse{})
+	return store, rec, must(repository.New[Bomb](store)), b
 }
 
 func recorded(t *testing.T, rec *memory.ProcessRecorder) int64 {
@@ -100,10 +105,7 @@ func TestSaveRefusesInvalidPendingEvents(t *testing.T) {
 // aggregate as it was, and the save refuses it, so no later Get fails.
 func TestSaveAfterRecoveredApplyPanicRecordsNothing(t *testing.T) {
 	ctx := context.Background()
-	store, rec := bombStore(t)
-	bombs := must(repository.New[Bomb](store))
-	b := &Bomb{}
-	aggregate.Trigger(b, Fuse{})
+	_, rec, bombs, b := bombStore(t)
 	func() {
 		defer func() { _ = recover() }()
 		aggregate.Trigger(b, Fuse{Breaks: "apply"})
@@ -121,10 +123,7 @@ func TestSaveAfterRecoveredApplyPanicRecordsNothing(t *testing.T) {
 // aggregate, the event and its version, not a panic out of the repository.
 func TestPanicsInApplyAndMarshalAreErrors(t *testing.T) {
 	ctx := context.Background()
-	store, rec := bombStore(t)
-	bombs := must(repository.New[Bomb](store))
-	b := &Bomb{}
-	aggregate.Trigger(b, Fuse{})
+	store, rec, bombs, b := bombStore(t)
 	mustSave(ctx, t, bombs, b)
 	// A later release of Apply has the bug; the event is recorded already.
 	if _, err := store.Put(ctx, []aggregate.Event{{OriginatorID: b.ID, OriginatorVersion: 2, Data: Fuse{Breaks: "apply"}}}); err != nil {
