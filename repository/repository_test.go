@@ -20,8 +20,7 @@ import (
 
 func TestSaveAndGet(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := f.counters()
+	repo := newFixture().counters()
 	c := savedCounter(ctx, t, repo, "a", 3)
 	if len(c.Pending()) != 0 {
 		t.Fatal("save must collect pending events")
@@ -41,8 +40,7 @@ func TestSaveAndGet(t *testing.T) {
 
 func TestGetAt(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := f.counters()
+	repo := newFixture().counters()
 	c := savedCounter(ctx, t, repo, "a", 5)
 	for v := int64(1); v <= 6; v++ {
 		got, err := repo.GetAt(ctx, c.ID, v)
@@ -63,8 +61,7 @@ func TestGetAt(t *testing.T) {
 
 func TestConcurrentModificationConflicts(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := f.counters()
+	repo := newFixture().counters()
 	c := savedCounter(ctx, t, repo, "a", 0)
 	x, _ := repo.Get(ctx, c.ID)
 	y, _ := repo.Get(ctx, c.ID)
@@ -86,8 +83,7 @@ func TestConcurrentModificationConflicts(t *testing.T) {
 
 func TestSaveSeveralAggregatesIsAtomic(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := f.counters()
+	repo := newFixture().counters()
 	a, b := newCounter("a", 0), newCounter("b", 0)
 	mustSave(ctx, t, repo, a, b)
 	stale, _ := repo.Get(ctx, b.ID)

@@ -51,8 +51,7 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 
 func TestUpdateReturnsTheCommandsErrorUntouched(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := f.counters()
+	repo := newFixture().counters()
 	c := savedCounter(ctx, t, repo, "a", 0)
 	refused := &commandError{reason: "no"}
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
@@ -100,8 +99,7 @@ func TestUpdateGivesUpAfterItsRetries(t *testing.T) {
 func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	const writers = 8
-	f := newFixture()
-	repo := f.counters(repository.WithUpdateRetries(writers - 1))
+	repo := newFixture().counters(repository.WithUpdateRetries(writers - 1))
 	c := savedCounter(ctx, t, repo, "a", 0)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -128,8 +126,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 
 func TestUpdateAllSavesTogether(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := f.counters()
+	repo := newFixture().counters()
 	a, b := newCounter("a", 0), newCounter("b", 0)
 	mustSave(ctx, t, repo, a, b)
 	ids, err := repo.UpdateAll(ctx, []uuid.UUID{a.ID, b.ID}, func(cs []*Counter) error {
