@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,4 +290,160 @@ func instancesProcessEachEventOnce(t *testing.T, n int, opts ...projection.Optio
 		}
 	}
 	checkAppliedOnce(t, store, singlePass(t, n), n)
+}
+
+// The system of these tests: orders → invoicing → mailer.
+type (
+	OrderPlaced struct {
+		Customer string `json:"customer"`
+		Amount   int64  `json:"amount"`
+	}
+	InvoiceIssued struct {
+		Order  uuid.UUID `json:"order"`
+		Amount int64     `json:"amount"`
+	}
+	EmailQueued struct {
+		Invoice uuid.UUID `json:"invoice"`
+	}
+	Audited struct {
+		Order uuid.UUID `json:"order"`
+	}
+)
+
+type Order struct {
+	aggregate.Base
+	Amount int64
+}
+
+func (o *Order) Apply(e any) {
+	if e, ok := e.(OrderPlaced); ok {
+		o.Amount = e.Amount
+	}
+}
+
+type Invoice struct {
+	aggregate.Base
+	Order uuid.UUID
+}
+
+func (i *Invoice) Apply(e any) {
+	if e, ok := e.(InvoiceIssued); ok {
+		i.Order = e.Order
+	}
+}
+
+type Email struct{ aggregate.Base }
+
+func (*Email) Apply(any) {}
+
+// Audit is one aggregate that every order changes: the policies that use it meet concurrent changes.
+type Audit struct {
+	aggregate.Base
+	Orders int
+}
+
+func (a *Audit) Apply(e any) {
+	if _, ok := e.(Audited); ok {
+		a.Orders++
+	}
+}
+
+var auditID = aggregate.NameID(namespace, "audit")
+
+func newApp(name string, policy projection.Policy) projection.Application {
+	return projection.Application{Name: name, Store: eventstore.New(must(mapper.New(registry())), memory.NewProcessRecorder()), Policy: policy}
+}
+
+// invoicing issues an invoice, with a random ID, for each order: only tracking prevents a second
+// invoice for an order delivered twice.
+func invoicing(calls *atomic.Int64) projection.Policy {
+	return func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
+		if calls != nil {
+			calls.Add(1)
+		}
+		o, ok := e.Data.(OrderPlaced)
+		if !ok {
+			return nil // nothing to do: the tracking is still recorded
+		}
+		if o.Amount < 0 {
+			return fmt.Errorf("order %s: negative amount %d", e.OriginatorID, o.Amount)
+		}
+		inv := &Invoice{}
+		aggregate.Trigger(inv, InvoiceIssued{Order: e.OriginatorID, Amount: o.Amount})
+		p.Collect(inv, inv) // twice: saved once
+		return nil
+	}
+}
+
+func mailing(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
+	if _, ok := e.Data.(InvoiceIssued); ok {
+		m := &Email{}
+		aggregate.Trigger(m, EmailQueued{Invoice: e.OriginatorID})
+		p.Collect(m)
+	}
+	return nil
+}
+
+func placeOrders(t *testing.T, app projection.Application, amounts ...int64) int64 {
+	t.Helper()
+	var last int64
+	for _, a := range amounts {
+		o := &Order{}
+		aggregate.Trigger(o, OrderPlaced{Customer: "c", Amount: a})
+		ids, err := app.Store.Put(context.Background(), o.Collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ids[0]
+	}
+	return last
+}
+
+// logOf returns the events of app's notification log, decoded.
+func logOf(t *testing.T, app projection.Application) []aggregate.Event {
+	t.Helper()
+	rec := app.Store.Recorder().(es.ApplicationRecorder)
+	ns, err := rec.SelectNotifications(context.Background(), es.NotificationQuery{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]aggregate.Event, len(ns))
+	for i, n := range ns {
+		if out[i], err = app.Store.Mapper().Decode(n.StoredEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func mark(t *testing.T, app projection.Application, upstream string) int64 {
+	t.Helper()
+	id, err := app.Store.Recorder().(es.TrackingRecorder).MaxTrackingID(context.Background(), app.Name, upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// oneInvoicePerOrder checks that the follower's log holds exactly one invoice for each order.
+func oneInvoicePerOrder(t *testing.T, orders, follower projection.Application) {
+	t.Helper()
+	want := map[uuid.UUID]int{}
+	for _, e := range logOf(t, orders) {
+		if _, ok := e.Data.(OrderPlaced); ok {
+			want[e.OriginatorID] = 1
+		}
+	}
+	got := map[uuid.UUID]int{}
+	for _, e := range logOf(t, follower) {
+		got[e.Data.(InvoiceIssued).Order]++
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d orders invoiced, want %d", len(got), len(want))
+	}
+	for id, n := range got {
+		if n != 1 || want[id] != 1 {
+			t.Fatalf("order %s invoiced %d times", id, n)
+		}
+	}
 }
