@@ -206,9 +206,7 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("runner restarted mid-batch processes each event once", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		// Each run stops inside the transaction of a different event of its batches of 7; the next
 		// resumes.
 		for _, stopAt := range []int{3, 1, 17, 9} {
@@ -237,9 +235,7 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("two projections in one database each process every event", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		s.exec(t, "CREATE TABLE projectiontest_copy (k BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
 		copyRow := func(ctx context.Context, tx projection.SQLTx, e aggregate.Event) error {
 			r := e.Data.(rowAdded)
@@ -258,14 +254,11 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("two instances of one projection process each event once", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		// project fails on a key inserted twice: an event applied by both instances stops one.
 		var instances []*projection.Runner[projection.SQLTx]
 		for range 2 {
-			r := newRunner(t, consumer, upstream, store, project, projection.WithBatch(4, time.Minute))
-			instances = append(instances, r)
+			instances = append(instances, newRunner(t, consumer, upstream, store, project, projection.WithBatch(4, time.Minute)))
 		}
 		runAll(t, s.ctx, last, instances...)
 		s.mark(t, consumer, app, last)
@@ -273,9 +266,7 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("a rebuild gives the read model of the first build", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		reset := projection.WithReset(func(ctx context.Context, tx projection.SQLTx) error {
 			_, err := tx.ExecContext(ctx, "DELETE FROM projectiontest_rows")
 			return err
@@ -386,6 +377,14 @@ type sqlSuite struct {
 
 // The probe's tracking: a consumer of its own, whose mark the suite advances one by one.
 const probeConsumer, probeApp = "projectiontest.probe", "projectiontest.probe"
+
+// upstream returns a new upstream application named name with its events recorded, the read model they
+// make, the notification ID of the last, and the tracking store on the suite's tracker.
+func (s *sqlSuite) upstream(t *testing.T, name string) (projection.Application, map[int64]int64, int64, projection.TrackingStore[projection.SQLTx]) {
+	t.Helper()
+	upstream, want := newUpstream(t, s.ctx, name)
+	return upstream, want, int64(len(want)), projection.SQL(s.tr)
+}
 
 func (s *sqlSuite) exec(t *testing.T, stmt string) {
 	t.Helper()
