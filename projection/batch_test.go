@@ -305,17 +305,8 @@ func TestProcessBatchSeesItsOwnChanges(t *testing.T) {
 	var follower projection.Application
 	policy := func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 		customers := must(repository.New[Customer](follower.Store))
-		id := aggregate.NameID(namespace, e.Data.(OrderPlaced).Customer)
-		c, err := customers.Get(ctx, id) // the batch's unit of work has it after its first event
-		if errors.Is(err, es.ErrNotFound) {
-			c = &Customer{}
-			c.ID = id
-		} else if err != nil {
-			return err
-		}
-		aggregate.Trigger(c, Audited{Order: e.OriginatorID})
-		p.Collect(c)
-		return nil
+		// The batch's unit of work has the customer after its first event.
+		return audited(ctx, p, customers, aggregate.NameID(namespace, e.Data.(OrderPlaced).Customer), e)
 	}
 	follower = newApp("customers", policy)
 	rec := &countingRecorder{ProcessRecorder: follower.Store.Recorder().(es.ProcessRecorder)}

@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/repository"
 )
 
 // Events of the upstream "bank" of these tests.
@@ -446,4 +448,19 @@ func oneInvoicePerOrder(t *testing.T, orders, follower projection.Application) {
 			t.Fatalf("order %s invoiced %d times", id, n)
 		}
 	}
+}
+
+// audited triggers an Audited of e on the aggregate id of repo (a new one when there is none yet) and
+// collects it in p.
+func audited[T any, P repository.Aggregate[T]](ctx context.Context, p *projection.Processing, repo *repository.Repository[T, P], id uuid.UUID, e aggregate.Event) error {
+	a, err := repo.Get(ctx, id)
+	if errors.Is(err, es.ErrNotFound) {
+		a = P(new(T))
+		a.AggregateBase().ID = id
+	} else if err != nil {
+		return err
+	}
+	aggregate.Trigger(a, Audited{Order: e.OriginatorID})
+	p.Collect(a)
+	return nil
 }

@@ -109,15 +109,9 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	policy := func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 		attempts.Add(1)
 		audits := must(repository.New[Audit](audit.Store))
-		a, err := audits.Get(ctx, auditID)
-		if errors.Is(err, es.ErrNotFound) {
-			a = &Audit{}
-			a.ID = auditID
-		} else if err != nil {
+		if err := audited(ctx, p, audits, auditID, e); err != nil {
 			return err
 		}
-		aggregate.Trigger(a, Audited{Order: e.OriginatorID})
-		p.Collect(a)
 		if p.NotificationID == 2 && interfered.CompareAndSwap(false, true) {
 			// Another writer (outside the policy's unit of work) changes the audit between the
 			// policy's load and its save.
