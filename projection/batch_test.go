@@ -24,8 +24,7 @@ import (
 func TestBatchesFormWhileCatchingUp(t *testing.T) {
 	const n = 2000
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 	// The notification ID that each committed batch ended with, and its size.
 	var (
 		mu      sync.Mutex
@@ -130,8 +129,7 @@ func TestInstancesWithBatchesProcessEachEventOnce(t *testing.T) {
 func TestTwoProjectionsShareAStore(t *testing.T) {
 	const n = 500
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 	store := newBalances()
 	prefixed := func(prefix string) projection.Projection[*memTx] {
 		return func(ctx context.Context, tx *memTx, e aggregate.Event) error {
@@ -165,8 +163,7 @@ func TestTwoProjectionsShareAStore(t *testing.T) {
 
 func TestRebuildWhileRunning(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 100)
+	up := bankOf(t, 100)
 	store := newBalances()
 	var resets atomic.Int64
 	reset := projection.WithReset(func(ctx context.Context, tx *memTx) error {
@@ -207,8 +204,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 
 func TestMarkResetWithoutAResetFunctionStops(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 10)
+	up := bankOf(t, 10)
 	store := newBalances()
 	r := balancesRunner(t, up, store)
 	if err := r.Rebuild(ctx); err == nil {
@@ -233,8 +229,7 @@ func TestMarkResetWithoutAResetFunctionStops(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 30)
+	up := bankOf(t, 30)
 	store := newBalances()
 	gate := make(chan struct{})
 	r, err := projection.NewRunner("balances", up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {

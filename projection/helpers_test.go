@@ -77,6 +77,14 @@ func newUpstream(t testing.TB, name string) projection.Application {
 	return projection.Application{Name: name, Store: eventstore.New(must(mapper.New(registry())), memory.NewProcessRecorder())}
 }
 
+// bankOf returns the upstream "bank" on a fresh memory recorder, with the first n deposits recorded.
+func bankOf(t testing.TB, n int) projection.Application {
+	t.Helper()
+	up := newUpstream(t, "bank")
+	deposits(t, up, n)
+	return up
+}
+
 // deposit is the i-th deposit of the deterministic history: ten owners, varied amounts.
 func deposit(i int) (owner string, amount int64) {
 	return fmt.Sprintf("owner-%d", i%10), int64(i*7%50 + 1)

@@ -34,8 +34,7 @@ func stopAfter(s *projection.MemoryStore[string, balance], k int, cancel context
 func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 	const n = 300
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 
 	// One pass.
 	one := newBalances()
@@ -101,8 +100,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 func TestReplayedNotificationsAreSkipped(t *testing.T) {
 	const n = 40
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 	store := newBalances()
 	// The first runner sees a clean log and stops after 25; the second sees everything twice, from
 	// the start.
@@ -148,8 +146,7 @@ func TestProjectionErrorStopsTheRunner(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := guarded(t)
-			up := newUpstream(t, "bank")
-			deposits(t, up, 10)
+			up := bankOf(t, 10)
 			store := newBalances()
 			r, _ := projection.NewRunner("balances", up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
 				if err := balances(ctx, tx, e); err != nil {
@@ -192,8 +189,7 @@ func TestProjectionErrorStopsTheRunner(t *testing.T) {
 
 func TestDecodeErrorStopsTheRunner(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 3)
+	up := bankOf(t, 3)
 	rec := up.Store.Recorder().(es.ApplicationRecorder)
 	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: aggregate.NewID(), OriginatorVersion: 1, Topic: "test.Unknown", State: []byte("x")}}); err != nil {
 		t.Fatal(err)
@@ -224,8 +220,7 @@ func notes(t *testing.T, app projection.Application, n int) int64 {
 
 func TestWaitWithATopicFilter(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 5)          // 1..5
+	up := bankOf(t, 5)          // 1..5
 	lastNote := notes(t, up, 4) // 6..9, filtered out
 	store := newBalances()
 	var seen atomic.Int64
@@ -357,8 +352,7 @@ func (r *counting) Subscribe(ctx context.Context, after int64, topics ...string)
 
 func TestRunnerReadsAtMostABatchAhead(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 1200) // more than a page of the memory recorder
+	up := bankOf(t, 1200) // more than a page of the memory recorder
 	var rec *counting
 	up = withRecorder(up, func(r es.ApplicationRecorder) es.ApplicationRecorder {
 		rec = &counting{ApplicationRecorder: r}
