@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/sqlitetest"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
 
@@ -52,15 +53,7 @@ func openMigrated(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 }
 
 // openRaw opens name without migrating it; the database is closed when the test ends.
-func openRaw(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
-	t.Helper()
-	db, err := ncruces.Open(context.Background(), name, opts...)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+var openRaw = sqlitetest.OpenRaw
 
 func newProcessRecorder(t testing.TB, db *sql.DB, opts ...sqlite.Option) *sqlite.ProcessRecorder {
 	t.Helper()
