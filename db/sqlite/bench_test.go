@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -30,22 +31,24 @@ var syncModes = []struct {
 func rawWriter(b *testing.B, db *sql.DB) *benchkit.SQLiteWriter {
 	b.Helper()
 	w, err := benchkit.NewSQLiteWriter(b.Context(), db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { w.Close() })
-	return w
+	return closedAtEnd(b, w, err)
 }
 
 // rawReader returns the raw read baselines on db, closed when the benchmark ends.
 func rawReader(b *testing.B, db *sql.DB) *benchkit.Reader {
 	b.Helper()
 	r, err := benchkit.NewSQLiteReader(b.Context(), db)
+	return closedAtEnd(b, r, err)
+}
+
+// closedAtEnd returns c, closed when the benchmark ends; err, the error of c's making, fails it.
+func closedAtEnd[C io.Closer](b *testing.B, c C, err error) C {
+	b.Helper()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { r.Close() })
-	return r
+	b.Cleanup(func() { c.Close() })
+	return c
 }
 
 // BenchmarkAppend: one InsertEvents call of n events per iteration, each call a new originator.
