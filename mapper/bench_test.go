@@ -128,11 +128,7 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			stored, err := m.Encode(e)
-			if err == nil {
-				_, err = m.Decode(stored)
-			}
-			if err != nil {
+			if err := roundTrip(m, e); err != nil {
 				b.Error(err)
 				return
 			}
