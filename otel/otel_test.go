@@ -19,15 +19,14 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 	"github.com/eventsourcing-go/eventsourcing/internal/testdomain"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	esotel "github.com/eventsourcing-go/eventsourcing/otel"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/repository"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // The tests' aggregate, of the domain the module's tests share.
@@ -52,14 +51,7 @@ type backend struct {
 
 func sqliteBackend() backend {
 	return backend{dialect: "sqlite", open: func(t *testing.T, tr *esotel.Tracer) (recorder, es.AggregateRecorder, string) {
-		db, err := ncruces.Open(t.Context(), filepath.Join(t.TempDir(), "events.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := schema.Migrate(t.Context(), db, schema.SQLite); err != nil {
-			t.Fatal(err)
-		}
+		db := sqlitetest.OpenMigrated(t, filepath.Join(t.TempDir(), "events.db"))
 		events, err := sqlite.NewProcessRecorder(t.Context(), db, sqlite.WithTracer(tr))
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
+
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -112,10 +114,5 @@ func TestMigrateWrongDialect(t *testing.T) {
 // openMemory opens an in-memory SQLite database, closed when the test ends.
 func openMemory(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := ncruces.Open(t.Context(), ncruces.Memory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return sqlitetest.OpenRaw(t, ncruces.Memory)
 }

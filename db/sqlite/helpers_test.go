@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/sqlitetest"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 )
 
 // opener opens a fresh, migrated database of one kind.
@@ -43,17 +43,9 @@ func openMemory(t testing.TB, opts ...sqlite.Option) *sql.DB {
 	return openMigrated(t, ncruces.Memory, opts...)
 }
 
-func openMigrated(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
-	t.Helper()
-	db := openRaw(t, name, opts...)
-	if err := sqlite.Migrate(context.Background(), db, opts...); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db
-}
-
-// openRaw opens name without migrating it; the database is closed when the test ends.
-var openRaw = sqlitetest.OpenRaw
+// openMigrated opens name and migrates it; openRaw opens it without migrating it. Either database is
+// closed when the test ends.
+var openMigrated, openRaw = sqlitetest.OpenMigrated, sqlitetest.OpenRaw
 
 func newProcessRecorder(t testing.TB, db *sql.DB, opts ...sqlite.Option) *sqlite.ProcessRecorder {
 	t.Helper()

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/sqlitetest"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 )
 
 // openRaw opens name, closed when the test ends.

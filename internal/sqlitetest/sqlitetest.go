@@ -1,4 +1,5 @@
-// Package sqlitetest holds what the tests of package sqlite and of its driver package ncruces share.
+// Package sqlitetest holds what the tests of several packages need of a SQLite database: one opened
+// through ncruces, closed when the test ends, and migrated or not.
 package sqlitetest
 
 import (
@@ -18,5 +19,15 @@ func OpenRaw(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
 		t.Fatalf("open %s: %v", name, err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// OpenMigrated opens name as OpenRaw does and migrates it with sqlite.Migrate.
+func OpenMigrated(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
+	t.Helper()
+	db := OpenRaw(t, name, opts...)
+	if err := sqlite.Migrate(context.Background(), db, opts...); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
 	return db
 }
