@@ -76,34 +76,27 @@ func TestAllPages(t *testing.T) {
 	if _, err := s.Put(ctx, events(id, 1, 25)); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	for e, err := range s.All(ctx, id, 3, 0, 7) {
-		if err != nil {
-			t.Fatal(err)
+	// From version 4, up to the end (stopping after 20) and up to version 17.
+	for _, c := range []struct {
+		upTo       int64
+		stop, want int
+	}{{0, 20, 20}, {17, 0, 14}} {
+		n := 0
+		for e, err := range s.All(ctx, id, 3, c.upTo, 7) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+			if e.OriginatorVersion != int64(3+n) {
+				t.Fatalf("event %d has version %d", n, e.OriginatorVersion)
+			}
+			if n == c.stop {
+				break
+			}
 		}
-		n++
-		if e.OriginatorVersion != int64(3+n) {
-			t.Fatalf("event %d has version %d", n, e.OriginatorVersion)
+		if n != c.want {
+			t.Fatalf("read %d events up to version %d, want %d", n, c.upTo, c.want)
 		}
-		if n == 20 {
-			break
-		}
-	}
-	if n != 20 {
-		t.Fatalf("read %d events", n)
-	}
-	n = 0
-	for e, err := range s.All(ctx, id, 3, 17, 7) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-		if e.OriginatorVersion != int64(3+n) {
-			t.Fatalf("event %d has version %d", n, e.OriginatorVersion)
-		}
-	}
-	if n != 14 {
-		t.Fatalf("read %d events up to version 17, want 14", n)
 	}
 	var sizes []int
 	next := int64(1)

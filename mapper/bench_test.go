@@ -14,10 +14,9 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // The benchmarks use MoneyDeposited (the small event of the benchmark domain) in each setting, and
@@ -128,11 +127,7 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			stored, err := m.Encode(e)
-			if err == nil {
-				_, err = m.Decode(stored)
-			}
-			if err != nil {
+			if err := roundTrip(m, e); err != nil {
 				b.Error(err)
 				return
 			}
@@ -180,14 +175,7 @@ func BenchmarkCompressionQuality(b *testing.B) {
 // (see benchkit.KeyOps; cmd/esbench reports the same cases).
 func BenchmarkKeys(b *testing.B) {
 	ctx := context.Background()
-	db, err := ncruces.Open(ctx, filepath.Join(b.TempDir(), "keys.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		b.Fatal(err)
-	}
+	db := sqlitetest.OpenMigrated(b, filepath.Join(b.TempDir(), "keys.db"))
 	store, err := sqlite.NewKeyStore(ctx, db)
 	if err != nil {
 		b.Fatal(err)

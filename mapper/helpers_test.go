@@ -188,6 +188,15 @@ func event(data any) aggregate.Event {
 	return aggregate.Event{OriginatorID: testID, OriginatorVersion: 7, Timestamp: testTime, Data: data}
 }
 
+// roundTrip encodes e with m and decodes the result, and returns the first error.
+func roundTrip(m *mapper.Mapper, e aggregate.Event) error {
+	s, err := m.Encode(e)
+	if err == nil {
+		_, err = m.Decode(s)
+	}
+	return err
+}
+
 // mustNameEvent checks that err is a *mapper.DecodeError naming the stored event, in its fields and in
 // its message.
 func mustNameEvent(t *testing.T, err error, topic string, id uuid.UUID, version int64) {

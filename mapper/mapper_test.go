@@ -589,6 +589,24 @@ func stateFor(t *testing.T, c *cipher.AESGCM, topic string, schema int, payload 
 	return frame(c, topic, 7, false, uint64(schema), 0, payload)
 }
 
+// depositDecoders returns two functions that decode a payload, framed by stateFor as version 7 of
+// testID's deposit: one with a mapper without a cipher, one with a mapper and state encrypted.
+func depositDecoders(t *testing.T) []func(payload string) (aggregate.Event, error) {
+	t.Helper()
+	var decoders []func(string) (aggregate.Event, error)
+	for _, c := range []*cipher.AESGCM{nil, mustCipher(t, testKey)} {
+		m := newMapper(t, newRegistry())
+		if c != nil {
+			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
+		}
+		decoders = append(decoders, func(payload string) (aggregate.Event, error) {
+			return m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
+				State: stateFor(t, c, topicDeposited, 1, []byte(payload))})
+		})
+	}
+	return decoders
+}
+
 // frame builds the stored state of payload for event testID at version: the header (with the
 // compressed flag and the uncompressed length rawLen when compressed), then the payload encrypted with
 // c or followed by the CRC-32C when c is nil.
@@ -628,14 +646,9 @@ func TestDocumentedFormat(t *testing.T) {
 		`{"t":"2026-03-14T15:09:26.535897932Z","k":"key-7","a":"bank.Account","d":{"amount":5,"currency":"EUR"}}`: "bank.Account",
 		`{"t":"2026-03-14T15:09:26.535897932Z","z":"a \"quoted\" \\ value","d":{"amount":5,"currency":"EUR"}}`:    "",
 	}
-	for _, c := range []*cipher.AESGCM{nil, mustCipher(t, testKey)} {
-		m := newMapper(t, newRegistry())
-		if c != nil {
-			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
-		}
+	for _, decode := range depositDecoders(t) {
 		for payload, topic := range payloads {
-			out, err := m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
-				State: stateFor(t, c, topicDeposited, 1, []byte(payload))})
+			out, err := decode(payload)
 			if err != nil {
 				t.Fatalf("%s: %v", payload, err)
 			}
@@ -669,14 +682,9 @@ func TestDecodeBadContent(t *testing.T) {
 		{"bad escape in the topic", `{"t":"2026-03-14T15:09:26Z","a":"\q","d":{}}`, mapper.ErrMalformed},
 		{"empty key", `{"t":"2026-03-14T15:09:26Z","":"x","d":{}}`, mapper.ErrMalformed},
 	}
-	for _, c := range []*cipher.AESGCM{nil, mustCipher(t, testKey)} {
-		m := newMapper(t, newRegistry())
-		if c != nil {
-			m = newMapper(t, newRegistry(), mapper.WithCipher(c))
-		}
+	for _, decode := range depositDecoders(t) {
 		for _, p := range payloads {
-			_, err := m.Decode(es.StoredEvent{OriginatorID: testID, OriginatorVersion: 7, Topic: topicDeposited,
-				State: stateFor(t, c, topicDeposited, 1, []byte(p.payload))})
+			_, err := decode(p.payload)
 			mustNameEvent(t, err, topicDeposited, testID, 7)
 			if p.is != nil && !errors.Is(err, p.is) {
 				t.Errorf("%s: err = %v, want %v", p.name, err, p.is)

@@ -15,27 +15,22 @@ import (
 )
 
 func TestProcessRecorder(t *testing.T) {
-	recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
-		return memory.NewProcessRecorder()
-	})
-}
-
-func TestProcessRecorderZeroValue(t *testing.T) {
-	recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
-		return new(memory.ProcessRecorder)
-	})
+	newAndZero(t, recordertest.TestProcessRecorder,
+		func() es.ProcessRecorder { return memory.NewProcessRecorder() },
+		func() es.ProcessRecorder { return new(memory.ProcessRecorder) })
 }
 
 func TestAggregateRecorder(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
-		return memory.NewAggregateRecorder()
-	})
+	newAndZero(t, recordertest.TestAggregateRecorder,
+		func() es.AggregateRecorder { return memory.NewAggregateRecorder() },
+		func() es.AggregateRecorder { return new(memory.AggregateRecorder) })
 }
 
-func TestAggregateRecorderZeroValue(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
-		return new(memory.AggregateRecorder)
-	})
+// newAndZero runs a conformance suite on recorders made by their constructor and on zero values.
+func newAndZero[R any](t *testing.T, suite func(*testing.T, func(*testing.T) R), newRecorder, zero func() R) {
+	for name, newR := range map[string]func() R{"New": newRecorder, "ZeroValue": zero} {
+		t.Run(name, func(t *testing.T) { suite(t, func(*testing.T) R { return newR() }) })
+	}
 }
 
 // TestInvalidEvents checks the input validation that goes beyond the contract.

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/testdomain"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/observe"
@@ -16,40 +16,29 @@ import (
 // counting is a tracer of repositories and event stores that counts the operations it is told of.
 type counting struct{ starts, ends int }
 
-func (c *counting) LoadStart(ctx context.Context, _ observe.Load) context.Context {
+func (c *counting) start(ctx context.Context) context.Context {
 	c.starts++
 	return ctx
+}
+
+func (c *counting) LoadStart(ctx context.Context, _ observe.Load) context.Context {
+	return c.start(ctx)
 }
 func (c *counting) LoadEnd(context.Context, observe.Load) { c.ends++ }
 func (c *counting) SaveStart(ctx context.Context, _ observe.Save) context.Context {
-	c.starts++
-	return ctx
+	return c.start(ctx)
 }
 func (c *counting) SaveEnd(context.Context, observe.Save) { c.ends++ }
 func (c *counting) SnapshotStart(ctx context.Context, _ observe.Snapshot) context.Context {
-	c.starts++
-	return ctx
+	return c.start(ctx)
 }
-func (c *counting) SnapshotEnd(context.Context, observe.Snapshot) { c.ends++ }
-func (c *counting) PutStart(ctx context.Context, _ observe.Put) context.Context {
-	c.starts++
-	return ctx
-}
-func (c *counting) PutEnd(context.Context, observe.Put) { c.ends++ }
-func (c *counting) GetStart(ctx context.Context, _ observe.Get) context.Context {
-	c.starts++
-	return ctx
-}
-func (c *counting) GetEnd(context.Context, observe.Get) { c.ends++ }
+func (c *counting) SnapshotEnd(context.Context, observe.Snapshot)               { c.ends++ }
+func (c *counting) PutStart(ctx context.Context, _ observe.Put) context.Context { return c.start(ctx) }
+func (c *counting) PutEnd(context.Context, observe.Put)                         { c.ends++ }
+func (c *counting) GetStart(ctx context.Context, _ observe.Get) context.Context { return c.start(ctx) }
+func (c *counting) GetEnd(context.Context, observe.Get)                         { c.ends++ }
 
-type Counter struct {
-	aggregate.Base
-	N int
-}
-
-type Incremented struct{}
-
-func (c *Counter) Apply(any) { c.N++ }
+type Counter = testdomain.Counter
 
 // A nil tracer of any kind (a nil interface, or a nil pointer that would panic at its first call) is
 // no tracer; a tracer is told of every operation's start and end.
@@ -72,10 +61,7 @@ func TestUse(t *testing.T) {
 			if got := observe.Use[observe.RepositoryTracer](tc.give); (got == nil) != (tc.tracer == nil) {
 				t.Fatalf("Use(%v) = %v", tc.give, got)
 			}
-			reg := mapper.NewRegistry()
-			mapper.Register[Incremented](reg, "test.Incremented")
-			mapper.Register[Counter](reg, "test.Counter")
-			m, err := mapper.New(reg)
+			m, err := mapper.New(testdomain.Registry())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,11 +71,11 @@ func TestUse(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := &Counter{}
-			aggregate.Trigger(c, Incremented{})
+			c.Inc(1)
 			if _, err := counters.Save(t.Context(), c); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := counters.Get(t.Context(), c.ID); err != nil || got.N != 1 {
+			if got, err := counters.Get(t.Context(), c.ID); err != nil || got.Count != 1 {
 				t.Fatalf("Get = %v, %v", got, err)
 			}
 			if tc.tracer != nil && (tc.tracer.starts != 4 || tc.tracer.ends != 4) {

@@ -19,29 +19,21 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
+	"github.com/eventsourcing-go/eventsourcing/internal/testdomain"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	esotel "github.com/eventsourcing-go/eventsourcing/otel"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/repository"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
-// Counter is the tests' aggregate.
-type Counter struct {
-	aggregate.Base
-	N int
-}
-
-type Incremented struct{ By int }
-
-func (c *Counter) Apply(e any) {
-	if e, ok := e.(Incremented); ok {
-		c.N += e.By
-	}
-}
+// The tests' aggregate, of the domain the module's tests share.
+type (
+	Counter     = testdomain.Counter
+	Incremented = testdomain.Incremented
+)
 
 // recorder is what a backend gives the tests: the application's recorder, which is also the
 // projection's tracking store.
@@ -59,14 +51,7 @@ type backend struct {
 
 func sqliteBackend() backend {
 	return backend{dialect: "sqlite", open: func(t *testing.T, tr *esotel.Tracer) (recorder, es.AggregateRecorder, string) {
-		db, err := ncruces.Open(t.Context(), filepath.Join(t.TempDir(), "events.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := schema.Migrate(t.Context(), db, schema.SQLite); err != nil {
-			t.Fatal(err)
-		}
+		db := sqlitetest.OpenMigrated(t, filepath.Join(t.TempDir(), "events.db"))
 		events, err := sqlite.NewProcessRecorder(t.Context(), db, sqlite.WithTracer(tr))
 		if err != nil {
 			t.Fatal(err)
@@ -131,10 +116,7 @@ func newFixture(t *testing.T, b backend) *fixture {
 		t.Fatal(err)
 	}
 	f.tracer, f.caller = tr, tp.Tracer("test")
-	reg := mapper.NewRegistry()
-	mapper.Register[Incremented](reg, "test.Incremented")
-	mapper.Register[Counter](reg, "test.Counter")
-	m, err := mapper.New(reg)
+	m, err := mapper.New(testdomain.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +351,7 @@ func testBackend(t *testing.T, b backend) {
 		f.reset()
 		caller := f.inSpan(t, func(ctx context.Context) {
 			got, err := f.counters.Get(ctx, c.ID)
-			if err != nil || got.N != 3 {
+			if err != nil || got.Count != 3 {
 				t.Fatalf("Get = %v, %v; want N = 3", got, err)
 			}
 		})

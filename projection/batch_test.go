@@ -21,54 +21,33 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/repository"
 )
 
-// countingStore is a TrackingStore that records the size of every batch it commits.
-type countingStore struct {
-	*projection.MemoryStore[string, balance]
-	mu      sync.Mutex
-	batches []int64 // the notification ID that each committed batch ended with
-	sizes   []int
-}
-
-func (s *countingStore) Process(ctx context.Context, t es.Tracking, fn func(context.Context, *memTx) error) error {
-	err := s.MemoryStore.Process(ctx, t, fn)
-	if err == nil {
-		s.mu.Lock()
-		s.batches = append(s.batches, t.NotificationID)
-		s.sizes = append(s.sizes, int(t.NotificationID-t.Prior))
-		s.mu.Unlock()
-	}
-	return err
-}
-
 func TestBatchesFormWhileCatchingUp(t *testing.T) {
 	const n = 2000
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
-	store := &countingStore{MemoryStore: newBalances()}
-	r, err := projection.NewRunner("balances", up, projection.TrackingStore[*memTx](store), balances, projection.WithBatch(500, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	bal, applied := readModel(store.MemoryStore)
-	if !equalBalances(bal, singlePass(t, n)) || len(applied) != n {
-		t.Fatalf("read model of %d events, want the single pass of %d", len(applied), n)
-	}
-	store.mu.Lock()
-	defer store.mu.Unlock()
+	up := bankOf(t, n)
+	// The notification ID that each committed batch ended with, and its size.
+	var (
+		mu      sync.Mutex
+		batches []int64
+		sizes   []int
+	)
+	store := &committing{MemoryStore: newBalances(), committed: func(t es.Tracking) {
+		mu.Lock()
+		batches = append(batches, t.NotificationID)
+		sizes = append(sizes, int(t.NotificationID-t.Prior))
+		mu.Unlock()
+	}}
+	r := balancesRunner(t, up, store, projection.WithBatch(500, time.Minute))
+	runTo(ctx, t, r, n)
+	checkAppliedOnce(t, store.MemoryStore, singlePass(t, n), n)
+	mu.Lock()
+	defer mu.Unlock()
 	// Catching up, the runner takes what is at hand: batches up to the bound, never beyond it. The
 	// subscription reads pages, so most batches are larger than one.
-	if len(store.batches) >= n/2 {
-		t.Fatalf("%d transactions for %d events waiting in the log: the runner did not batch", len(store.batches), n)
+	if len(batches) >= n/2 {
+		t.Fatalf("%d transactions for %d events waiting in the log: the runner did not batch", len(batches), n)
 	}
-	if m := slices.Max(store.sizes); m > 500 {
+	if m := slices.Max(sizes); m > 500 {
 		t.Fatalf("a batch of %d notifications, above the bound of 500", m)
 	}
 }
@@ -79,10 +58,7 @@ func TestBatchesDoNotDelayAQuietLog(t *testing.T) {
 	store := newBalances()
 	// A bound of an hour: a runner that waited for a batch to fill, or for its time, would not
 	// process these events before the test's guard ends it.
-	r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(1000, time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, store, projection.WithBatch(1000, time.Hour))
 	stop := start(t, r)
 	for i := range 5 {
 		depositRange(t, up, i, i+1)
@@ -147,41 +123,13 @@ func TestFailingBatchIsNarrowedDown(t *testing.T) {
 }
 
 func TestInstancesWithBatchesProcessEachEventOnce(t *testing.T) {
-	const n = 3000
-	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	store := newBalances()
-	var runners []*projection.Runner[*memTx]
-	for range 3 {
-		r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(64, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		start(t, r)
-		runners = append(runners, r)
-	}
-	deposits(t, up, n)
-	for i, r := range runners {
-		if err := r.Wait(ctx, n); err != nil {
-			t.Fatalf("runner %d: %v", i, err)
-		}
-	}
-	bal, applied := readModel(store)
-	if want := singlePass(t, n); !equalBalances(bal, want) {
-		t.Fatalf("read model %v, want %v", bal, want)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	instancesProcessEachEventOnce(t, 3000, projection.WithBatch(64, time.Minute))
 }
 
 func TestTwoProjectionsShareAStore(t *testing.T) {
 	const n = 500
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 	store := newBalances()
 	prefixed := func(prefix string) projection.Projection[*memTx] {
 		return func(ctx context.Context, tx *memTx, e aggregate.Event) error {
@@ -215,8 +163,7 @@ func TestTwoProjectionsShareAStore(t *testing.T) {
 
 func TestRebuildWhileRunning(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 100)
+	up := bankOf(t, 100)
 	store := newBalances()
 	var resets atomic.Int64
 	reset := projection.WithReset(func(ctx context.Context, tx *memTx) error {
@@ -224,10 +171,7 @@ func TestRebuildWhileRunning(t *testing.T) {
 		tx.Clear()
 		return nil
 	})
-	r, err := projection.NewRunner("balances", up, store, balances, reset)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, store, reset)
 	stop := start(t, r)
 	if err := r.Wait(ctx, 100); err != nil {
 		t.Fatal(err)
@@ -255,26 +199,14 @@ func TestRebuildWhileRunning(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	bal, applied := readModel(store)
-	if !equalBalances(bal, singlePass(t, 150)) || len(applied) != 150 {
-		t.Fatalf("after the rebuild: %d events applied, want the single pass of 150", len(applied))
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	checkAppliedOnce(t, store, singlePass(t, 150), 150)
 }
 
 func TestMarkResetWithoutAResetFunctionStops(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 10)
+	up := bankOf(t, 10)
 	store := newBalances()
-	r, err := projection.NewRunner("balances", up, store, balances)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, store)
 	if err := r.Rebuild(ctx); err == nil {
 		t.Fatal("Rebuild without a reset function was accepted")
 	}
@@ -297,8 +229,7 @@ func TestMarkResetWithoutAResetFunctionStops(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 30)
+	up := bankOf(t, 30)
 	store := newBalances()
 	gate := make(chan struct{})
 	r, err := projection.NewRunner("balances", up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
@@ -333,18 +264,9 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// Customer counts the orders of a customer: every order of the customer changes it, so a batch of
-// orders changes it many times.
-type Customer struct {
-	aggregate.Base
-	Orders int
-}
-
-func (c *Customer) Apply(e any) {
-	if _, ok := e.(Audited); ok {
-		c.Orders++
-	}
-}
+// Customer counts the orders of a customer, as Audit counts all orders: every order of the customer
+// changes it, so a batch of orders changes it many times.
+type Customer struct{ Audit }
 
 // countingRecorder counts the InsertEvents calls of the follower: one per batch.
 type countingRecorder struct {
@@ -369,17 +291,8 @@ func TestProcessBatchSeesItsOwnChanges(t *testing.T) {
 	var follower projection.Application
 	policy := func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 		customers := must(repository.New[Customer](follower.Store))
-		id := aggregate.NameID(namespace, e.Data.(OrderPlaced).Customer)
-		c, err := customers.Get(ctx, id) // the batch's unit of work has it after its first event
-		if errors.Is(err, es.ErrNotFound) {
-			c = &Customer{}
-			c.ID = id
-		} else if err != nil {
-			return err
-		}
-		aggregate.Trigger(c, Audited{Order: e.OriginatorID})
-		p.Collect(c)
-		return nil
+		// The batch's unit of work has the customer after its first event.
+		return audited(ctx, p, customers, aggregate.NameID(namespace, e.Data.(OrderPlaced).Customer), e)
 	}
 	follower = newApp("customers", policy)
 	rec := &countingRecorder{ProcessRecorder: follower.Store.Recorder().(es.ProcessRecorder)}
@@ -388,13 +301,7 @@ func TestProcessBatchSeesItsOwnChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, last)
 	c, err := must(repository.New[Customer](follower.Store)).Get(ctx, aggregate.NameID(namespace, "c"))
 	if err != nil {
 		t.Fatal(err)
@@ -438,29 +345,15 @@ func TestForgottenSubjects(t *testing.T) {
 	}
 	t.Run("skipped by default", func(t *testing.T) {
 		store := newBalances()
-		r, err := projection.NewRunner("balances", up, store, balances, projection.WithBatch(16, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop := start(t, r)
-		if err := r.Wait(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
+		r := balancesRunner(t, up, store, projection.WithBatch(16, time.Minute))
+		runTo(ctx, t, r, n)
 		want := singlePass(t, n)
 		delete(want, "owner-3")
-		if bal, applied := readModel(store); !equalBalances(bal, want) || len(applied) != n-n/10 {
-			t.Fatalf("read model %v (%d events applied), want %v without owner-3's %d events", bal, len(applied), want, n/10)
-		}
+		checkAppliedOnce(t, store, want, n-n/10) // without owner-3's n/10 events
 	})
 	t.Run("or the runner stops", func(t *testing.T) {
-		r, err := projection.NewRunner("balances", up, newBalances(), balances, projection.WithForgotten(projection.StopOnForgotten))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = r.Run(ctx)
+		r := balancesRunner(t, up, newBalances(), projection.WithForgotten(projection.StopOnForgotten))
+		err := r.Run(ctx)
 		var perr *projection.Error
 		if !errors.As(err, &perr) || perr.NotificationID != 4 || !errors.Is(err, datakey.ErrForgotten) {
 			t.Fatalf("Run: %v, want an *Error for notification 4 (owner-3's first deposit) wrapping ErrForgotten", err)

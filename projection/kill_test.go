@@ -15,17 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
+
 	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/internal/pgtest"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // sqliteTracker is the SQLite process recorder, with the database it keeps its tracking in, where the
@@ -40,14 +40,7 @@ var _ projection.SQLTracker = (*sqlite.ProcessRecorder)(nil)
 func openSQLite(t testing.TB, path string) *sqliteTracker {
 	t.Helper()
 	ctx := context.Background()
-	db, err := ncruces.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := schema.Migrate(ctx, db, schema.SQLite); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlitetest.OpenMigrated(t, path)
 	rec, err := sqlite.NewProcessRecorder(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -180,15 +173,7 @@ func TestChildProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	if err := r.Wait(ctx, childMany); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, childMany)
 	fmt.Println("DONE")
 }
 

@@ -3,7 +3,6 @@ package projection_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,168 +12,9 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
-	"github.com/eventsourcing-go/eventsourcing/eventstore"
-	"github.com/eventsourcing-go/eventsourcing/mapper"
-	"github.com/eventsourcing-go/eventsourcing/memory"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/repository"
 )
-
-// The system of these tests: orders → invoicing → mailer.
-type (
-	OrderPlaced struct {
-		Customer string `json:"customer"`
-		Amount   int64  `json:"amount"`
-	}
-	InvoiceIssued struct {
-		Order  uuid.UUID `json:"order"`
-		Amount int64     `json:"amount"`
-	}
-	EmailQueued struct {
-		Invoice uuid.UUID `json:"invoice"`
-	}
-	Audited struct {
-		Order uuid.UUID `json:"order"`
-	}
-)
-
-type Order struct {
-	aggregate.Base
-	Amount int64
-}
-
-func (o *Order) Apply(e any) {
-	if e, ok := e.(OrderPlaced); ok {
-		o.Amount = e.Amount
-	}
-}
-
-type Invoice struct {
-	aggregate.Base
-	Order uuid.UUID
-}
-
-func (i *Invoice) Apply(e any) {
-	if e, ok := e.(InvoiceIssued); ok {
-		i.Order = e.Order
-	}
-}
-
-type Email struct{ aggregate.Base }
-
-func (*Email) Apply(any) {}
-
-// Audit is one aggregate that every order changes: the policies that use it meet concurrent changes.
-type Audit struct {
-	aggregate.Base
-	Orders int
-}
-
-func (a *Audit) Apply(e any) {
-	if _, ok := e.(Audited); ok {
-		a.Orders++
-	}
-}
-
-var auditID = aggregate.NameID(namespace, "audit")
-
-func newApp(name string, policy projection.Policy) projection.Application {
-	return projection.Application{Name: name, Store: eventstore.New(must(mapper.New(registry())), memory.NewProcessRecorder()), Policy: policy}
-}
-
-// invoicing issues an invoice, with a random ID, for each order: only tracking prevents a second
-// invoice for an order delivered twice.
-func invoicing(calls *atomic.Int64) projection.Policy {
-	return func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
-		if calls != nil {
-			calls.Add(1)
-		}
-		o, ok := e.Data.(OrderPlaced)
-		if !ok {
-			return nil // nothing to do: the tracking is still recorded
-		}
-		if o.Amount < 0 {
-			return fmt.Errorf("order %s: negative amount %d", e.OriginatorID, o.Amount)
-		}
-		inv := &Invoice{}
-		aggregate.Trigger(inv, InvoiceIssued{Order: e.OriginatorID, Amount: o.Amount})
-		p.Collect(inv, inv) // twice: saved once
-		return nil
-	}
-}
-
-func mailing(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
-	if _, ok := e.Data.(InvoiceIssued); ok {
-		m := &Email{}
-		aggregate.Trigger(m, EmailQueued{Invoice: e.OriginatorID})
-		p.Collect(m)
-	}
-	return nil
-}
-
-func placeOrders(t *testing.T, app projection.Application, amounts ...int64) int64 {
-	t.Helper()
-	var last int64
-	for _, a := range amounts {
-		o := &Order{}
-		aggregate.Trigger(o, OrderPlaced{Customer: "c", Amount: a})
-		ids, err := app.Store.Put(context.Background(), o.Collect())
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = ids[0]
-	}
-	return last
-}
-
-// logOf returns the events of app's notification log, decoded.
-func logOf(t *testing.T, app projection.Application) []aggregate.Event {
-	t.Helper()
-	rec := app.Store.Recorder().(es.ApplicationRecorder)
-	ns, err := rec.SelectNotifications(context.Background(), es.NotificationQuery{Limit: 100000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]aggregate.Event, len(ns))
-	for i, n := range ns {
-		if out[i], err = app.Store.Mapper().Decode(n.StoredEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
-
-func mark(t *testing.T, app projection.Application, upstream string) int64 {
-	t.Helper()
-	id, err := app.Store.Recorder().(es.TrackingRecorder).MaxTrackingID(context.Background(), app.Name, upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-// oneInvoicePerOrder checks that the follower's log holds exactly one invoice for each order.
-func oneInvoicePerOrder(t *testing.T, orders, follower projection.Application) {
-	t.Helper()
-	want := map[uuid.UUID]int{}
-	for _, e := range logOf(t, orders) {
-		if _, ok := e.Data.(OrderPlaced); ok {
-			want[e.OriginatorID] = 1
-		}
-	}
-	got := map[uuid.UUID]int{}
-	for _, e := range logOf(t, follower) {
-		got[e.Data.(InvoiceIssued).Order]++
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d orders invoiced, want %d", len(got), len(want))
-	}
-	for id, n := range got {
-		if n != 1 || want[id] != 1 {
-			t.Fatalf("order %s invoiced %d times", id, n)
-		}
-	}
-}
 
 func TestProcessApplication(t *testing.T) {
 	ctx := guarded(t)
@@ -190,13 +30,7 @@ func TestProcessApplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, last)
 	oneInvoicePerOrder(t, orders, inv)
 	if m := mark(t, inv, "orders"); m != last {
 		t.Fatalf("tracking mark %d, want %d (events without effect must be tracked too)", m, last)
@@ -275,15 +109,9 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	policy := func(ctx context.Context, p *projection.Processing, e aggregate.Event) error {
 		attempts.Add(1)
 		audits := must(repository.New[Audit](audit.Store))
-		a, err := audits.Get(ctx, auditID)
-		if errors.Is(err, es.ErrNotFound) {
-			a = &Audit{}
-			a.ID = auditID
-		} else if err != nil {
+		if err := audited(ctx, p, audits, auditID, e); err != nil {
 			return err
 		}
-		aggregate.Trigger(a, Audited{Order: e.OriginatorID})
-		p.Collect(a)
 		if p.NotificationID == 2 && interfered.CompareAndSwap(false, true) {
 			// Another writer (outside the policy's unit of work) changes the audit between the
 			// policy's load and its save.
@@ -302,13 +130,7 @@ func TestProcessRetriesAPolicyOnAConcurrentChange(t *testing.T) {
 	audit = &app
 	last := placeOrders(t, orders, 1, 2, 3)
 	r, _ := projection.NewProcess(app, orders, projection.WithBatch(1, time.Minute)) // to count the runs
-	stop := start(t, r)
-	if err := r.Wait(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, last)
 	a, err := must(repository.New[Audit](app.Store)).Get(ctx, auditID)
 	if err != nil {
 		t.Fatal(err)

@@ -20,56 +20,26 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/projection"
 )
 
-// guard bounds every wait of these tests; reaching it is a failure, not a measurement.
-const guard = 30 * time.Second
-
-func guarded(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), guard)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func newBalances() *projection.MemoryStore[string, balance] {
-	return projection.NewMemoryStore[string, balance]()
-}
-
-// stopAfter is a TrackingStore that cancels the run once it has committed the k-th event, so that
-// the runner is stopped between two events.
-type stopAfter struct {
-	*projection.MemoryStore[string, balance]
-	k, n   int
-	cancel context.CancelFunc
-}
-
-func (s *stopAfter) Process(ctx context.Context, t es.Tracking, fn func(context.Context, *memTx) error) error {
-	err := s.MemoryStore.Process(ctx, t, fn)
-	if err == nil {
-		if s.n++; s.n == s.k {
-			s.cancel()
+// stopAfter returns a TrackingStore on s that cancels the run once it has committed the k-th batch (with
+// batches of one, event), so that the runner is stopped between two batches.
+func stopAfter(s *projection.MemoryStore[string, balance], k int, cancel context.CancelFunc) *committing {
+	n := 0
+	return &committing{MemoryStore: s, committed: func(es.Tracking) {
+		if n++; n == k {
+			cancel()
 		}
-	}
-	return err
+	}}
 }
 
 func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 	const n = 300
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 
 	// One pass.
 	one := newBalances()
-	r, err := projection.NewRunner("balances", up, one, balances)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := start(t, r)
-	if err := r.Wait(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	r := balancesRunner(t, up, one)
+	runTo(ctx, t, r, n)
 	oneBal, _ := readModel(one)
 	if want := singlePass(t, n); !equalBalances(oneBal, want) {
 		t.Fatalf("single pass built %v, want %v", oneBal, want)
@@ -80,7 +50,7 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 	store := newBalances()
 	for run, k := range []int{1, 37, 2, 90, 13, 64} {
 		runCtx, cancel := context.WithCancel(ctx)
-		var ts projection.TrackingStore[*memTx] = &stopAfter{MemoryStore: store, k: k, cancel: cancel}
+		var ts projection.TrackingStore[*memTx] = stopAfter(store, k, cancel)
 		project := balances
 		if run%2 == 1 {
 			ts = store
@@ -122,42 +92,20 @@ func TestRestartsBuildTheReadModelOfASinglePass(t *testing.T) {
 			t.Fatalf("Wait on a stopped runner: %v, want ErrStopped", err)
 		}
 	}
-	r, err = projection.NewRunner("balances", up, store, balances)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop = start(t, r)
-	if err := r.Wait(ctx, n); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	bal, applied := readModel(store)
-	if !equalBalances(bal, oneBal) {
-		t.Fatalf("after restarts: %v\nsingle pass: %v", bal, oneBal)
-	}
-	if len(applied) != n {
-		t.Fatalf("%d events applied, want %d", len(applied), n)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s: applied %d times", k, c)
-		}
-	}
+	r = balancesRunner(t, up, store)
+	runTo(ctx, t, r, n)
+	checkAppliedOnce(t, store, oneBal, n)
 }
 
 func TestReplayedNotificationsAreSkipped(t *testing.T) {
 	const n = 40
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, n)
+	up := bankOf(t, n)
 	store := newBalances()
 	// The first runner sees a clean log and stops after 25; the second sees everything twice, from
 	// the start.
 	runCtx, cancel := context.WithCancel(ctx)
-	first, _ := projection.NewRunner("balances", up, projection.TrackingStore[*memTx](&stopAfter{MemoryStore: store, k: 25, cancel: cancel}), balances,
-		projection.WithBatch(1, time.Minute))
+	first := balancesRunner(t, up, stopAfter(store, 25, cancel), projection.WithBatch(1, time.Minute))
 	if err := first.Run(runCtx); err != nil {
 		t.Fatal(err)
 	}
@@ -180,43 +128,11 @@ func TestReplayedNotificationsAreSkipped(t *testing.T) {
 	if calls != n-25 {
 		t.Fatalf("the projection ran %d times for %d new events", calls, n-25)
 	}
-	bal, applied := readModel(store)
-	if want := singlePass(t, n); !equalBalances(bal, want) {
-		t.Fatalf("read model %v, want %v", bal, want)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	checkAppliedOnce(t, store, singlePass(t, n), n)
 }
 
 func TestRunnersSharingAStoreProcessEachEventOnce(t *testing.T) {
-	const n = 200
-	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	store := newBalances()
-	var runners []*projection.Runner[*memTx]
-	for range 3 {
-		r, _ := projection.NewRunner("balances", up, store, balances)
-		start(t, r)
-		runners = append(runners, r)
-	}
-	deposits(t, up, n)
-	for i, r := range runners {
-		if err := r.Wait(ctx, n); err != nil {
-			t.Fatalf("runner %d: %v", i, err)
-		}
-	}
-	bal, applied := readModel(store)
-	if want := singlePass(t, n); !equalBalances(bal, want) {
-		t.Fatalf("read model %v, want %v", bal, want)
-	}
-	for k, c := range applied {
-		if c != 1 {
-			t.Fatalf("%s applied %d times", k, c)
-		}
-	}
+	instancesProcessEachEventOnce(t, 200)
 }
 
 func TestProjectionErrorStopsTheRunner(t *testing.T) {
@@ -230,8 +146,7 @@ func TestProjectionErrorStopsTheRunner(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := guarded(t)
-			up := newUpstream(t, "bank")
-			deposits(t, up, 10)
+			up := bankOf(t, 10)
 			store := newBalances()
 			r, _ := projection.NewRunner("balances", up, store, func(ctx context.Context, tx *memTx, e aggregate.Event) error {
 				if err := balances(ctx, tx, e); err != nil {
@@ -274,13 +189,12 @@ func TestProjectionErrorStopsTheRunner(t *testing.T) {
 
 func TestDecodeErrorStopsTheRunner(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 3)
+	up := bankOf(t, 3)
 	rec := up.Store.Recorder().(es.ApplicationRecorder)
 	if _, err := rec.InsertEvents(ctx, []es.StoredEvent{{OriginatorID: aggregate.NewID(), OriginatorVersion: 1, Topic: "test.Unknown", State: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := projection.NewRunner("balances", up, newBalances(), balances)
+	r := balancesRunner(t, up, newBalances())
 	err := r.Run(ctx)
 	var perr *projection.Error
 	if !errors.As(err, &perr) || perr.NotificationID != 4 || perr.Topic != "test.Unknown" {
@@ -306,8 +220,7 @@ func notes(t *testing.T, app projection.Application, n int) int64 {
 
 func TestWaitWithATopicFilter(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 5)          // 1..5
+	up := bankOf(t, 5)          // 1..5
 	lastNote := notes(t, up, 4) // 6..9, filtered out
 	store := newBalances()
 	var seen atomic.Int64
@@ -393,7 +306,7 @@ func TestWaitWithoutAFilter(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	store := newBalances()
-	r, _ := projection.NewRunner("balances", up, store, balances)
+	r := balancesRunner(t, up, store)
 	stop := start(t, r)
 	for i := range 20 {
 		a := &Account{}
@@ -439,8 +352,7 @@ func (r *counting) Subscribe(ctx context.Context, after int64, topics ...string)
 
 func TestRunnerReadsAtMostABatchAhead(t *testing.T) {
 	ctx := guarded(t)
-	up := newUpstream(t, "bank")
-	deposits(t, up, 1200) // more than a page of the memory recorder
+	up := bankOf(t, 1200) // more than a page of the memory recorder
 	var rec *counting
 	up = withRecorder(up, func(r es.ApplicationRecorder) es.ApplicationRecorder {
 		rec = &counting{ApplicationRecorder: r}
@@ -457,13 +369,7 @@ func TestRunnerReadsAtMostABatchAhead(t *testing.T) {
 		}
 		return balances(ctx, tx, e)
 	}, projection.WithBatch(size, time.Minute))
-	stop := start(t, r)
-	if err := r.Wait(ctx, 1200); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	runTo(ctx, t, r, 1200)
 }
 
 func TestNewRunnerRefusesMisconfiguration(t *testing.T) {
@@ -587,7 +493,7 @@ func TestConcurrentWaiters(t *testing.T) {
 	ctx := guarded(t)
 	up := newUpstream(t, "bank")
 	store := newBalances()
-	r, _ := projection.NewRunner("balances", up, store, balances, projection.WithTopics(topicDeposited))
+	r := balancesRunner(t, up, store, projection.WithTopics(topicDeposited))
 	start(t, r)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)

@@ -25,24 +25,6 @@ func newSystem(t *testing.T, orders, inv, mailer projection.Application) *projec
 	return s
 }
 
-func runSystem(t *testing.T, s *projection.System) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	var err error
-	stopped := false
-	stop = func() error {
-		if !stopped {
-			cancel()
-			err, stopped = <-done, true
-		}
-		return err
-	}
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
 func maxID(t *testing.T, app projection.Application) int64 {
 	t.Helper()
 	id, err := app.Store.Recorder().(es.ApplicationRecorder).MaxNotificationID(context.Background())
@@ -68,7 +50,7 @@ func TestSystemLeaderFollowerFollower(t *testing.T) {
 	orders, inv, mailer := newApp("orders", nil), newApp("invoicing", invoicing(nil)), newApp("mailer", mailing)
 
 	s := newSystem(t, orders, inv, mailer)
-	stop := runSystem(t, s)
+	stop := start(t, s)
 	last := placeOrders(t, orders, 1, 2, 3, 4, 5, 6, 7, 8)
 	notes(t, orders, 3)
 	settle(t, ctx, s, last+3, inv)
@@ -85,7 +67,7 @@ func TestSystemLeaderFollowerFollower(t *testing.T) {
 	// Orders placed while the system is down are processed by the next one, and nothing twice.
 	last = placeOrders(t, orders, 9, 10)
 	s = newSystem(t, orders, inv, mailer)
-	stop = runSystem(t, s)
+	stop = start(t, s)
 	settle(t, ctx, s, last, inv)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package recordertest
 
 import (
-	"errors"
 	"io"
 	"testing"
 
@@ -70,10 +69,5 @@ func runClose(t *testing.T, newRecorder func(t *testing.T) es.AggregateRecorder)
 // requireClosed fails the test unless err wraps es.ErrClosed.
 func requireClosed(t *testing.T, err error, call string) {
 	t.Helper()
-	switch {
-	case err == nil:
-		t.Errorf("%s: no error, want one wrapping eventsourcing.ErrClosed", call)
-	case !errors.Is(err, es.ErrClosed):
-		t.Errorf("%s: error %q does not wrap eventsourcing.ErrClosed (errors.Is is false)", call, err)
-	}
+	requireWraps(t, t.Errorf, err, es.ErrClosed, "eventsourcing.ErrClosed", call)
 }

@@ -44,23 +44,17 @@ var mutants = []mutant{
 	{name: "IDs from 0", path: "NotificationIDs/FreshStoreStartsAtOne",
 		process: func() es.ProcessRecorder { return &idsFromZero{memory.NewProcessRecorder()} }},
 	{name: "ignore Desc", path: "SelectEvents/Queries/Desc",
-		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), ignoreDesc} }},
+		process: selecting(ignoreDesc)},
 	{name: "limit before ordering", path: "SelectEvents/Queries/DescLimit",
-		process: func() es.ProcessRecorder {
-			return &selectMutant{memory.NewProcessRecorder(), limitBeforeOrder}
-		}},
+		process: selecting(limitBeforeOrder)},
 	{name: "limit before ordering (combinations)", path: "SelectEvents/AllCombinations",
-		process: func() es.ProcessRecorder {
-			return &selectMutant{memory.NewProcessRecorder(), limitBeforeOrder}
-		}},
+		process: selecting(limitBeforeOrder)},
 	{name: "UpTo exclusive", path: "SelectEvents/Queries/UpToInclusive",
-		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), upToExclusive} }},
+		process: selecting(upToExclusive)},
 	{name: "After inclusive", path: "SelectEvents/Queries/AfterExclusive",
-		process: func() es.ProcessRecorder {
-			return &selectMutant{memory.NewProcessRecorder(), afterInclusive}
-		}},
+		process: selecting(afterInclusive)},
 	{name: "unknown originator is an error", path: "SelectEvents/UnknownOriginator",
-		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), notFound} }},
+		process: selecting(notFound)},
 	{name: "returned state aliases input", path: "SelectEvents/NoAliasingOfInput",
 		process: func() es.ProcessRecorder { return newAliasing() }},
 	{name: "returned state aliases storage", path: "SelectEvents/NoAliasingOfOutput",
@@ -68,7 +62,7 @@ var mutants = []mutant{
 	{name: "notifications alias input", path: "SelectNotifications/NoAliasingOfOutput",
 		process: func() es.ProcessRecorder { return newAliasing() }},
 	{name: "state loses trailing zero bytes", path: "SelectEvents/StateAndTopicRoundTrip",
-		process: func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), trimZeros} }},
+		process: selecting(trimZeros)},
 	{name: "limit before topic filter", path: "SelectNotifications/Queries/TopicFilterBeforeLimit",
 		process: func() es.ProcessRecorder { return &limitBeforeTopics{memory.NewProcessRecorder()} }},
 	{name: "limit 0 accepted", path: "SelectNotifications/LimitBelowOneIsAnError",
@@ -78,37 +72,23 @@ var mutants = []mutant{
 			return &lateFill{ProcessRecorder: memory.NewProcessRecorder(), hidden: map[int64]bool{}}
 		}},
 	{name: "subscription skips", path: "Subscribe/History",
-		process: func() es.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), skipTwo} }},
+		process: subscribing(skipTwo)},
 	{name: "subscription duplicates", path: "Subscribe/HistoryThenLive",
-		process: func() es.ProcessRecorder {
-			return &subscribeMutant{memory.NewProcessRecorder(), repeatThree}
-		}},
+		process: subscribing(repeatThree)},
 	{name: "subscription ignores topics", path: "Subscribe/Topics",
-		process: func() es.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), nil} }},
+		process: subscribing(nil)},
 	{name: "subscription yields the context's error", path: "Subscribe/CancelWhileWaiting",
-		process: func() es.ProcessRecorder {
-			return &subscribeMutant{memory.NewProcessRecorder(), errorOnCancel}
-		}},
+		process: subscribing(errorOnCancel)},
 	{name: "tracking accepts the mark again", path: "Tracking/MarksNeverGoBack",
-		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: acceptsMarkAgain}
-		}},
+		process: tracking(acceptsMarkAgain)},
 	{name: "HasTrackingID off by one", path: "Tracking/CompareAndSet",
-		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: offByOne}
-		}},
+		process: tracking(offByOne)},
 	{name: "tracking only above the mark, not a compare-and-set", path: "Tracking/PriorMustBeTheMark",
-		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: aboveTheMark}
-		}},
+		process: tracking(aboveTheMark)},
 	{name: "a stale instance's batch commits", path: "WithTracking/StaleInstance",
-		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: aboveTheMark}
-		}},
+		process: tracking(aboveTheMark)},
 	{name: "tracking keyed by upstream alone", path: "Tracking/ConsumersAndUpstreamsAreIndependent",
-		process: func() es.ProcessRecorder {
-			return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: upstreamOnly}
-		}},
+		process: tracking(upstreamOnly)},
 	{name: "events and tracking in two steps", path: "WithTracking/ConflictingTrackingWritesNoEvents",
 		process: func() es.ProcessRecorder { return &trackingAfterEvents{memory.NewProcessRecorder()} }},
 	{name: "context ignored", path: "InsertEvents/CancelledContext",
@@ -217,7 +197,14 @@ func (r *idsFromZero) InsertEvents(ctx context.Context, events []es.StoredEvent,
 // selectMutant changes SelectEvents.
 type selectMutant struct {
 	*memory.ProcessRecorder
-	change func(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error)
+	change selectChange
+}
+
+type selectChange func(r *memory.ProcessRecorder, ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error)
+
+// selecting builds memory recorders whose SelectEvents change makes.
+func selecting(change selectChange) func() es.ProcessRecorder {
+	return func() es.ProcessRecorder { return &selectMutant{memory.NewProcessRecorder(), change} }
 }
 
 func (r *selectMutant) SelectEvents(ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
@@ -365,7 +352,14 @@ func (r *lateFill) SelectNotifications(ctx context.Context, q es.NotificationQue
 // subscribeMutant changes what Subscribe yields, or ignores its topics.
 type subscribeMutant struct {
 	*memory.ProcessRecorder
-	change func(ctx context.Context, seq iter.Seq2[es.Notification, error]) iter.Seq2[es.Notification, error]
+	change subscribeChange
+}
+
+type subscribeChange func(ctx context.Context, seq iter.Seq2[es.Notification, error]) iter.Seq2[es.Notification, error]
+
+// subscribing builds memory recorders whose subscriptions change changes (nil: ignores the topics).
+func subscribing(change subscribeChange) func() es.ProcessRecorder {
+	return func() es.ProcessRecorder { return &subscribeMutant{memory.NewProcessRecorder(), change} }
 }
 
 func (r *subscribeMutant) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
@@ -421,6 +415,13 @@ type trackingMutant struct {
 }
 
 type trackingMutation int
+
+// tracking builds memory recorders whose tracking kind breaks.
+func tracking(kind trackingMutation) func() es.ProcessRecorder {
+	return func() es.ProcessRecorder {
+		return &trackingMutant{ProcessRecorder: memory.NewProcessRecorder(), kind: kind}
+	}
+}
 
 const (
 	acceptsMarkAgain trackingMutation = iota // a record of the recorded mark succeeds, doing nothing

@@ -155,22 +155,23 @@ func selectEvents(t *testing.T, r es.AggregateRecorder, id uuid.UUID, q es.Event
 // requireConflict fails the test unless err wraps ErrConflict.
 func requireConflict(t *testing.T, err error, call string) {
 	t.Helper()
-	switch {
-	case err == nil:
-		t.Fatalf("%s: no error, want one wrapping es.ErrConflict", call)
-	case !errors.Is(err, es.ErrConflict):
-		t.Fatalf("%s: error %q does not wrap es.ErrConflict (errors.Is is false)", call, err)
-	}
+	requireWraps(t, t.Fatalf, err, es.ErrConflict, "es.ErrConflict", call)
 }
 
 // requireCanceled fails the test unless err wraps context.Canceled.
 func requireCanceled(t *testing.T, err error, call string) {
 	t.Helper()
+	requireWraps(t, t.Errorf, err, context.Canceled, "context.Canceled", call+" with a cancelled context")
+}
+
+// requireWraps reports, with report (t.Fatalf or t.Errorf), unless err wraps target, which name names.
+func requireWraps(t *testing.T, report func(format string, args ...any), err, target error, name, call string) {
+	t.Helper()
 	switch {
 	case err == nil:
-		t.Errorf("%s with a cancelled context: no error, want one wrapping context.Canceled", call)
-	case !errors.Is(err, context.Canceled):
-		t.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled (errors.Is is false)", call, err)
+		report("%s: no error, want one wrapping %s", call, name)
+	case !errors.Is(err, target):
+		report("%s: error %q does not wrap %s (errors.Is is false)", call, err, name)
 	}
 }
 

@@ -6,8 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
+
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 )
 
@@ -17,15 +18,7 @@ import (
 func BenchmarkGetSQLite(b *testing.B) {
 	ctx := context.Background()
 	open := func(name string) *sql.DB {
-		db, err := ncruces.Open(ctx, filepath.Join(b.TempDir(), name), sqlite.WithSynchronous(sqlite.SynchronousNormal))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		if err := sqlite.Migrate(ctx, db); err != nil {
-			b.Fatal(err)
-		}
-		return db
+		return sqlitetest.OpenMigrated(b, filepath.Join(b.TempDir(), name), sqlite.WithSynchronous(sqlite.SynchronousNormal))
 	}
 	db, rawDB := open("events.db"), open("raw.db")
 	events := must(sqlite.NewProcessRecorder(ctx, db))

@@ -42,13 +42,18 @@ func (b *Bomb) Apply(e any) {
 	}
 }
 
-func bombStore(t *testing.T) (*eventstore.EventStore, *memory.ProcessRecorder) {
+// bombStore returns an event store of bombs, its recorder, a repository of bombs on it, and a new bomb
+// with one harmless fuse pending.
+func bombStore(t *testing.T) (*eventstore.EventStore, *memory.ProcessRecorder, *repository.Repository[Bomb, *Bomb], *Bomb) {
 	t.Helper()
 	reg := registry()
 	mapper.Register[Fuse](reg, "test.Fuse")
 	mapper.Register[Bomb](reg, "test.Bomb")
 	rec := memory.NewProcessRecorder()
-	return eventstore.New(must(mapper.New(reg)), rec), rec
+	store := eventstore.New(must(mapper.New(reg)), rec)
+	b := &Bomb{}
+	aggregate.Trigger(b, Fuse{})
+	return store, rec, must(repository.New[Bomb](store)), b
 }
 
 func recorded(t *testing.T, rec *memory.ProcessRecorder) int64 {
@@ -62,18 +67,37 @@ func recorded(t *testing.T, rec *memory.ProcessRecorder) int64 {
 
 // A pointer event would be applied live as nothing (Apply's type switch is on values) and replayed as
 // its value: Save refuses the aggregate instead, and records nothing.
-func TestSaveRefusesAggregateThatTriggeredAPointer(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	aggregate.Trigger(c, &Incremented{By: 5})
-	_, err := repo.Save(ctx, c)
-	if !errors.Is(err, aggregate.ErrInvalidEvent) || !strings.Contains(err.Error(), "*repository_test.Incremented is a pointer") {
-		t.Fatalf("got %v, want an error wrapping aggregate.ErrInvalidEvent naming the pointer type", err)
-	}
-	if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
-		t.Fatalf("something was recorded: %v", err)
+// An aggregate that triggered a pointer, or whose pending events' versions were tampered with, is
+// refused, and nothing reaches the recorder.
+func TestSaveRefusesInvalidPendingEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		counter func() *Counter
+		want    error
+		message string // that the error must contain
+	}{
+		{"AggregateThatTriggeredAPointer", func() *Counter {
+			c := newCounter("a", 0)
+			aggregate.Trigger(c, &Incremented{By: 5})
+			return c
+		}, aggregate.ErrInvalidEvent, "*testdomain.Incremented is a pointer"},
+		{"PendingEventsThatDoNotFollowOn", func() *Counter {
+			c := newCounter("a", 2)
+			c.Version = 7
+			return c
+		}, aggregate.ErrVersionGap, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			repo := newFixture().counters()
+			c := tc.counter()
+			if _, err := repo.Save(ctx, c); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("got %v, want an error wrapping %v that says %q", err, tc.want, tc.message)
+			}
+			if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
+				t.Fatalf("something was recorded: %v", err)
+			}
+		})
 	}
 }
 
@@ -81,10 +105,7 @@ func TestSaveRefusesAggregateThatTriggeredAPointer(t *testing.T) {
 // aggregate as it was, and the save refuses it, so no later Get fails.
 func TestSaveAfterRecoveredApplyPanicRecordsNothing(t *testing.T) {
 	ctx := context.Background()
-	store, rec := bombStore(t)
-	bombs := must(repository.New[Bomb](store))
-	b := &Bomb{}
-	aggregate.Trigger(b, Fuse{})
+	_, rec, bombs, b := bombStore(t)
 	func() {
 		defer func() { _ = recover() }()
 		aggregate.Trigger(b, Fuse{Breaks: "apply"})
@@ -98,32 +119,12 @@ func TestSaveAfterRecoveredApplyPanicRecordsNothing(t *testing.T) {
 	}
 }
 
-// Pending events whose versions were tampered with never reach the recorder.
-func TestSaveRefusesPendingEventsThatDoNotFollowOn(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 2)
-	c.Version = 7
-	if _, err := repo.Save(ctx, c); !errors.Is(err, aggregate.ErrVersionGap) {
-		t.Fatalf("got %v, want ErrVersionGap", err)
-	}
-	if _, err := repo.Get(ctx, c.ID); !errors.Is(err, es.ErrNotFound) {
-		t.Fatalf("something was recorded: %v", err)
-	}
-}
-
 // A panic in Apply while loading, or in an event's MarshalJSON while saving, is an error that names the
 // aggregate, the event and its version, not a panic out of the repository.
 func TestPanicsInApplyAndMarshalAreErrors(t *testing.T) {
 	ctx := context.Background()
-	store, rec := bombStore(t)
-	bombs := must(repository.New[Bomb](store))
-	b := &Bomb{}
-	aggregate.Trigger(b, Fuse{})
-	if _, err := bombs.Save(ctx, b); err != nil {
-		t.Fatal(err)
-	}
+	store, rec, bombs, b := bombStore(t)
+	mustSave(ctx, t, bombs, b)
 	// A later release of Apply has the bug; the event is recorded already.
 	if _, err := store.Put(ctx, []aggregate.Event{{OriginatorID: b.ID, OriginatorVersion: 2, Data: Fuse{Breaks: "apply"}}}); err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestSaveAllRefusesNilAggregates(t *testing.T) {
 			}
 		})
 	}
-	if _, err := must(repository.New[Counter](f.events)).Save(ctx, c, nil); err == nil {
+	if _, err := f.counters().Save(ctx, c, nil); err == nil {
 		t.Fatal("Save with a nil aggregate: no error")
 	}
 	if len(c.Pending()) != 1 {
@@ -204,9 +205,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 
 	o := &Order{}
 	aggregate.Trigger(o, Started{Name: "order"})
-	if _, err := orders.Save(ctx, o); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, orders, o)
 	for name, get := range map[string]func() (*Counter, error){
 		"Get":                   func() (*Counter, error) { return counters.Get(ctx, o.ID) },
 		"GetAt":                 func() (*Counter, error) { return counters.GetAt(ctx, o.ID, 1) },
@@ -216,7 +215,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 		if !errors.Is(err, repository.ErrWrongType) || c != nil {
 			t.Fatalf("%s: a counter repository loaded an order's stream: %+v, %v", name, c, err)
 		}
-		for _, want := range []string{"repository_test.Order (topic", `"test.Order"`, "repository_test.Counter", `"test.Counter"`, o.ID.String()} {
+		for _, want := range []string{"repository_test.Order (topic", `"test.Order"`, "testdomain.Counter", `"test.Counter"`, o.ID.String()} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: the error does not name %s: %v", name, want, err)
 			}
@@ -235,10 +234,7 @@ func TestGetRefusesStreamOfAnotherType(t *testing.T) {
 		t.Fatalf("an unnamed stream: %+v, %v", c, err)
 	}
 	// The name is stored with the first event only.
-	c := newCounter("x", 2)
-	if _, err := counters.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	c := savedCounter(ctx, t, counters, "x", 2)
 	stored, _ := store.Get(ctx, c.ID, es.EventQuery{})
 	if len(stored) != 3 || stored[0].OriginatorTopic != "test.Counter" || stored[1].OriginatorTopic != "" || stored[2].OriginatorTopic != "" {
 		t.Fatalf("originator topics %q %q %q", stored[0].OriginatorTopic, stored[1].OriginatorTopic, stored[2].OriginatorTopic)
@@ -277,7 +273,7 @@ func TestNewRefusesUnregisteredAggregateTypes(t *testing.T) {
 	snapsWithout := eventstore.New(must(mapper.New(events)), memory.NewAggregateRecorder())
 
 	_, err := repository.New[Label](eventsOnly)
-	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "repository_test.Label") {
+	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "testdomain.Label") {
 		t.Fatalf("events' mapper without the aggregate type: got %v", err)
 	}
 	_, err = repository.New[Label](full, repository.WithSnapshots(snapsWithout, 10))
@@ -299,7 +295,7 @@ func TestSaveAllRefusesUnregisteredTypeOfANewStream(t *testing.T) {
 	l := &Label{}
 	aggregate.Trigger(l, Named{Name: "x"})
 	_, err := repository.SaveAll(ctx, store, []aggregate.Root{l})
-	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "*repository_test.Label") {
+	if !errors.Is(err, mapper.ErrUnregistered) || !strings.Contains(err.Error(), "*testdomain.Label") {
 		t.Fatalf("got %v, want an error wrapping mapper.ErrUnregistered naming the type", err)
 	}
 	if n := recorded(t, rec); n != 0 {
@@ -325,11 +321,8 @@ func (p *pageRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q es.Even
 func TestGetReplaysInPages(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("long", 2*eventstore.DefaultPageSize+10)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := f.counters()
+	c := savedCounter(ctx, t, repo, "long", 2*eventstore.DefaultPageSize+10)
 	rec := &pageRecorder{AggregateRecorder: f.recorder}
 	paged := must(repository.New[Counter](eventstore.New(f.events.Mapper(), rec)))
 	got, err := paged.Get(ctx, c.ID)
@@ -349,7 +342,7 @@ func TestGetReplaysInPages(t *testing.T) {
 func TestSaveReturnsNotificationIDs(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
+	repo := f.counters()
 	a, b := newCounter("a", 1), newCounter("b", 2)
 	ids, err := repo.Save(ctx, a, b)
 	if err != nil {

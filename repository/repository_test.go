@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -19,94 +18,10 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/repository"
 )
 
-type Started struct{ Name string }
-type Incremented struct{ By int }
-
-type Counter struct {
-	aggregate.Base
-	Name  string
-	Count int
-	Tags  []string
-}
-
-func (c *Counter) Apply(e any) {
-	switch e := e.(type) {
-	case Started:
-		c.Name = e.Name
-	case Incremented:
-		c.Count += e.By
-		c.Tags = append(c.Tags, fmt.Sprint(e.By))
-	}
-}
-
-func (c *Counter) Inc(by int) { aggregate.Trigger(c, Incremented{By: by}) }
-
-type Named struct{ Name string }
-
-type Label struct {
-	aggregate.Base
-	Text string
-}
-
-func (l *Label) Apply(e any) {
-	if e, ok := e.(Named); ok {
-		l.Text = e.Name
-	}
-}
-
-func registry() *mapper.Registry {
-	r := mapper.NewRegistry()
-	mapper.Register[Started](r, "test.Started")
-	mapper.Register[Incremented](r, "test.Incremented")
-	mapper.Register[Named](r, "test.Named")
-	mapper.Register[Counter](r, "test.Counter")
-	mapper.Register[Label](r, "test.Label")
-	return r
-}
-
-// countingRecorder counts the events that loads read, to show how far snapshots bound replay.
-type countingRecorder struct {
-	es.AggregateRecorder
-	selected atomic.Int64
-}
-
-func (c *countingRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	events, err := c.AggregateRecorder.SelectEvents(ctx, id, q)
-	c.selected.Add(int64(len(events)))
-	return events, err
-}
-
-type fixture struct {
-	events    *eventstore.EventStore
-	snapshots *eventstore.EventStore
-	recorder  *countingRecorder
-	snapRec   *memory.AggregateRecorder
-}
-
-func newFixture() *fixture {
-	m := must(mapper.New(registry()))
-	rec := &countingRecorder{AggregateRecorder: memory.NewProcessRecorder()}
-	snaps := memory.NewAggregateRecorder()
-	return &fixture{events: eventstore.New(m, rec), snapshots: eventstore.New(m, snaps), recorder: rec, snapRec: snaps}
-}
-
-func newCounter(name string, incs int) *Counter {
-	c := &Counter{}
-	aggregate.Trigger(c, Started{Name: name})
-	for i := 0; i < incs; i++ {
-		c.Inc(1)
-	}
-	return c
-}
-
 func TestSaveAndGet(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 3)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := newFixture().counters()
+	c := savedCounter(ctx, t, repo, "a", 3)
 	if len(c.Pending()) != 0 {
 		t.Fatal("save must collect pending events")
 	}
@@ -125,12 +40,8 @@ func TestSaveAndGet(t *testing.T) {
 
 func TestGetAt(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 5)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := newFixture().counters()
+	c := savedCounter(ctx, t, repo, "a", 5)
 	for v := int64(1); v <= 6; v++ {
 		got, err := repo.GetAt(ctx, c.ID, v)
 		if err != nil {
@@ -150,19 +61,13 @@ func TestGetAt(t *testing.T) {
 
 func TestConcurrentModificationConflicts(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := newFixture().counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	x, _ := repo.Get(ctx, c.ID)
 	y, _ := repo.Get(ctx, c.ID)
 	x.Inc(1)
 	y.Inc(10)
-	if _, err := repo.Save(ctx, x); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, x)
 	_, err := repo.Save(ctx, y)
 	if !errors.Is(err, es.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
@@ -178,17 +83,12 @@ func TestConcurrentModificationConflicts(t *testing.T) {
 
 func TestSaveSeveralAggregatesIsAtomic(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
+	repo := newFixture().counters()
 	a, b := newCounter("a", 0), newCounter("b", 0)
-	if _, err := repo.Save(ctx, a, b); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, a, b)
 	stale, _ := repo.Get(ctx, b.ID)
 	b.Inc(1)
-	if _, err := repo.Save(ctx, b); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, b)
 	a.Inc(5)
 	stale.Inc(5)
 	if _, err := repo.Save(ctx, a, stale); !errors.Is(err, es.ErrConflict) {
@@ -226,19 +126,15 @@ func TestSaveAllMixesTypes(t *testing.T) {
 func TestSnapshotsBoundReplay(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 100)))
+	repo := f.counters(repository.WithSnapshots(f.snapshots, 100))
 	c := newCounter("a", 0)
 	for i := 0; i < 249; i++ {
 		c.Inc(1)
 		if i%10 == 0 {
-			if _, err := repo.Save(ctx, c); err != nil {
-				t.Fatal(err)
-			}
+			mustSave(ctx, t, repo, c)
 		}
 	}
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, c)
 	snaps, err := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -266,11 +162,8 @@ func TestSnapshotsBoundReplay(t *testing.T) {
 func TestTakeSnapshot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithSnapshots(f.snapshots, 0)))
-	c := newCounter("a", 9)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := f.counters(repository.WithSnapshots(f.snapshots, 0))
+	c := savedCounter(ctx, t, repo, "a", 9)
 	if snaps, _ := f.snapRec.SelectEvents(ctx, c.ID, es.EventQuery{}); len(snaps) != 0 {
 		t.Fatal("every 0 must not take snapshots on save")
 	}
@@ -292,7 +185,7 @@ func TestTakeSnapshot(t *testing.T) {
 	if err != nil || got.Count != 9 || f.recorder.selected.Load() != 0 {
 		t.Fatalf("got %+v %v after reading %d events", got, err, f.recorder.selected.Load())
 	}
-	if err := must(repository.New[Counter](f.events)).TakeSnapshot(ctx, c.ID, 0); err == nil {
+	if err := f.counters().TakeSnapshot(ctx, c.ID, 0); err == nil {
 		t.Fatal("a repository without a snapshot store must refuse TakeSnapshot")
 	}
 }
@@ -300,12 +193,9 @@ func TestTakeSnapshot(t *testing.T) {
 func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	cached := must(repository.New[Counter](f.events, repository.WithCache(10)))
-	plain := must(repository.New[Counter](f.events))
-	c := newCounter("a", 2)
-	if _, err := cached.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	cached := f.counters(repository.WithCache(10))
+	plain := f.counters()
+	c := savedCounter(ctx, t, cached, "a", 2)
 	// A caller that changes what Get returned must not change what the next Get returns.
 	x, _ := cached.Get(ctx, c.ID)
 	x.Count = 1000
@@ -318,9 +208,7 @@ func TestCacheIsFastForwardedAndNeverCorrupted(t *testing.T) {
 	// Another writer (without the cache) moves the aggregate on; the cached copy is fast-forwarded.
 	z, _ := plain.Get(ctx, c.ID)
 	z.Inc(5)
-	if _, err := plain.Save(ctx, z); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, plain, z)
 	f.recorder.selected.Store(0)
 	w, _ := cached.Get(ctx, c.ID)
 	if w.Count != 7 || w.Version != 4 {
@@ -410,14 +298,6 @@ func BenchmarkSave(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// must returns v and panics on err: for constructors whose arguments the test controls.
-func must[V any](v V, err error) V {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 func TestNewRefusesInvalidOptions(t *testing.T) {

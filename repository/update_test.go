@@ -20,12 +20,9 @@ func (e *commandError) Error() string { return e.reason }
 func TestUpdateRetriesOnConflict(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	other := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := f.counters()
+	other := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	runs := 0
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		runs++
@@ -54,12 +51,8 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 
 func TestUpdateReturnsTheCommandsErrorUntouched(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := newFixture().counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	refused := &commandError{reason: "no"}
 	ids, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		c.Inc(1) // triggered, then refused: nothing may be saved
@@ -83,12 +76,9 @@ func TestUpdateReturnsTheCommandsErrorUntouched(t *testing.T) {
 func TestUpdateGivesUpAfterItsRetries(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithUpdateRetries(2)))
-	other := must(repository.New[Counter](f.events))
-	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := f.counters(repository.WithUpdateRetries(2))
+	other := f.counters()
+	c := savedCounter(ctx, t, repo, "a", 0)
 	runs := 0
 	_, err := repo.Update(ctx, c.ID, func(c *Counter) error {
 		runs++
@@ -109,12 +99,8 @@ func TestUpdateGivesUpAfterItsRetries(t *testing.T) {
 func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	const writers = 8
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events, repository.WithUpdateRetries(writers-1)))
-	c := newCounter("a", 0)
-	if _, err := repo.Save(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	repo := newFixture().counters(repository.WithUpdateRetries(writers - 1))
+	c := savedCounter(ctx, t, repo, "a", 0)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -140,12 +126,9 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 
 func TestUpdateAllSavesTogether(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture()
-	repo := must(repository.New[Counter](f.events))
+	repo := newFixture().counters()
 	a, b := newCounter("a", 0), newCounter("b", 0)
-	if _, err := repo.Save(ctx, a, b); err != nil {
-		t.Fatal(err)
-	}
+	mustSave(ctx, t, repo, a, b)
 	ids, err := repo.UpdateAll(ctx, []uuid.UUID{a.ID, b.ID}, func(cs []*Counter) error {
 		cs[0].Inc(1)
 		cs[1].Inc(2)

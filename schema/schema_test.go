@@ -3,11 +3,14 @@ package schema_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"io/fs"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/schema"
@@ -67,11 +70,7 @@ func TestMigrateRefusesBadArguments(t *testing.T) {
 
 func TestMigrateOptions(t *testing.T) {
 	ctx := t.Context()
-	db, err := ncruces.Open(ctx, ncruces.Memory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openMemory(t)
 	// One rule for schema names, as in the PostgreSQL recorders: an empty name is refused, not taken to
 	// mean the current schema. Checked before anything touches the database.
 	if err := schema.Migrate(ctx, db, schema.Postgres, schema.WithSchema("")); !errors.Is(err, schema.ErrInvalidSchemaName) {
@@ -98,12 +97,8 @@ func TestMigrateOptions(t *testing.T) {
 // A SQLite database is not migrated for PostgreSQL: the error says which dialect it is.
 func TestMigrateWrongDialect(t *testing.T) {
 	ctx := t.Context()
-	db, err := ncruces.Open(ctx, ncruces.Memory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = schema.Migrate(ctx, db, schema.Postgres)
+	db := openMemory(t)
+	err := schema.Migrate(ctx, db, schema.Postgres)
 	if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is SQLite") {
 		t.Fatalf("Migrate(SQLite database, Postgres): %v, want an error wrapping ErrWrongDialect naming SQLite", err)
 	}
@@ -114,4 +109,10 @@ func TestMigrateWrongDialect(t *testing.T) {
 	if err := schema.CheckDialect(ctx, db, schema.SQLite); err == nil || errors.Is(err, schema.ErrWrongDialect) {
 		t.Fatalf("CheckDialect on a closed database: %v, want the database's error", err)
 	}
+}
+
+// openMemory opens an in-memory SQLite database, closed when the test ends.
+func openMemory(t *testing.T) *sql.DB {
+	t.Helper()
+	return sqlitetest.OpenRaw(t, ncruces.Memory)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 )
@@ -45,53 +45,42 @@ func newKeyedStore(t *testing.T) keyedStore {
 	if ks.k2, err = cipher.GenerateKey(256); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := esctl(t, "migrate", "-dsn", ks.path); err != nil {
-		t.Fatalf("migrate: %q %v", out, err)
-	}
-	db, err := ncruces.Open(ctx, ks.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rec, err := sqlite.NewProcessRecorder(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
-	store, err := sqlite.NewKeyStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := mapper.NewRegistry()
-	mapper.Register[Opened](reg, "test.Opened")
-	mapper.Register[Deposited](reg, "test.Deposited")
-	ring, err := cipher.ParseKeyRing("1:" + ks.k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := datakey.New(ring, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ringed, err := mapper.New(reg, mapper.WithKeyRing(ring))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyed, err := mapper.New(reg, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithDataKeys(keys))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m, id := range map[*mapper.Mapper]uuid.UUID{ringed: ks.ringed, keyed: ks.ada} {
-		if _, err := eventstore.New(m, rec).Put(ctx, []aggregate.Event{
-			{OriginatorID: id, OriginatorVersion: 1, Data: Opened{Owner: "o"}},
-			{OriginatorID: id, OriginatorVersion: 2, Data: Deposited{Amount: 5}},
-		}); err != nil {
+	withSQLite(t, migrated(t, ks.path), func(db *sql.DB, rec *sqlite.ProcessRecorder) {
+		store, err := sqlite.NewKeyStore(ctx, db)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := eventstore.New(keyed, rec).Put(ctx, []aggregate.Event{{OriginatorID: ks.bob, OriginatorVersion: 1, Data: Opened{Owner: "bob"}}}); err != nil {
-		t.Fatal(err)
-	}
+		reg := mapper.NewRegistry()
+		mapper.Register[Opened](reg, "test.Opened")
+		mapper.Register[Deposited](reg, "test.Deposited")
+		ring, err := cipher.ParseKeyRing("1:" + ks.k1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := datakey.New(ring, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ringed, err := mapper.New(reg, mapper.WithKeyRing(ring))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyed, err := mapper.New(reg, mapper.WithCompression(mapper.DefaultCompressionQuality), mapper.WithDataKeys(keys))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m, id := range map[*mapper.Mapper]uuid.UUID{ringed: ks.ringed, keyed: ks.ada} {
+			if _, err := eventstore.New(m, rec).Put(ctx, []aggregate.Event{
+				{OriginatorID: id, OriginatorVersion: 1, Data: Opened{Owner: "o"}},
+				{OriginatorID: id, OriginatorVersion: 2, Data: Deposited{Amount: 5}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := eventstore.New(keyed, rec).Put(ctx, []aggregate.Event{{OriginatorID: ks.bob, OriginatorVersion: 1, Data: Opened{Owner: "bob"}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	return ks
 }
 

@@ -42,13 +42,30 @@ func dbOf(t testing.TB, r *postgres.ProcessRecorder) (*sql.DB, string) {
 	return e.(recorderEnv).db, e.(recorderEnv).schema
 }
 
+// mustProcess returns a process recorder in schema name of db, closed when the test ends.
 func mustProcess(t testing.TB, db *sql.DB, name string, opts ...postgres.Option) *postgres.ProcessRecorder {
 	t.Helper()
-	r, err := postgres.NewProcessRecorder(t.Context(), db, append([]postgres.Option{postgres.WithSchema(name)}, opts...)...)
+	return processOn(t, db, append([]postgres.Option{postgres.WithSchema(name)}, opts...)...)
+}
+
+// processOn returns a process recorder on db, closed when the test ends.
+func processOn(t testing.TB, db *sql.DB, opts ...postgres.Option) *postgres.ProcessRecorder {
+	t.Helper()
+	r, err := postgres.NewProcessRecorder(t.Context(), db, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// mustSnapshots returns a snapshot recorder on db.
+func mustSnapshots(t testing.TB, db *sql.DB, opts ...postgres.Option) *postgres.SnapshotRecorder {
+	t.Helper()
+	r, err := postgres.NewSnapshotRecorder(t.Context(), db, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 

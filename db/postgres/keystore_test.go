@@ -17,10 +17,7 @@ import (
 func TestKeyStore(t *testing.T) {
 	datakeytest.Run(t, func(t *testing.T) datakeytest.Backend {
 		db, name := pgtest.Schema(t)
-		snaps, err := postgres.NewSnapshotRecorder(t.Context(), db, postgres.WithSchema(name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		snaps := mustSnapshots(t, db, postgres.WithSchema(name))
 		return datakeytest.Backend{
 			Store:     newKeyStore(t, db, name),
 			Events:    mustProcess(t, db, name),

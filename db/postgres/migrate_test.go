@@ -57,6 +57,13 @@ func TestConcurrentMigrate(t *testing.T) {
 }
 
 func migrationCount(t *testing.T) int {
+	_, files := migrations(t)
+	return len(files)
+}
+
+// migrations returns the PostgreSQL migrations and the names of their files.
+func migrations(t *testing.T) (fs.FS, []string) {
+	t.Helper()
 	fsys, err := schema.FS(schema.Postgres)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +72,7 @@ func migrationCount(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(files)
+	return fsys, files
 }
 
 // Down removes everything Up created (but the goose table), after which the recorder refuses the
@@ -104,14 +111,7 @@ SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relname
 // name, as the goose command-line tool would run files qualified for the schema.
 func qualifiedProvider(t *testing.T, db *sql.DB, name string) *goose.Provider {
 	t.Helper()
-	src, err := schema.FS(schema.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := fs.Glob(src, "*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, files := migrations(t)
 	qualified := fstest.MapFS{}
 	for _, f := range files {
 		b, err := fs.ReadFile(src, f)
@@ -185,32 +185,18 @@ func TestGooseCommandLine(t *testing.T) {
 	for _, o := range orderings {
 		t.Run(o.String(), func(t *testing.T) {
 			recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
-				r, err := postgres.NewProcessRecorder(t.Context(), migrateAsCLI(t), postgres.WithOrdering(o))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { r.Close() })
-				return r
+				return processOn(t, migrateAsCLI(t), postgres.WithOrdering(o))
 			})
 		})
 	}
 	t.Run("snapshots", func(t *testing.T) {
 		recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
-			r, err := postgres.NewSnapshotRecorder(t.Context(), migrateAsCLI(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
+			return mustSnapshots(t, migrateAsCLI(t))
 		})
 	})
 	t.Run("tracker", func(t *testing.T) {
 		projectiontest.TestSQLTracker(t, func(t *testing.T) projection.SQLTracker {
-			r, err := postgres.NewProcessRecorder(t.Context(), migrateAsCLI(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
-			return r
+			return processOn(t, migrateAsCLI(t))
 		})
 	})
 	t.Run("down", func(t *testing.T) {

@@ -22,10 +22,6 @@ func TestProcessRecorderConformance(t *testing.T) {
 func TestSnapshotRecorderConformance(t *testing.T) {
 	recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
 		db, name := pgtest.Schema(t)
-		r, err := postgres.NewSnapshotRecorder(t.Context(), db, postgres.WithSchema(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return mustSnapshots(t, db, postgres.WithSchema(name))
 	})
 }

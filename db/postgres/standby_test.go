@@ -50,13 +50,9 @@ func TestStandbyReaders(t *testing.T) {
 			}
 
 			writers := []tortureWriter{delayedAppend(primary, name, o), viaRecorder(w, 0)}
-			var cursor int64
-			for round := range rounds {
-				var problems []string
-				cursor, problems = tortureRound(t, round, r, writers, cursor)
-				if len(problems) > 0 {
-					t.Fatalf("round %d on the standby:\n%s", round, strings.Join(problems, "\n"))
-				}
+			cursor, round, problems := tortureRounds(t, rounds, r, writers)
+			if len(problems) > 0 {
+				t.Fatalf("round %d on the standby:\n%s", round, strings.Join(problems, "\n"))
 			}
 
 			// An event whose state is empty is final like any other (the fast read marks rows that are

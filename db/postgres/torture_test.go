@@ -54,24 +54,15 @@ func TestTorture(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			db, name := pgtestSchema(t)
-			r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(c.ordering))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
+			r := mustProcess(t, db, name, postgres.WithOrdering(c.ordering))
 			if c.unrelated {
 				unrelatedWriter(t, pgtest.Open(t))
 			}
 			// Half the writers use the test hook (events_append in their own transaction, delayed,
 			// sometimes rolled back); the others use the recorder as applications do.
 			writers := []tortureWriter{delayedAppend(db, name, c.ordering), viaRecorder(r, 0)}
-			var cursor int64
-			for round := range rounds {
-				var problems []string
-				cursor, problems = tortureRound(t, round, r, writers, cursor)
-				if len(problems) > 0 {
-					t.Fatalf("round %d:\n%s", round, strings.Join(problems, "\n"))
-				}
+			if _, round, problems := tortureRounds(t, rounds, r, writers); len(problems) > 0 {
+				t.Fatalf("round %d:\n%s", round, strings.Join(problems, "\n"))
 			}
 		})
 	}
@@ -81,32 +72,57 @@ func TestTorture(t *testing.T) {
 // commits or (one time in four) rolls back.
 func delayedAppend(db *sql.DB, schemaName string, o postgres.Ordering) tortureWriter {
 	q := fmt.Sprintf(`SELECT coalesce(%s.events_append($1, NULL, $2::uuid[], $3::bigint[], $4::text[], $5::bytea[], NULL, NULL, NULL, NULL), 0)`, schemaName)
-	return func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, false, err
-		}
-		defer tx.Rollback()
+	return txWriter(db, true, func(ctx context.Context, rng *rand.Rand, tx *sql.Tx, events []es.StoredEvent) ([]int64, error) {
 		ids, vs, topics, states := make([][16]byte, len(events)), make([]int64, len(events)), make([]string, len(events)), make([][]byte, len(events))
 		for i, e := range events {
 			ids[i], vs[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
 		}
 		var first int64
 		if err := tx.QueryRowContext(ctx, q, o.String(), ids, vs, topics, states).Scan(&first); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		out := make([]int64, len(events))
 		for i := range out {
 			out[i] = first + int64(i)
 		}
-		if rng.IntN(4) == 0 {
+		return out, nil
+	})
+}
+
+// txWriter returns a writer that runs write in a transaction of its own on db and then commits it, or,
+// with rollbacks, rolls it back one time in four.
+func txWriter(db *sql.DB, rollbacks bool, write func(ctx context.Context, rng *rand.Rand, tx *sql.Tx, events []es.StoredEvent) ([]int64, error)) tortureWriter {
+	return func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		defer tx.Rollback()
+		out, err := write(ctx, rng, tx, events)
+		if err != nil {
+			return nil, false, err
+		}
+		if rollbacks && rng.IntN(4) == 0 {
 			return out, false, tx.Rollback()
 		}
 		return out, true, tx.Commit()
 	}
+}
+
+// tortureRounds runs up to rounds rounds of the writers, read through r, and stops at the first whose
+// readers saw problems: it returns the cursor reached, and that round and its problems (none when every
+// round passed).
+func tortureRounds(t *testing.T, rounds int, r es.ApplicationRecorder, writers []tortureWriter) (cursor int64, round int, problems []string) {
+	t.Helper()
+	for round = range rounds {
+		if cursor, problems = tortureRound(t, round, r, writers, cursor); len(problems) > 0 {
+			return cursor, round, problems
+		}
+	}
+	return cursor, rounds, nil
 }
 
 // tortureRound runs one round from cursor (the last ID seen so far) and returns the new last ID and
@@ -326,37 +342,20 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func TestTortureDetectsLateFills(t *testing.T) {
 	db, name := pgtestSchema(t)
 	// The table-lock ordering's readers apply no filter; these writers bypass its lock.
-	r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(postgres.OrderingTableLock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	naive := func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, false, err
-		}
-		defer tx.Rollback()
+	r := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingTableLock))
+	naive := txWriter(db, true, func(ctx context.Context, rng *rand.Rand, tx *sql.Tx, events []es.StoredEvent) ([]int64, error) {
 		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		if rng.IntN(4) == 0 {
-			return out, false, tx.Rollback()
-		}
-		return out, true, tx.Commit()
-	}
-	var cursor int64
-	for round := range 20 {
-		var problems []string
-		cursor, problems = tortureRound(t, round, r, []tortureWriter{naive}, cursor)
-		if len(problems) > 0 {
-			t.Logf("round %d: late fills detected, as they should be: %s", round, problems[0])
-			return
-		}
+		return out, nil
+	})
+	if _, round, problems := tortureRounds(t, 20, r, []tortureWriter{naive}); len(problems) > 0 {
+		t.Logf("round %d: late fills detected, as they should be: %s", round, problems[0])
+		return
 	}
 	t.Fatal("20 rounds of unordered writers produced no late fill the harness could see: the torture test is not sensitive")
 }
@@ -367,37 +366,23 @@ func TestTortureDetectsLateFills(t *testing.T) {
 // produce late fills the harness sees.
 func TestTortureDetectsXIDMisuse(t *testing.T) {
 	db, name := pgtestSchema(t)
-	r, err := postgres.NewProcessRecorder(t.Context(), db, postgres.WithSchema(name), postgres.WithOrdering(postgres.OrderingXID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	early := func(ctx context.Context, rng *rand.Rand, events []es.StoredEvent) ([]int64, bool, error) {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, false, err
-		}
-		defer tx.Rollback()
+	r := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingXID))
+	early := txWriter(db, false, func(ctx context.Context, rng *rand.Rand, tx *sql.Tx, events []es.StoredEvent) ([]int64, error) {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_current_xact_id(), pg_sleep($1)`, rng.Float64()*0.004); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.002); err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		return out, true, tx.Commit()
-	}
-	var cursor int64
-	for round := range 20 {
-		var problems []string
-		cursor, problems = tortureRound(t, round, r, []tortureWriter{early}, cursor)
-		if len(problems) > 0 {
-			t.Logf("round %d: late fills detected, as they should be: %.200s", round, problems[0])
-			return
-		}
+		return out, nil
+	})
+	if _, round, problems := tortureRounds(t, 20, r, []tortureWriter{early}); len(problems) > 0 {
+		t.Logf("round %d: late fills detected, as they should be: %.200s", round, problems[0])
+		return
 	}
 	t.Fatal("20 rounds of writers with early xids produced no late fill the harness could see")
 }

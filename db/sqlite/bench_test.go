@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -30,38 +31,58 @@ var syncModes = []struct {
 func rawWriter(b *testing.B, db *sql.DB) *benchkit.SQLiteWriter {
 	b.Helper()
 	w, err := benchkit.NewSQLiteWriter(b.Context(), db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { w.Close() })
-	return w
+	return closedAtEnd(b, w, err)
 }
 
 // rawReader returns the raw read baselines on db, closed when the benchmark ends.
 func rawReader(b *testing.B, db *sql.DB) *benchkit.Reader {
 	b.Helper()
 	r, err := benchkit.NewSQLiteReader(b.Context(), db)
+	return closedAtEnd(b, r, err)
+}
+
+// forEachAppend runs bench as sync=<mode>/events=<n> for each synchronous mode and each number of
+// events per call of the append benchmarks.
+func forEachAppend(b *testing.B, bench func(b *testing.B, mode sqlite.Synchronous, n int)) {
+	for _, s := range syncModes {
+		for _, n := range []int{1, 10, 100} {
+			b.Run(fmt.Sprintf("sync=%s/events=%d", s.name, n), func(b *testing.B) { bench(b, s.mode, n) })
+		}
+	}
+}
+
+// syncedFile opens a fresh database file with the synchronous setting mode.
+func syncedFile(b *testing.B, mode sqlite.Synchronous) *sql.DB {
+	return openFile(b, sqlite.WithSynchronous(mode))
+}
+
+// syncedRecorder returns a process recorder with the synchronous setting mode, on a fresh file of its own.
+func syncedRecorder(b *testing.B, mode sqlite.Synchronous) *sqlite.ProcessRecorder {
+	return newProcessRecorder(b, syncedFile(b, mode), sqlite.WithSynchronous(mode))
+}
+
+// closedAtEnd returns c, closed when the benchmark ends; err, the error of c's making, fails it.
+func closedAtEnd[C io.Closer](b *testing.B, c C, err error) C {
+	b.Helper()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { r.Close() })
-	return r
+	b.Cleanup(func() { c.Close() })
+	return c
 }
 
 // BenchmarkAppend: one InsertEvents call of n events per iteration, each call a new originator.
 func BenchmarkAppend(b *testing.B) {
-	for _, s := range syncModes {
-		for _, n := range []int{1, 10, 100} {
-			b.Run(fmt.Sprintf("sync=%s/events=%d/recorder", s.name, n), func(b *testing.B) {
-				r := newProcessRecorder(b, openFile(b, sqlite.WithSynchronous(s.mode)), sqlite.WithSynchronous(s.mode))
-				benchkit.Run(b, benchkit.AppendOp("recorder", benchkit.Inserts(r), n, benchState), "events")
-			})
-			b.Run(fmt.Sprintf("sync=%s/events=%d/raw", s.name, n), func(b *testing.B) {
-				w := rawWriter(b, openFile(b, sqlite.WithSynchronous(s.mode)))
-				benchkit.Run(b, benchkit.AppendOp("raw", w.Append, n, benchState), "events")
-			})
-		}
-	}
+	forEachAppend(b, func(b *testing.B, mode sqlite.Synchronous, n int) {
+		b.Run("recorder", func(b *testing.B) {
+			r := syncedRecorder(b, mode)
+			benchkit.Run(b, benchkit.AppendOp("recorder", benchkit.Inserts(r), n, benchState), "events")
+		})
+		b.Run("raw", func(b *testing.B) {
+			w := rawWriter(b, syncedFile(b, mode))
+			benchkit.Run(b, benchkit.AppendOp("raw", w.Append, n, benchState), "events")
+		})
+	})
 }
 
 // BenchmarkSelectEvents: one aggregate's 100 events per iteration.
@@ -109,7 +130,7 @@ func BenchmarkConcurrentAppend(b *testing.B) {
 	for _, s := range syncModes {
 		for _, writers := range []int{1, 16} {
 			b.Run(fmt.Sprintf("sync=%s/writers=%d/recorder", s.name, writers), func(b *testing.B) {
-				r := newProcessRecorder(b, openFile(b, sqlite.WithSynchronous(s.mode)), sqlite.WithSynchronous(s.mode))
+				r := syncedRecorder(b, s.mode)
 				commits := sqlite.Commits(r)
 				benchkit.RunWriters(b, benchkit.NewWriters(writers, func(ctx context.Context, _ int, id uuid.UUID, v int64) error {
 					_, err := r.InsertEvents(ctx, benchkit.StoredEvents(id, v, 1, benchState))
@@ -118,7 +139,7 @@ func BenchmarkConcurrentAppend(b *testing.B) {
 				b.ReportMetric(float64(b.N)/float64(sqlite.Commits(r)-commits), "events/commit")
 			})
 			b.Run(fmt.Sprintf("sync=%s/writers=%d/raw", s.name, writers), func(b *testing.B) {
-				db := openFile(b, sqlite.WithSynchronous(s.mode))
+				db := syncedFile(b, s.mode)
 				ws := make([]*benchkit.SQLiteWriter, writers)
 				for i := range ws {
 					ws[i] = rawWriter(b, db)
@@ -136,15 +157,11 @@ func BenchmarkConcurrentAppend(b *testing.B) {
 // database file), so that both see the same machine: on a shared machine, two benchmarks run one after
 // the other can differ by more than the code does. See benchkit.Paired for its metrics.
 func BenchmarkAppendInterleaved(b *testing.B) {
-	for _, s := range syncModes {
-		for _, n := range []int{1, 10, 100} {
-			b.Run(fmt.Sprintf("sync=%s/events=%d", s.name, n), func(b *testing.B) {
-				r := newProcessRecorder(b, openFile(b, sqlite.WithSynchronous(s.mode)), sqlite.WithSynchronous(s.mode))
-				w := rawWriter(b, openFile(b, sqlite.WithSynchronous(s.mode)))
-				benchkit.Paired(b, benchkit.AppendOp("recorder", benchkit.Inserts(r), n, benchState), benchkit.AppendOp("raw", w.Append, n, benchState))
-			})
-		}
-	}
+	forEachAppend(b, func(b *testing.B, mode sqlite.Synchronous, n int) {
+		r := syncedRecorder(b, mode)
+		w := rawWriter(b, syncedFile(b, mode))
+		benchkit.Paired(b, benchkit.AppendOp("recorder", benchkit.Inserts(r), n, benchState), benchkit.AppendOp("raw", w.Append, n, benchState))
+	})
 }
 
 // BenchmarkGroupCommitBound is what SQLite itself allows group commit at 16 writers, with no recorder

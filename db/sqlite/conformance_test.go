@@ -13,23 +13,19 @@ import (
 // The conformance suite, unchanged, on a database file and on an in-memory database.
 
 func TestProcessRecorderConformance(t *testing.T) {
-	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) {
-			recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
-				return newProcessRecorder(t, s.open(t))
-			})
+	forEachStore(t, func(t *testing.T, open opener) {
+		recordertest.TestProcessRecorder(t, func(t *testing.T) es.ProcessRecorder {
+			return newProcessRecorder(t, open(t))
 		})
-	}
+	})
 }
 
 func TestSnapshotRecorderConformance(t *testing.T) {
-	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) {
-			recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
-				return newSnapshotRecorder(t, s.open(t))
-			})
+	forEachStore(t, func(t *testing.T, open opener) {
+		recordertest.TestAggregateRecorder(t, func(t *testing.T) es.AggregateRecorder {
+			return newSnapshotRecorder(t, open(t))
 		})
-	}
+	})
 }
 
 // The SQL tracker suite: ProcessTracked as a projection's tracking store.

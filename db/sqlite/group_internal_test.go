@@ -76,6 +76,20 @@ type outcome struct {
 	err error
 }
 
+// requireCanceledOutcome fails t unless caller name's outcome arrives on ch within 5 seconds and is
+// context.Canceled; late says what it means when it does not arrive.
+func requireCanceledOutcome(t *testing.T, name string, ch chan outcome, late string) {
+	t.Helper()
+	select {
+	case o := <-ch:
+		if !errors.Is(o.err, context.Canceled) {
+			t.Fatalf("%s: %v, want context.Canceled", name, o.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal(late)
+	}
+}
+
 // Batches queued while the writer waits are committed in one transaction; a conflicting batch fails
 // alone; a caller whose ctx ends before its batch is written gets ctx's error at once and its batch is
 // not written, even when the writer has already taken it into a group.
@@ -109,14 +123,7 @@ func TestGroupCommit(t *testing.T) {
 	waitFor(t, "a to start writing", func() bool { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.busy })
 	time.Sleep(10 * time.Millisecond)
 	acancel()
-	select {
-	case o := <-a:
-		if !errors.Is(o.err, context.Canceled) {
-			t.Fatalf("a: %v, want context.Canceled", o.err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a caller waiting for the file lock did not return when its ctx ended")
-	}
+	requireCanceledOutcome(t, "a", a, "a caller waiting for the file lock did not return when its ctx ended")
 
 	// b does the same, and waits for the lock. Queued behind it: d, c (conflicting with d), e
 	// (cancelled while queued), f (tracking only).
@@ -133,14 +140,7 @@ func TestGroupCommit(t *testing.T) {
 	f := insert(ctx, nil, &es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 7})
 	waitFor(t, "f queued", func() bool { return queued(r.w) == 4 })
 	ecancel()
-	select {
-	case o := <-e:
-		if !errors.Is(o.err, context.Canceled) {
-			t.Fatalf("e: %v, want context.Canceled", o.err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a queued caller did not return when its ctx ended")
-	}
+	requireCanceledOutcome(t, "e", e, "a queued caller did not return when its ctx ended")
 
 	before := r.w.commits.Load()
 	release()

@@ -15,18 +15,16 @@ import (
 )
 
 func TestKeyStore(t *testing.T) {
-	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
-			datakeytest.Run(t, func(t *testing.T) datakeytest.Backend {
-				db := st.open(t)
-				return datakeytest.Backend{
-					Store:     newKeyStore(t, db),
-					Events:    newProcessRecorder(t, db),
-					Snapshots: newSnapshotRecorder(t, db),
-				}
-			})
+	forEachStore(t, func(t *testing.T, open opener) {
+		datakeytest.Run(t, func(t *testing.T) datakeytest.Backend {
+			db := open(t)
+			return datakeytest.Backend{
+				Store:     newKeyStore(t, db),
+				Events:    newProcessRecorder(t, db),
+				Snapshots: newSnapshotRecorder(t, db),
+			}
 		})
-	}
+	})
 }
 
 func newKeyStore(t testing.TB, db *sql.DB) *sqlite.KeyStore {

@@ -43,53 +43,51 @@ func countEvents(t *testing.T, db *sql.DB) int {
 // Sixteen goroutines saving at once through one recorder never see "database is locked" (nor any other
 // error): the recorder funnels their writes through one connection.
 func TestConcurrentWritersNeverLocked(t *testing.T) {
-	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) {
-			db := s.open(t)
-			r := newProcessRecorder(t, db)
-			const writers, saves = 16, 50
-			var wg sync.WaitGroup
-			errs := make(chan error, writers*saves)
-			var mu sync.Mutex
-			seen := map[int64]bool{}
-			for w := range writers {
-				wg.Go(func() {
-					id := uuid.New()
-					for v := range int64(saves) {
-						// a read in between, so readers and the writer overlap too
-						if _, err := r.SelectEvents(t.Context(), id, es.EventQuery{Desc: true, Limit: 1}); err != nil {
-							errs <- fmt.Errorf("writer %d: select: %w", w, err)
-							return
-						}
-						ids, err := r.InsertEvents(t.Context(), events(id, v+1, v+1))
-						if err != nil {
-							errs <- fmt.Errorf("writer %d: insert: %w", w, err)
-							return
-						}
-						mu.Lock()
-						for _, id := range ids {
-							if seen[id] {
-								errs <- fmt.Errorf("writer %d: ID %d returned twice", w, id)
-							}
-							seen[id] = true
-						}
-						mu.Unlock()
+	forEachStore(t, func(t *testing.T, open opener) {
+		db := open(t)
+		r := newProcessRecorder(t, db)
+		const writers, saves = 16, 50
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*saves)
+		var mu sync.Mutex
+		seen := map[int64]bool{}
+		for w := range writers {
+			wg.Go(func() {
+				id := uuid.New()
+				for v := range int64(saves) {
+					// a read in between, so readers and the writer overlap too
+					if _, err := r.SelectEvents(t.Context(), id, es.EventQuery{Desc: true, Limit: 1}); err != nil {
+						errs <- fmt.Errorf("writer %d: select: %w", w, err)
+						return
 					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			if n := countEvents(t, db); n != writers*saves {
-				t.Fatalf("%d events recorded, want %d", n, writers*saves)
-			}
-			if max, _ := r.MaxNotificationID(t.Context()); max != writers*saves {
-				t.Fatalf("max notification ID %d, want %d (no gaps without failures)", max, writers*saves)
-			}
-		})
-	}
+					ids, err := r.InsertEvents(t.Context(), events(id, v+1, v+1))
+					if err != nil {
+						errs <- fmt.Errorf("writer %d: insert: %w", w, err)
+						return
+					}
+					mu.Lock()
+					for _, id := range ids {
+						if seen[id] {
+							errs <- fmt.Errorf("writer %d: ID %d returned twice", w, id)
+						}
+						seen[id] = true
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if n := countEvents(t, db); n != writers*saves {
+			t.Fatalf("%d events recorded, want %d", n, writers*saves)
+		}
+		if max, _ := r.MaxNotificationID(t.Context()); max != writers*saves {
+			t.Fatalf("max notification ID %d, want %d (no gaps without failures)", max, writers*saves)
+		}
+	})
 }
 
 // Two recorders (two processes, in effect) on one file: their writers take turns on the file lock
@@ -195,22 +193,20 @@ func TestMigrateRefusesInvalidOptions(t *testing.T) {
 
 // A SQLite database given to the PostgreSQL recorders is refused with an error naming its dialect.
 func TestPostgresRecordersRefuseSQLite(t *testing.T) {
-	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) {
-			db := s.open(t)
-			p, err := postgres.NewProcessRecorder(t.Context(), db)
-			if err == nil {
-				p.Close()
-			}
-			if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is SQLite") {
-				t.Errorf("postgres.NewProcessRecorder: %v, want an error wrapping schema.ErrWrongDialect naming SQLite", err)
-			}
-			_, err = postgres.NewSnapshotRecorder(t.Context(), db)
-			if !errors.Is(err, schema.ErrWrongDialect) {
-				t.Errorf("postgres.NewSnapshotRecorder: %v, want an error wrapping schema.ErrWrongDialect", err)
-			}
-		})
-	}
+	forEachStore(t, func(t *testing.T, open opener) {
+		db := open(t)
+		p, err := postgres.NewProcessRecorder(t.Context(), db)
+		if err == nil {
+			p.Close()
+		}
+		if !errors.Is(err, schema.ErrWrongDialect) || !strings.Contains(err.Error(), "the database is SQLite") {
+			t.Errorf("postgres.NewProcessRecorder: %v, want an error wrapping schema.ErrWrongDialect naming SQLite", err)
+		}
+		_, err = postgres.NewSnapshotRecorder(t.Context(), db)
+		if !errors.Is(err, schema.ErrWrongDialect) {
+			t.Errorf("postgres.NewSnapshotRecorder: %v, want an error wrapping schema.ErrWrongDialect", err)
+		}
+	})
 }
 
 func TestClosedDB(t *testing.T) {

@@ -19,11 +19,10 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
-	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/memory"
-	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
 // TestOnlyBenchmarksImportIt checks that no library code imports benchkit: only cmd/esbench, test files,
@@ -310,10 +309,7 @@ func TestCountAllocsAndPeakHeap(t *testing.T) {
 func openRecorder(t *testing.T) (*sqlite.ProcessRecorder, *sql.DB) {
 	t.Helper()
 	ctx := t.Context()
-	db, err := ncruces.Open(ctx, filepath.Join(t.TempDir(), "bench.db"))
-	check(t, err)
-	t.Cleanup(func() { db.Close() })
-	check(t, schema.Migrate(ctx, db, schema.SQLite))
+	db := sqlitetest.OpenMigrated(t, filepath.Join(t.TempDir(), "bench.db"))
 	r, err := sqlite.NewProcessRecorder(ctx, db)
 	check(t, err)
 	t.Cleanup(func() { r.Close() })

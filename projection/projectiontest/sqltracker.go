@@ -206,9 +206,7 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("runner restarted mid-batch processes each event once", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		// Each run stops inside the transaction of a different event of its batches of 7; the next
 		// resumes.
 		for _, stopAt := range []int{3, 1, 17, 9} {
@@ -237,23 +235,15 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("two projections in one database each process every event", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		s.exec(t, "CREATE TABLE projectiontest_copy (k BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
 		copyRow := func(ctx context.Context, tx projection.SQLTx, e aggregate.Event) error {
 			r := e.Data.(rowAdded)
 			_, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO projectiontest_copy (k, v) VALUES (%d, %d)", r.Key, r.Value))
 			return err
 		}
-		first, err := projection.NewRunner("first", upstream, store, project, projection.WithBatch(5, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := projection.NewRunner("second", upstream, store, copyRow, projection.WithBatch(3, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := newRunner(t, "first", upstream, store, project, projection.WithBatch(5, time.Minute))
+		second := newRunner(t, "second", upstream, store, copyRow, projection.WithBatch(3, time.Minute))
 		runAll(t, s.ctx, last, first, second)
 		s.mark(t, "first", app, last)
 		s.mark(t, "second", app, last)
@@ -264,17 +254,11 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("two instances of one projection process each event once", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		// project fails on a key inserted twice: an event applied by both instances stops one.
 		var instances []*projection.Runner[projection.SQLTx]
 		for range 2 {
-			r, err := projection.NewRunner(consumer, upstream, store, project, projection.WithBatch(4, time.Minute))
-			if err != nil {
-				t.Fatal(err)
-			}
-			instances = append(instances, r)
+			instances = append(instances, newRunner(t, consumer, upstream, store, project, projection.WithBatch(4, time.Minute)))
 		}
 		runAll(t, s.ctx, last, instances...)
 		s.mark(t, consumer, app, last)
@@ -282,19 +266,14 @@ func TestSQLTracker(t *testing.T, newTracker func(t *testing.T) projection.SQLTr
 	})
 
 	run("a rebuild gives the read model of the first build", func(t *testing.T, s *sqlSuite) {
-		upstream, want := newUpstream(t, s.ctx, app)
-		last := int64(len(want))
-		store := projection.SQL(s.tr)
+		upstream, want, last, store := s.upstream(t, app)
 		reset := projection.WithReset(func(ctx context.Context, tx projection.SQLTx) error {
 			_, err := tx.ExecContext(ctx, "DELETE FROM projectiontest_rows")
 			return err
 		})
 		catchUp(t, s.ctx, consumer, upstream, store, last, reset)
 		s.rows(t, want)
-		r, err := projection.NewRunner(consumer, upstream, store, project, reset, projection.WithBatch(6, time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newRunner(t, consumer, upstream, store, project, reset, projection.WithBatch(6, time.Minute))
 		if err := r.Rebuild(s.ctx); err != nil {
 			t.Fatalf("Rebuild: %v", err)
 		}
@@ -342,11 +321,17 @@ func newUpstream(t *testing.T, ctx context.Context, name string) (projection.App
 // catchUp runs a new runner named name until it has processed last.
 func catchUp(t *testing.T, ctx context.Context, name string, upstream projection.Application, store projection.TrackingStore[projection.SQLTx], last int64, opts ...projection.Option) {
 	t.Helper()
-	r, err := projection.NewRunner(name, upstream, store, project, opts...)
+	runAll(t, ctx, last, newRunner(t, name, upstream, store, project, opts...))
+}
+
+// newRunner returns a new runner; an error fails the test.
+func newRunner(t *testing.T, name string, upstream projection.Application, store projection.TrackingStore[projection.SQLTx], p projection.Projection[projection.SQLTx], opts ...projection.Option) *projection.Runner[projection.SQLTx] {
+	t.Helper()
+	r, err := projection.NewRunner(name, upstream, store, p, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runAll(t, ctx, last, r)
+	return r
 }
 
 // runAll runs the runners together until each has processed last, then stops them; none may fail.
@@ -392,6 +377,14 @@ type sqlSuite struct {
 
 // The probe's tracking: a consumer of its own, whose mark the suite advances one by one.
 const probeConsumer, probeApp = "projectiontest.probe", "projectiontest.probe"
+
+// upstream returns a new upstream application named name with its events recorded, the read model they
+// make, the notification ID of the last, and the tracking store on the suite's tracker.
+func (s *sqlSuite) upstream(t *testing.T, name string) (projection.Application, map[int64]int64, int64, projection.TrackingStore[projection.SQLTx]) {
+	t.Helper()
+	upstream, want := newUpstream(t, s.ctx, name)
+	return upstream, want, int64(len(want)), projection.SQL(s.tr)
+}
 
 func (s *sqlSuite) exec(t *testing.T, stmt string) {
 	t.Helper()

@@ -2,25 +2,17 @@ package ncruces_test
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlitetest"
 )
 
 // openRaw opens name, closed when the test ends.
-func openRaw(t testing.TB, name string, opts ...sqlite.Option) *sql.DB {
-	t.Helper()
-	db, err := ncruces.Open(context.Background(), name, opts...)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+var openRaw = sqlitetest.OpenRaw
 
 func TestOpen(t *testing.T) {
 	ctx := context.Background()
