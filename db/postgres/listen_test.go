@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	es "github.com/eventsourcing-go/eventsourcing"
@@ -184,6 +186,59 @@ func TestSubscribePollsWithOtherDrivers(t *testing.T) {
 }
 
 var registerWrapped sync.Once
+
+// A hot standby cancels queries that conflict with the recovery it replays (SQLSTATE 40001), however
+// short they are. A subscription on a standby must not end for one: here the first reads of the log
+// fail so, as through a standby, and the subscription still delivers every event, without an error.
+func TestSubscribeRetriesRecoveryConflicts(t *testing.T) {
+	admin, name := pgtest.Schema(t)
+	registerConflicting.Do(func() { sql.Register("pgx-recovery-conflicts", conflictingDriver{}) })
+	conflicts.Store(3)
+	db, err := sql.Open("pgx-recovery-conflicts", pgtest.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	writer := mustProcess(t, admin, name)
+	ids, err := writer.InsertEvents(t.Context(), oneEvent(uuid.New(), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := mustProcess(t, db, name, postgres.WithPollInterval(20*time.Millisecond))
+	c := collect(t.Context(), sub, 0)
+	c.waitFor(t, ids, 10*time.Second)
+	if n := conflicts.Load(); n > 0 {
+		t.Fatalf("%d of the 3 conflicts were not met: the subscription did not read through them", n)
+	}
+}
+
+var (
+	registerConflicting sync.Once
+	conflicts           atomic.Int32 // reads of the log still to fail
+)
+
+// conflictingDriver is pgx's stdlib driver whose reads of the notification log fail with a recovery
+// conflict while conflicts is above 0.
+type conflictingDriver struct{}
+
+func (conflictingDriver) Open(name string) (driver.Conn, error) {
+	c, err := wrappedDriver{}.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return conflictingConn{c.(wrappedConn)}, nil
+}
+
+type conflictingConn struct{ wrappedConn }
+
+func (c conflictingConn) QueryContext(ctx context.Context, q string, a []driver.NamedValue) (driver.Rows, error) {
+	if strings.Contains(q, "name: SelectNotifications") && conflicts.Add(-1) >= 0 {
+		return nil, &pgconn.PgError{Severity: "ERROR", Code: "40001",
+			Message: "canceling statement due to conflict with recovery",
+			Detail:  "User query might have needed to see row versions that must be removed."}
+	}
+	return c.wrappedConn.QueryContext(ctx, q, a)
+}
 
 // wrappedDriver is pgx's stdlib driver behind a connection type of its own, as another driver would be.
 type wrappedDriver struct{}

@@ -102,7 +102,8 @@ func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollI
 
 // WithReconnectTimeout sets how long a subscription keeps retrying when its reads fail because the
 // connection broke or the server does not accept connections yet (SQLSTATE class 08, 57P01–57P03, or
-// no answer at all: a restart, crash recovery, a failover), pausing between attempts from 50 ms up to
+// no answer at all: a restart, crash recovery, a failover), or because a hot standby cancelled them
+// for a conflict with recovery (40001), pausing between attempts from 50 ms up to
 // 1 s; then it yields the last error, which ends it (default DefaultReconnectTimeout; 0 gives up at
 // the first such failure; negative is an error). It matters only to the [ProcessRecorder]'s Subscribe;
 // other calls report errors at once, since their callers decide whether to repeat them.

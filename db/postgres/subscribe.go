@@ -23,9 +23,9 @@ import (
 // ordering's guarantee (no late fills) is the subscription's: it never skips.
 //
 // A read that fails on a broken connection (a terminated backend, a server restart, crash recovery, a
-// failover) is retried with growing pauses for up to the reconnect timeout ([WithReconnectTimeout]),
-// since reads can be repeated at will; any other query error, or one that outlasts the timeout, is
-// yielded and ends the sequence. The end of ctx ends it without an error; Close ends it with an error
+// failover) or that a hot standby cancelled for a conflict with recovery is retried with growing
+// pauses for up to the reconnect timeout ([WithReconnectTimeout]), since reads can be repeated at
+// will; any other query error, or one that outlasts the timeout, is yielded and ends the sequence. The end of ctx ends it without an error; Close ends it with an error
 // wrapping es.ErrClosed.
 func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...string) iter.Seq2[es.Notification, error] {
 	topics = append([]string(nil), topics...)
@@ -97,26 +97,26 @@ const (
 	maxReconnectPause   = time.Second
 )
 
-// retry calls read until it succeeds or fails otherwise than on a broken connection, for at most the
-// recorder's reconnect timeout (WithReconnectTimeout) from the first failure, with growing pauses.
+// retry calls read until it succeeds or fails otherwise than transiently (see transient), for at most
+// the recorder's reconnect timeout (WithReconnectTimeout) from the first failure, with growing pauses.
 // Reads can be repeated at will, and database/sql discards a broken connection, so each attempt gets a
 // fresh one.
 func retry[T any](ctx context.Context, r *ProcessRecorder, read func() (T, error)) (T, error) {
 	v, err := read()
-	if err == nil || !brokenConnection(err) || ctx.Err() != nil {
+	if err == nil || !transient(err) || ctx.Err() != nil {
 		return v, err
 	}
 	if r.reconnectTimeout == 0 {
-		return v, fmt.Errorf("broken connection (WithReconnectTimeout(0): no retries): %w", err)
+		return v, fmt.Errorf("transient failure (WithReconnectTimeout(0): no retries): %w", err)
 	}
-	r.logger.Warn("postgres recorder: a subscription's read failed on a broken connection; retrying",
+	r.logger.Warn("postgres recorder: a subscription's read failed on a broken connection or a conflict with recovery; retrying",
 		"schema", r.schema, "reconnect_timeout", r.reconnectTimeout, "error", err)
 	deadline := time.Now().Add(r.reconnectTimeout)
 	pause := firstReconnectPause
 	for attempt := 2; ; attempt++ {
 		wait := min(pause, time.Until(deadline))
 		if wait <= 0 {
-			return v, fmt.Errorf("broken connection, retried for %v (WithReconnectTimeout): %w", r.reconnectTimeout, err)
+			return v, fmt.Errorf("transient failure, retried for %v (WithReconnectTimeout): %w", r.reconnectTimeout, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -130,13 +130,22 @@ func retry[T any](ctx context.Context, r *ProcessRecorder, read func() (T, error
 		case err == nil:
 			r.logger.Debug("postgres recorder: a subscription's read succeeded again", "schema", r.schema, "attempt", attempt)
 			return v, nil
-		case !brokenConnection(err) || ctx.Err() != nil:
+		case !transient(err) || ctx.Err() != nil:
 			return v, err
 		}
-		r.logger.Debug("postgres recorder: a subscription's read failed on a broken connection; retrying",
+		r.logger.Debug("postgres recorder: a subscription's read failed again; retrying",
 			"schema", r.schema, "attempt", attempt, "error", err)
 		pause = min(2*pause, maxReconnectPause)
 	}
+}
+
+// transient reports whether a read that failed with err may succeed if it is repeated: the connection
+// broke (see brokenConnection), or the server cancelled the read for a serialization failure (SQLSTATE
+// 40001), which is how a hot standby cancels queries that conflict with the recovery it replays (rows
+// that vacuum on the primary removed, locks it took), however short they are.
+func transient(err error) bool {
+	const sqlstateSerializationFailure = "40001"
+	return brokenConnection(err) || sqlState(err) == sqlstateSerializationFailure
 }
 
 // brokenConnection reports whether err means the connection, not the query, failed: an error that is
