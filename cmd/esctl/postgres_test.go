@@ -137,3 +137,45 @@ func TestPostgresCopy(t *testing.T) {
 		t.Fatalf("the password was printed:\n%s", printed.String())
 	}
 }
+
+// The reading commands work where nothing can be written, as on a hot standby: here every transaction
+// of the session is read-only (default_transaction_read_only), which refuses the same writes a standby
+// does.
+func TestPostgresReadOnlySession(t *testing.T) {
+	ctx := context.Background()
+	dsn, _, name, db := postgresSchema(t)
+	if _, _, err := esctl(t, "migrate", "-dsn", dsn, "-schema", name); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := postgres.NewProcessRecorder(ctx, db, postgres.WithSchema(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	id := uuid.New()
+	if _, err := rec.InsertEvents(ctx, events(id, 3)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("default_transaction_read_only", "on") // pgx sends it as a run-time parameter
+	u.RawQuery = q.Encode()
+	readOnly := u.String()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"info", "-dsn", readOnly, "-schema", name}, "max notification ID:    3"},
+		{[]string{"tail", "-dsn", readOnly, "-schema", name}, "test.E3"},
+		{[]string{"events", "-dsn", readOnly, "-schema", name, "-id", id.String()}, "test.E3"},
+		{[]string{"tracking", "-dsn", readOnly, "-schema", name}, ""},
+	} {
+		out, errOut, err := esctl(t, c.args...)
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("esctl %s on a read-only session: %v\n%s%s", c.args[0], err, out, errOut)
+		}
+	}
+}

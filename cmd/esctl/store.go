@@ -39,6 +39,7 @@ const sqliteBusyTimeout = 10000
 // store is an opened store: its database and, once asked for, its process recorder.
 type store struct {
 	sf      storeFlags
+	mode    access
 	db      *sql.DB
 	dialect schema.Dialect
 	rec     es.ProcessRecorder
@@ -82,7 +83,7 @@ func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) 
 	if *sf.dsn == "" {
 		return nil, fmt.Errorf("no store given (-%s)", sf.dsnFlag)
 	}
-	s := &store{sf: sf}
+	s := &store{sf: sf, mode: mode}
 	if isPostgres(*sf.dsn) {
 		s.dialect = schema.Postgres
 		db, err := sql.Open("pgx", *sf.dsn)
@@ -198,6 +199,10 @@ func (s *store) recorder(ctx context.Context) (es.ProcessRecorder, error) {
 		var opts []postgres.Option
 		if *s.sf.schema != "" {
 			opts = append(opts, postgres.WithSchema(*s.sf.schema))
+		}
+		if s.mode == readOnly {
+			// A reading command writes nothing, and so works on a hot standby.
+			opts = append(opts, postgres.WithReadOnly())
 		}
 		var r *postgres.ProcessRecorder
 		if r, err = postgres.NewProcessRecorder(ctx, s.db, opts...); err == nil {
