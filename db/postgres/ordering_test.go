@@ -432,3 +432,25 @@ func TestXIDReadUpToMaxNotificationIDIsComplete(t *testing.T) {
 		t.Errorf("MaxNotificationID went from %d to %d", m, got)
 	}
 }
+
+// A read with no upper bound past rows held back falls back on the horizon, which an append in flight
+// denies it; it still returns the rows that MaxNotificationID made final, as a read up to it would.
+func TestXIDReadPastHeldBackRowsKeepsWhatIsFinal(t *testing.T) {
+	db, name := pgtest.Schema(t)
+	r := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingXID))
+	unrelatedWriter(t, pgtest.Open(t))
+	first, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := maxID(t, r); m != first[0] {
+		t.Fatalf("MaxNotificationID = %d, want %d", m, first[0])
+	}
+	if _, err := r.InsertEvents(t.Context(), oneEvent(uuid.New(), 1)); err != nil { // held back from now on
+		t.Fatal(err)
+	}
+	openAppend(t, db, name, postgres.OrderingXID, oneEvent(uuid.New(), 1)[0])
+	if got := readIDs(t, r, 0); fmt.Sprint(got) != fmt.Sprint(first) {
+		t.Fatalf("with the horizon denied, readers see %v, want %v (what MaxNotificationID made final)", got, first)
+	}
+}

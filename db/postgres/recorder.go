@@ -438,7 +438,15 @@ func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upT
 		return page{ns: ns, heldBack: heldBack}, err
 	}
 	rs, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
-	return page{ns: notifications(rs), heldBack: true}, err
+	if err != nil {
+		return page{}, err
+	}
+	// Both reads return a prefix of the same final rows; the function's knows nothing of final, so
+	// without the horizon it may return fewer.
+	if len(rs) <= len(ns) {
+		return page{ns: ns, heldBack: true}, nil
+	}
+	return page{ns: notifications(rs), heldBack: true}, nil
 }
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).
