@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,14 +152,24 @@ func testRing(t testing.TB) *cipher.KeyRing {
 	return r
 }
 
-// sharedDataKeys is the key store of the "datakeys" settings: the mappers of one test, each with Keys
-// of its own, share it as the processes of an application share their database.
-var sharedDataKeys = datakey.NewMemoryStore()
+// dataKeyStores holds the key store of each test (or subtest, or benchmark) that uses data keys: the
+// mappers of one test, each with Keys of its own, share it as the processes of an application share
+// their database; another test, or the same test run again (-count), starts from an empty store,
+// since a test may forget subjects that a later one encodes.
+var dataKeyStores sync.Map // testing.TB → *datakey.MemoryStore
 
-// testKeys returns new Keys over testRing and the shared store.
+func dataKeyStore(t testing.TB) *datakey.MemoryStore {
+	s, loaded := dataKeyStores.LoadOrStore(t, datakey.NewMemoryStore())
+	if !loaded {
+		t.Cleanup(func() { dataKeyStores.Delete(t) })
+	}
+	return s.(*datakey.MemoryStore)
+}
+
+// testKeys returns new Keys over testRing and the store of t.
 func testKeys(t testing.TB, opts ...datakey.Option) *datakey.Keys {
 	t.Helper()
-	k, err := datakey.New(testRing(t), sharedDataKeys, opts...)
+	k, err := datakey.New(testRing(t), dataKeyStore(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
