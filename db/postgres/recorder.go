@@ -378,21 +378,11 @@ func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.Notifica
 		if q.Limit < 1 {
 			return nil, fmt.Errorf("limit %d: must be at least 1", q.Limit)
 		}
-		p, err := r.selectNotifications(ctx, q)
-		return p.ns, err
+		return r.selectNotifications(ctx, q)
 	})
 }
 
-// A page of the notification log as the recorder reads it.
-type page struct {
-	ns []es.Notification
-	// heldBack is true when rows the query bounded may have been left out because they were not final
-	// yet (the xid ordering): ns then ends before the query's bound, at no row of its own choosing,
-	// so a reader must not take the bound as read (see Subscribe).
-	heldBack bool
-}
-
-func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.NotificationQuery) (page, error) {
+func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	upTo := q.UpTo
 	if upTo == 0 {
 		upTo = math.MaxInt64
@@ -409,18 +399,18 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, q es.Notifica
 		rows, err = r.q.QueryNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{After: q.After, UpTo: upTo, Topics: q.Topics, Lim: limit})
 	}
 	if err != nil {
-		return page{}, err
+		return nil, err
 	}
 	ns, _, err := scanPage(rows, limit)
-	return page{ns: ns}, err
+	return ns, err
 }
 
 // selectNotificationsXID reads a page with the xid ordering: the plain query, which returns the final
 // rows up to the first that is held back; when rows were held back, and a horizon is of use, the page
-// again through events_notifications_xid, which takes the horizon before its snapshot. That read may
-// still leave rows out (an append in flight denies it the horizon), and it does not say whether it
-// did, so the page counts as held back.
-func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upTo int64, topics []string, limit int32) (page, error) {
+// again through events_notifications_xid, which takes the horizon before its snapshot. Rows up to the
+// highest ID MaxNotificationID has returned (final) count as final whatever their xid, so a read up to
+// what MaxNotificationID returned is complete.
+func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upTo int64, topics []string, limit int32) ([]es.Notification, error) {
 	var topicsArg any // NULL: all topics
 	if len(topics) > 0 {
 		topicsArg = topics
@@ -431,22 +421,22 @@ func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upT
 	}
 	rows, err := r.q.QueryNotificationsXID(ctx, dbsqlc.SelectNotificationsXIDParams{Final: final, After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
 	if err != nil {
-		return page{}, err
+		return nil, err
 	}
 	ns, heldBack, err := scanPage(rows, limit)
 	if err != nil || !heldBack || !r.horizon {
-		return page{ns: ns, heldBack: heldBack}, err
+		return ns, err
 	}
 	rs, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
 	if err != nil {
-		return page{}, err
+		return nil, err
 	}
 	// Both reads return a prefix of the same final rows; the function's knows nothing of final, so
 	// without the horizon it may return fewer.
 	if len(rs) <= len(ns) {
-		return page{ns: ns, heldBack: true}, nil
+		return ns, nil
 	}
-	return page{ns: notifications(rs), heldBack: true}, nil
+	return notifications(rs), nil
 }
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).

@@ -48,8 +48,8 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 			if len(topics) > 0 {
 				// With a topic filter, matching rows may be rare: without an upper bound each poll would
 				// rescan every non-matching row after the cursor. Everything up to the highest ID a reader
-				// can see now is final (no late fills), so once a read up to it comes back short, the cursor
-				// moves there (see below for when it must not).
+				// can see now is final (no late fills), and a read up to it returns every row up to it, so
+				// once that read comes back short, the cursor moves there.
 				var err error
 				if horizon, err = retry(ctx, r, func() (int64, error) { return r.maxNotificationID(ctx) }); err != nil {
 					r.yieldErr(ctx, yield, err)
@@ -63,24 +63,21 @@ func (r *ProcessRecorder) Subscribe(ctx context.Context, after int64, topics ...
 				}
 				q.UpTo = horizon
 			}
-			p, err := retry(ctx, r, func() (page, error) { return r.selectNotifications(ctx, q) })
+			page, err := retry(ctx, r, func() ([]es.Notification, error) { return r.selectNotifications(ctx, q) })
 			if err != nil {
 				r.yieldErr(ctx, yield, err)
 				return
 			}
-			for _, n := range p.ns {
+			for _, n := range page {
 				if !yield(n, nil) {
 					return
 				}
 				after = n.ID
 			}
-			if len(p.ns) == recorder.SubscribePage {
+			if len(page) == recorder.SubscribePage {
 				continue // more history
 			}
-			// The bound was final when it was taken, but this read's snapshot may hold rows below it back
-			// (a transaction elsewhere holds the xmin back and an append in flight denies the horizon):
-			// the cursor moves there only when nothing was held back, or it would skip them.
-			if horizon > after && !p.heldBack {
+			if horizon > after {
 				after = horizon
 			}
 			if !r.idle(ctx, woken, ticker) {
