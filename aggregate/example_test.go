@@ -34,6 +34,7 @@ func ExampleTrigger() {
 // An aggregate found by a natural key gets a name-based ID, the same every time.
 func ExampleNameID() {
 	users := uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
-	fmt.Println(aggregate.NameID(users, "ada@example.com") == aggregate.NameID(users, "ada@example.com"))
-	// Output: true
+	first, again := aggregate.NameID(users, "ada@example.com"), aggregate.NameID(users, "ada@example.com")
+	fmt.Println(first == again, first.Version())
+	// Output: true VERSION_5
 }
