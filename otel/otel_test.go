@@ -171,7 +171,7 @@ func wantAttrs(t *testing.T, s tracetest.SpanStub, want ...attribute.KeyValue) {
 	got := attribute.NewSet(s.Attributes...)
 	for _, kv := range want {
 		if v, ok := got.Value(kv.Key); !ok || v != kv.Value {
-			t.Errorf("span %s: attribute %s = %v (present: %v), want %v", s.Name, kv.Key, v.Emit(), ok, kv.Value.Emit())
+			t.Errorf("span %s: attribute %s = %v (present: %v), want %v", s.Name, kv.Key, v.String(), ok, kv.Value.String())
 		}
 	}
 }
@@ -313,7 +313,7 @@ func testBackend(t *testing.T, b backend) {
 		wantAttrs(t, appendEvents, dialect, attribute.String("schema", f.schema), attribute.Int("events", 3),
 			attribute.Int64("first_notification_id", ids[0]), attribute.Int64("last_notification_id", ids[2]))
 		if v, _ := value(appendEvents, "bytes"); v.AsInt64() <= 0 {
-			t.Errorf("append span: bytes = %v, want the size of the stored state", v.Emit())
+			t.Errorf("append span: bytes = %v, want the size of the stored state", v.String())
 		}
 		snap := f.span(t, "eventsourcing.repository.snapshot")
 		wantChild(t, snap, save.SpanContext.SpanID(), "the save")
