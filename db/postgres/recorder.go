@@ -229,10 +229,13 @@ func (r *ProcessRecorder) insertEvents(ctx context.Context, events []es.StoredEv
 	}
 	var first int64
 	var err error
-	if len(events) == 1 && o.Tracking == nil {
-		first, err = r.appendOne(ctx, events[0])
-	} else {
+	switch {
+	case o.Tracking != nil:
 		first, err = r.append(ctx, r.q, newColumns(events, r.ids), o.Tracking)
+	case len(events) == 1:
+		first, err = r.appendOne(ctx, events[0])
+	default:
+		first, err = r.appendBatch(ctx, newColumns(events, r.ids))
 	}
 	if err != nil {
 		return nil, opError(op, err)
@@ -259,7 +262,7 @@ func (r *ProcessRecorder) canWrite(op string) error {
 }
 
 // appendOne records one event with no tracking record, the common append, in one statement rather than
-// through events_append (see the query).
+// through events_append (see the query). Appends with a tracking record go through events_append.
 func (r *ProcessRecorder) appendOne(ctx context.Context, e es.StoredEvent) (int64, error) {
 	return r.q.AppendEvent(ctx, dbsqlc.AppendEventParams{
 		Ordering:          r.ordering.String(),
@@ -268,6 +271,19 @@ func (r *ProcessRecorder) appendOne(ctx context.Context, e es.StoredEvent) (int6
 		OriginatorVersion: e.OriginatorVersion,
 		Topic:             e.Topic,
 		State:             nonNil(e.State),
+	})
+}
+
+// appendBatch records two or more events with no tracking record in one statement, as appendOne
+// records one (see the query).
+func (r *ProcessRecorder) appendBatch(ctx context.Context, cols columns) (int64, error) {
+	return r.q.AppendEventBatch(ctx, dbsqlc.AppendEventBatchParams{
+		Ordering:      r.ordering.String(),
+		LockTimeout:   r.lockTimeout,
+		OriginatorIds: cols.ids,
+		Versions:      cols.versions,
+		Topics:        cols.topics,
+		States:        cols.states,
 	})
 }
 

@@ -27,8 +27,30 @@ VALUES (
 )
 RETURNING notification_id;
 
+-- AppendEventBatch records a batch of events (two or more) with no tracking mark in one statement, as
+-- AppendEvent records one, and returns the first notification ID; the batch has the consecutive IDs
+-- from there, in input order. The IDs come from one call of events_take_ids, in a materialized CTE
+-- that the primary query reads first: it runs once, before any row is inserted and so before the
+-- rows' xid is taken. The insert, a data-modifying CTE, runs to completion after it.
+-- name: AppendEventBatch :one
+WITH ids AS MATERIALIZED (
+    SELECT /* TEMPLATE: schema */events_take_ids(sqlc.arg(ordering)::text, sqlc.narg(lock_timeout)::text,
+        cardinality(sqlc.arg(originator_ids)::_uuid::uuid[]),
+        '/* TEMPLATE: schema */events_notification_id_seq'::regclass) AS first_id
+), inserted AS (
+    INSERT INTO /* TEMPLATE: schema */events (notification_id, originator_id, originator_version, xid, topic, state)
+    SELECT ids.first_id + u.ord - 1, u.originator_id, u.originator_version, pg_current_xact_id(), u.topic, u.state
+    FROM ids, ROWS FROM (
+        unnest(sqlc.arg(originator_ids)::_uuid::uuid[]),
+        unnest(sqlc.arg(versions)::_int8::bigint[]),
+        unnest(sqlc.arg(topics)::_text::text[]),
+        unnest(sqlc.arg(states)::_bytea::bytea[])
+    ) WITH ORDINALITY AS u (originator_id, originator_version, topic, state, ord)
+)
+SELECT ids.first_id::bigint AS first_id FROM ids;
+
 -- AppendEvents calls events_append (see the migrations): one round trip records the batch and the
--- optional tracking mark and returns the first notification ID (0 for no events).
+-- tracking mark and returns the first notification ID (0 for no events).
 -- name: AppendEvents :one
 SELECT coalesce(/* TEMPLATE: schema */events_append(
     sqlc.arg(ordering)::text,

@@ -65,6 +65,52 @@ func (q *Queries) AppendEvent(ctx context.Context, arg AppendEventParams) (int64
 	return notification_id, err
 }
 
+const appendEventBatch = `-- name: AppendEventBatch :one
+WITH ids AS MATERIALIZED (
+    SELECT /* TEMPLATE: schema */events_take_ids($1::text, $2::text,
+        cardinality($3::_uuid::uuid[]),
+        '/* TEMPLATE: schema */events_notification_id_seq'::regclass) AS first_id
+), inserted AS (
+    INSERT INTO /* TEMPLATE: schema */events (notification_id, originator_id, originator_version, xid, topic, state)
+    SELECT ids.first_id + u.ord - 1, u.originator_id, u.originator_version, pg_current_xact_id(), u.topic, u.state
+    FROM ids, ROWS FROM (
+        unnest($3::_uuid::uuid[]),
+        unnest($4::_int8::bigint[]),
+        unnest($5::_text::text[]),
+        unnest($6::_bytea::bytea[])
+    ) WITH ORDINALITY AS u (originator_id, originator_version, topic, state, ord)
+)
+SELECT ids.first_id::bigint AS first_id FROM ids
+`
+
+type AppendEventBatchParams struct {
+	Ordering      string
+	LockTimeout   sql.NullString
+	OriginatorIds interface{}
+	Versions      interface{}
+	Topics        interface{}
+	States        interface{}
+}
+
+// AppendEventBatch records a batch of events (two or more) with no tracking mark in one statement, as
+// AppendEvent records one, and returns the first notification ID; the batch has the consecutive IDs
+// from there, in input order. The IDs come from one call of events_take_ids, in a materialized CTE
+// that the primary query reads first: it runs once, before any row is inserted and so before the
+// rows' xid is taken. The insert, a data-modifying CTE, runs to completion after it.
+func (q *Queries) AppendEventBatch(ctx context.Context, arg AppendEventBatchParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, appendEventBatch,
+		arg.Ordering,
+		arg.LockTimeout,
+		arg.OriginatorIds,
+		arg.Versions,
+		arg.Topics,
+		arg.States,
+	)
+	var first_id int64
+	err := row.Scan(&first_id)
+	return first_id, err
+}
+
 const appendEvents = `-- name: AppendEvents :one
 SELECT coalesce(/* TEMPLATE: schema */events_append(
     $1::text,
@@ -94,7 +140,7 @@ type AppendEventsParams struct {
 }
 
 // AppendEvents calls events_append (see the migrations): one round trip records the batch and the
-// optional tracking mark and returns the first notification ID (0 for no events).
+// tracking mark and returns the first notification ID (0 for no events).
 func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, appendEvents,
 		arg.Ordering,
