@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib" // and registers the "pgx" driver
 
 	"github.com/eventsourcing-go/eventsourcing/schema"
@@ -114,12 +116,26 @@ func EmptySchema(t testing.TB, db *sql.DB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		// name is es_test_<hex>: a plain identifier, safe as SQL text.
-		if _, err := db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
+		if err := dropSchema(ctx, db, name); err != nil {
 			t.Errorf("pgtest: drop schema %s: %v", name, err)
 		}
 	})
 	return name
+}
+
+// dropSchema drops the schema name with everything in it. The drop locks the schema's objects one by
+// one, so it can deadlock with a statement of the test still running on the server (an append whose
+// context a test cancelled holds the events table and waits for the sequence, which the drop holds);
+// the server then cancels one of the two, and when that is the drop it is tried again.
+func dropSchema(ctx context.Context, db *sql.DB, name string) error {
+	for {
+		// name is es_test_<hex>: a plain identifier, safe as SQL text.
+		_, err := db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "40P01" || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // InSchema returns a new *sql.DB on the test server whose connections have the schema name as their
