@@ -66,17 +66,7 @@ func SQLiteDatabase(t testing.TB, db *sql.DB, opts ...sqlite.Option) Database {
 	if err := schema.Migrate(t.Context(), db, schema.SQLite); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	return Database{
-		DB: db,
-		Process: func(t testing.TB) Recorder {
-			r, err := sqlite.NewProcessRecorder(t.Context(), db, opts...)
-			return closeLater(t, r, err)
-		},
-		Snapshots: func(t testing.TB) es.AggregateRecorder {
-			r, err := sqlite.NewSnapshotRecorder(t.Context(), db, opts...)
-			return closeLater(t, r, err)
-		},
-	}
+	return database(db, opts, sqlite.NewProcessRecorder, sqlite.NewSnapshotRecorder)
 }
 
 // TempFile returns the path of a database file in a new directory, removed when the test ends. The
@@ -109,14 +99,22 @@ func PostgresDatabase(t testing.TB, driverName string, opts ...postgres.Option) 
 		t.Fatalf("migrate schema %s through %s: %v", name, driverName, err)
 	}
 	opts = append([]postgres.Option{postgres.WithSchema(name)}, opts...)
+	return database(db, opts, postgres.NewProcessRecorder, postgres.NewSnapshotRecorder)
+}
+
+// database returns db with the recorders that a dialect's constructors make on it with opts.
+func database[O any, P Recorder, S interface {
+	es.AggregateRecorder
+	io.Closer
+}](db *sql.DB, opts []O, newProcess func(context.Context, *sql.DB, ...O) (P, error), newSnapshots func(context.Context, *sql.DB, ...O) (S, error)) Database {
 	return Database{
 		DB: db,
 		Process: func(t testing.TB) Recorder {
-			r, err := postgres.NewProcessRecorder(t.Context(), db, opts...)
+			r, err := newProcess(t.Context(), db, opts...)
 			return closeLater(t, r, err)
 		},
 		Snapshots: func(t testing.TB) es.AggregateRecorder {
-			r, err := postgres.NewSnapshotRecorder(t.Context(), db, opts...)
+			r, err := newSnapshots(t.Context(), db, opts...)
 			return closeLater(t, r, err)
 		},
 	}
