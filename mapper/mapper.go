@@ -21,6 +21,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 )
 
 // Cipher encrypts and authenticates stored state. *cipher.AESGCM implements it.
@@ -169,11 +170,7 @@ func New(r *Registry, opts ...Option) (*Mapper, error) {
 		return nil, errors.New("mapper: new: nil registry")
 	}
 	m := &Mapper{reg: r, crcTable: crc32.MakeTable(crc32.Castagnoli)}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(m)
-		}
-	}
+	option.Apply(m, opts)
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("mapper: new: %w", err)
 	}
