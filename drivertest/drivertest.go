@@ -69,6 +69,21 @@ func SQLiteDatabase(t testing.TB, db *sql.DB, opts ...sqlite.Option) Database {
 	return database(db, opts, sqlite.NewProcessRecorder, sqlite.NewSnapshotRecorder)
 }
 
+// OpenSQLite returns a function that opens, through the driver registered as driverName, the
+// database that dsn names for a test (a new one at each call: TempFile, or a DSN of an in-memory
+// database with a random name), closed when the test ends.
+func OpenSQLite(driverName string, dsn func(t testing.TB) string) func(t testing.TB) *sql.DB {
+	return func(t testing.TB) *sql.DB {
+		t.Helper()
+		db, err := sql.Open(driverName, dsn(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+}
+
 // TempFile returns the path of a database file in a new directory, removed when the test ends. The
 // path is short: t.TempDir's names the (deeply nested) test, and SQLite limits path lengths (ncruces
 // v0.37 panics on one of about a thousand bytes).
