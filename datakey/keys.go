@@ -49,6 +49,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/internal/lru"
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 )
 
 const (
@@ -105,11 +106,7 @@ type cachedKey struct {
 // New returns Keys that wrap data keys with ring's current key and keep them in store.
 func New(ring *cipher.KeyRing, store Store, opts ...Option) (*Keys, error) {
 	cfg := config{cacheSize: DefaultCacheSize, maxAge: DefaultCacheMaxAge}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	option.Apply(&cfg, opts)
 	switch {
 	case ring == nil:
 		return nil, errors.New("datakey: new: nil key ring")

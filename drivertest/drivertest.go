@@ -66,16 +66,21 @@ func SQLiteDatabase(t testing.TB, db *sql.DB, opts ...sqlite.Option) Database {
 	if err := schema.Migrate(t.Context(), db, schema.SQLite); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	return Database{
-		DB: db,
-		Process: func(t testing.TB) Recorder {
-			r, err := sqlite.NewProcessRecorder(t.Context(), db, opts...)
-			return closeLater(t, r, err)
-		},
-		Snapshots: func(t testing.TB) es.AggregateRecorder {
-			r, err := sqlite.NewSnapshotRecorder(t.Context(), db, opts...)
-			return closeLater(t, r, err)
-		},
+	return database(db, opts, sqlite.NewProcessRecorder, sqlite.NewSnapshotRecorder)
+}
+
+// OpenSQLite returns a function that opens, through the driver registered as driverName, the
+// database that dsn names for a test (a new one at each call: TempFile, or a DSN of an in-memory
+// database with a random name), closed when the test ends.
+func OpenSQLite(driverName string, dsn func(t testing.TB) string) func(t testing.TB) *sql.DB {
+	return func(t testing.TB) *sql.DB {
+		t.Helper()
+		db, err := sql.Open(driverName, dsn(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
 }
 
@@ -109,14 +114,22 @@ func PostgresDatabase(t testing.TB, driverName string, opts ...postgres.Option) 
 		t.Fatalf("migrate schema %s through %s: %v", name, driverName, err)
 	}
 	opts = append([]postgres.Option{postgres.WithSchema(name)}, opts...)
+	return database(db, opts, postgres.NewProcessRecorder, postgres.NewSnapshotRecorder)
+}
+
+// database returns db with the recorders that a dialect's constructors make on it with opts.
+func database[O any, P Recorder, S interface {
+	es.AggregateRecorder
+	io.Closer
+}](db *sql.DB, opts []O, newProcess func(context.Context, *sql.DB, ...O) (P, error), newSnapshots func(context.Context, *sql.DB, ...O) (S, error)) Database {
 	return Database{
 		DB: db,
 		Process: func(t testing.TB) Recorder {
-			r, err := postgres.NewProcessRecorder(t.Context(), db, opts...)
+			r, err := newProcess(t.Context(), db, opts...)
 			return closeLater(t, r, err)
 		},
 		Snapshots: func(t testing.TB) es.AggregateRecorder {
-			r, err := postgres.NewSnapshotRecorder(t.Context(), db, opts...)
+			r, err := newSnapshots(t.Context(), db, opts...)
 			return closeLater(t, r, err)
 		},
 	}

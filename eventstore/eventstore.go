@@ -15,6 +15,7 @@ import (
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 	"github.com/eventsourcing-go/eventsourcing/mapper"
 	"github.com/eventsourcing-go/eventsourcing/observe"
 )
@@ -38,11 +39,7 @@ func WithTracer(t observe.EventStoreTracer) Option {
 // New returns an EventStore that encodes with m and records in r. Nil options are skipped.
 func New(m *mapper.Mapper, r es.AggregateRecorder, opts ...Option) *EventStore {
 	s := &EventStore{mapper: m, recorder: r}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s)
-		}
-	}
+	option.Apply(s, opts)
 	s.tracer = observe.Use(s.tracer)
 	return s
 }

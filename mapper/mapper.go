@@ -21,6 +21,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 )
 
 // Cipher encrypts and authenticates stored state. *cipher.AESGCM implements it.
@@ -169,11 +170,7 @@ func New(r *Registry, opts ...Option) (*Mapper, error) {
 		return nil, errors.New("mapper: new: nil registry")
 	}
 	m := &Mapper{reg: r, crcTable: crc32.MakeTable(crc32.Castagnoli)}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(m)
-		}
-	}
+	option.Apply(m, opts)
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("mapper: new: %w", err)
 	}
@@ -313,17 +310,26 @@ func (m *Mapper) Encode(e aggregate.Event) (es.StoredEvent, error) {
 
 // EncodeContext is Encode with a context, which bounds the key store's work when the data key of the
 // event's subject is not cached (WithDataKeys).
-func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (stored es.StoredEvent, err error) {
+func (m *Mapper) EncodeContext(ctx context.Context, e aggregate.Event) (es.StoredEvent, error) {
+	return named(func() (es.StoredEvent, error) { return m.encode(ctx, e) }, func(err error) error {
+		return fmt.Errorf("mapper: encode %T for originator %s at version %d: %w", e.Data, e.OriginatorID, e.OriginatorVersion, err)
+	})
+}
+
+// named returns what f returns, except that an error of f, or a panic in it, is the error that name
+// makes of it (and the value is the zero value): the event's code and the cipher are not ours, and
+// neither way may a failure leave the event it happened on unnamed.
+func named[T any](f func() (T, error), name func(error) error) (v T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 		if err != nil {
-			stored, err = es.StoredEvent{}, fmt.Errorf("mapper: encode %T for originator %s at version %d: %w",
-				e.Data, e.OriginatorID, e.OriginatorVersion, err)
+			var zero T
+			v, err = zero, name(err)
 		}
 	}()
-	return m.encode(ctx, e)
+	return f()
 }
 
 func (m *Mapper) encode(ctx context.Context, e aggregate.Event) (es.StoredEvent, error) {
@@ -432,21 +438,10 @@ func (m *Mapper) Decode(s es.StoredEvent) (aggregate.Event, error) {
 
 // DecodeContext is Decode with a context, which bounds the key store's work when the data key of the
 // event's subject is not cached (WithDataKeys).
-func (m *Mapper) DecodeContext(ctx context.Context, s es.StoredEvent) (e aggregate.Event, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-		}
-		if err != nil {
-			e, err = aggregate.Event{}, &DecodeError{
-				Topic:             s.Topic,
-				OriginatorID:      s.OriginatorID,
-				OriginatorVersion: s.OriginatorVersion,
-				Err:               err,
-			}
-		}
-	}()
-	return m.decode(ctx, s)
+func (m *Mapper) DecodeContext(ctx context.Context, s es.StoredEvent) (aggregate.Event, error) {
+	return named(func() (aggregate.Event, error) { return m.decode(ctx, s) }, func(err error) error {
+		return &DecodeError{Topic: s.Topic, OriginatorID: s.OriginatorID, OriginatorVersion: s.OriginatorVersion, Err: err}
+	})
 }
 
 func (m *Mapper) decode(ctx context.Context, s es.StoredEvent) (aggregate.Event, error) {

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 )
 
 // Registry maps event types to stable topics and back. Topics, not Go type names, are stored, so that a
@@ -81,11 +83,7 @@ func Register[E any](r *Registry, topic string, opts ...TypeOption) {
 		panic(fmt.Sprintf("mapper: Register %v under %q: event types must be structs (register the struct, not a pointer to it)", typ, topic))
 	}
 	o := typeOptions{version: 1}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
+	option.Apply(&o, opts)
 	if o.version < 1 {
 		panic(fmt.Sprintf("mapper: Register %v under %q: schema version %d is below 1", typ, topic, o.version))
 	}

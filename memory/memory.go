@@ -30,6 +30,7 @@ import (
 
 var (
 	_ es.AggregateRecorder = (*AggregateRecorder)(nil)
+	_ es.ProcessRecorder   = (*ProcessRecorder)(nil)
 	_ io.Closer            = (*AggregateRecorder)(nil)
 	_ io.Closer            = (*ProcessRecorder)(nil)
 )

@@ -10,12 +10,6 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
-var (
-	_ es.ProcessRecorder     = (*ProcessRecorder)(nil)
-	_ es.ApplicationRecorder = (*ProcessRecorder)(nil)
-	_ es.TrackingRecorder    = (*ProcessRecorder)(nil)
-)
-
 // subscribeScan bounds how many log entries one page of a topic-filtered subscription examines while
 // holding the lock.
 const subscribeScan = 8192

@@ -12,6 +12,7 @@ import (
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
@@ -259,11 +260,7 @@ func newRunner[Tx any](name string, upstream Application, store TrackingStore[Tx
 		return nil, fmt.Errorf("projection: new runner %q: nil store", name)
 	}
 	o := options{batchSize: DefaultBatchSize, batchTime: DefaultBatchTime}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
+	option.Apply(&o, opts)
 	if o.forgotten != SkipForgotten && o.forgotten != StopOnForgotten {
 		return nil, fmt.Errorf("projection: new runner %q: WithForgotten(%d): unknown choice", name, o.forgotten)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/aggregate"
 	"github.com/eventsourcing-go/eventsourcing/eventstore"
 	"github.com/eventsourcing-go/eventsourcing/internal/lru"
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 	"github.com/eventsourcing-go/eventsourcing/observe"
 )
 
@@ -112,11 +113,7 @@ func WithUpdateRetries(n int) Option { return func(o *options) { o.retries, o.re
 // WithSnapshots, in the snapshot store's, when events is nil, or when an option has an invalid value.
 func New[T any, P Aggregate[T]](events *eventstore.EventStore, opts ...Option) (*Repository[T, P], error) {
 	o := options{retries: DefaultUpdateRetries}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
+	option.Apply(&o, opts)
 	var zero T
 	switch {
 	case events == nil:

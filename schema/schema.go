@@ -23,6 +23,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 )
 
 // Dialect names the SQL dialect of a database.
@@ -155,11 +157,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, opts ...Option) error {
 		return errors.New("schema: migrate: nil *sql.DB")
 	}
 	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	option.Apply(&cfg, opts)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 	"github.com/eventsourcing-go/eventsourcing/observe"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -38,11 +39,7 @@ type config struct {
 
 func newConfig(opts []Option) (config, error) {
 	c := config{pollInterval: DefaultPollInterval, reconnect: DefaultReconnectTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	if c.schemaSet {
 		if err := schema.ValidateSchemaName(c.schema); err != nil {
 			return c, fmt.Errorf("WithSchema: %w", err)

@@ -373,18 +373,7 @@ func nonNil(state []byte) []byte {
 
 // SelectEvents returns events of one originator.
 func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	return r.frame().SelectEvents(ctx, "select events", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
-		upTo, limit, err := eventBounds(q)
-		if err != nil {
-			return nil, err
-		}
-		if q.Desc {
-			rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-			return storedEvents(originatorID, rows), err
-		}
-		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-		return storedEvents(originatorID, rows), err
-	})
+	return selectEvents(ctx, r.frame(), "select events", originatorID, q, r.q.SelectEvents, r.q.SelectEventsDesc)
 }
 
 // SelectNotifications returns a page of the notification log. With OrderingXID it returns only

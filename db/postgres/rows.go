@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
 // eventBounds turns an EventQuery into the queries' parameters: bounds that exclude nothing where the
@@ -25,6 +27,33 @@ func eventBounds(q es.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
 		limit = sql.NullInt32{Int32: int32(min(q.Limit, math.MaxInt32)), Valid: true}
 	}
 	return upTo, limit, nil
+}
+
+// eventParams is the shape of the parameters of every generated SelectEvents-like query.
+type eventParams = struct {
+	OriginatorID uuid.UUID
+	After        int64
+	UpTo         int64
+	Lim          sql.NullInt32
+}
+
+// selectEvents is the SelectEvents of both recorders, named op, over the ascending and the descending
+// query of their table.
+func selectEvents[AP, DP ~eventParams, AR, DR ~eventRow](ctx context.Context, f recorder.Frame, op string, originatorID uuid.UUID, q es.EventQuery,
+	asc func(context.Context, AP) ([]AR, error), desc func(context.Context, DP) ([]DR, error)) ([]es.StoredEvent, error) {
+	return f.SelectEvents(ctx, op, originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		upTo, limit, err := eventBounds(q)
+		if err != nil {
+			return nil, err
+		}
+		p := eventParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit}
+		if q.Desc {
+			rows, err := desc(ctx, DP(p))
+			return storedEvents(originatorID, rows), err
+		}
+		rows, err := asc(ctx, AP(p))
+		return storedEvents(originatorID, rows), err
+	})
 }
 
 // eventRow is the shape of every generated SelectEvents-like row type.

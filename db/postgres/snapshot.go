@@ -3,13 +3,11 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/postgres/internal/dbsqlc"
-	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
 // SnapshotRecorder stores snapshots of aggregates: an AggregateRecorder without a notification log,
@@ -41,52 +39,19 @@ func (r *SnapshotRecorder) Close() error {
 // InsertEvents records snapshots atomically, in one statement. It returns nil IDs: snapshots have no
 // notification log. WithTracking is refused, since a snapshot recorder keeps no tracking marks.
 func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
-	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return nil, r.insertEvents(ctx, events, opts) })
-}
-
-func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) error {
-	const op = "insert snapshots"
-	if err := r.life.Err(); err != nil {
-		return opError(op, err)
-	}
-	if err := recorder.RefuseTracking("a SnapshotRecorder", opts); err != nil {
-		return fmt.Errorf("postgres: %s: %w", op, err)
-	}
-	if len(events) == 0 {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("postgres: %s: %w", op, err)
-		}
-		return nil
-	}
-	if err := recorder.ValidateEvents(events); err != nil {
-		return fmt.Errorf("postgres: %s: %w", op, err)
-	}
-	cols := newColumns(events, r.ids)
-	err := r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
-		OriginatorIds: cols.ids,
-		Versions:      cols.versions,
-		Topics:        cols.topics,
-		States:        cols.states,
+	return r.frame().InsertSnapshots(ctx, events, opts, func(ctx context.Context) error {
+		cols := newColumns(events, r.ids)
+		return r.q.InsertSnapshots(ctx, dbsqlc.InsertSnapshotsParams{
+			OriginatorIds: cols.ids,
+			Versions:      cols.versions,
+			Topics:        cols.topics,
+			States:        cols.states,
+		})
 	})
-	if err != nil {
-		return opError(op, err)
-	}
-	return nil
 }
 
 // SelectEvents returns snapshots of one originator; a repository asks for the newest at or below a
 // version with EventQuery{UpTo: v, Desc: true, Limit: 1}.
 func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	return r.frame().SelectEvents(ctx, "select snapshots", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
-		upTo, limit, err := eventBounds(q)
-		if err != nil {
-			return nil, err
-		}
-		if q.Desc {
-			rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-			return storedEvents(originatorID, rows), err
-		}
-		rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-		return storedEvents(originatorID, rows), err
-	})
+	return selectEvents(ctx, r.frame(), "select snapshots", originatorID, q, r.q.SelectSnapshots, r.q.SelectSnapshotsDesc)
 }

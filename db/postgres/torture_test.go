@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -270,7 +271,7 @@ func tortureRoundWith(t *testing.T, round int, r es.ApplicationRecorder, writers
 
 	var problems []string
 	if truth == nil {
-		want = slices.Sorted(mapsKeys(committed))
+		want = slices.Sorted(maps.Keys(committed))
 	} else {
 		for id := range committed {
 			if _, found := slices.BinarySearch(want, id); !found {
@@ -325,16 +326,6 @@ func tortureRoundWith(t *testing.T, round int, r es.ApplicationRecorder, writers
 	return last, problems
 }
 
-func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // TestTortureDetectsLateFills is the torture test's control: writers that take IDs without any
 // ordering (benchkit's raw insert, in a transaction held open, then committed or rolled back), read
 // without a filter, must produce late fills, and the harness must see them. Otherwise a passing
@@ -344,20 +335,9 @@ func TestTortureDetectsLateFills(t *testing.T) {
 	// The table-lock ordering's readers apply no filter; these writers bypass its lock.
 	r := mustProcess(t, db, name, postgres.WithOrdering(postgres.OrderingTableLock))
 	naive := txWriter(db, true, func(ctx context.Context, rng *rand.Rand, tx *sql.Tx, events []es.StoredEvent) ([]int64, error) {
-		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.004); err != nil {
-			return nil, err
-		}
-		return out, nil
+		return rawAppend(ctx, rng, tx, name, events, 0.004)
 	})
-	if _, round, problems := tortureRounds(t, 20, r, []tortureWriter{naive}); len(problems) > 0 {
-		t.Logf("round %d: late fills detected, as they should be: %s", round, problems[0])
-		return
-	}
-	t.Fatal("20 rounds of unordered writers produced no late fill the harness could see: the torture test is not sensitive")
+	expectLateFills(t, r, naive, "unordered writers")
 }
 
 // TestTortureDetectsXIDMisuse is the control of the xid ordering: writers whose xid is assigned before
@@ -371,18 +351,31 @@ func TestTortureDetectsXIDMisuse(t *testing.T) {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_current_xact_id(), pg_sleep($1)`, rng.Float64()*0.004); err != nil {
 			return nil, err
 		}
-		out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*0.002); err != nil {
-			return nil, err
-		}
-		return out, nil
+		return rawAppend(ctx, rng, tx, name, events, 0.002)
 	})
-	if _, round, problems := tortureRounds(t, 20, r, []tortureWriter{early}); len(problems) > 0 {
+	expectLateFills(t, r, early, "writers with early xids")
+}
+
+// rawAppend appends events to schema name with benchkit's raw insert in tx, which it then holds open
+// for up to maxSleep seconds.
+func rawAppend(ctx context.Context, rng *rand.Rand, tx *sql.Tx, name string, events []es.StoredEvent, maxSleep float64) ([]int64, error) {
+	out, err := benchkit.NewPostgresWriter(tx, name).Append(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_sleep($1)`, rng.Float64()*maxSleep); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// expectLateFills is the check of a control: 20 torture rounds of w, writers that are not ordered
+// (what names them), must show the harness a late fill.
+func expectLateFills(t *testing.T, r *postgres.ProcessRecorder, w tortureWriter, what string) {
+	t.Helper()
+	if _, round, problems := tortureRounds(t, 20, r, []tortureWriter{w}); len(problems) > 0 {
 		t.Logf("round %d: late fills detected, as they should be: %.200s", round, problems[0])
 		return
 	}
-	t.Fatal("20 rounds of writers with early xids produced no late fill the harness could see")
+	t.Fatalf("20 rounds of %s produced no late fill the harness could see: the torture test is not sensitive", what)
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/option"
 	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 	"github.com/eventsourcing-go/eventsourcing/observe"
 )
@@ -81,11 +82,7 @@ func newConfig(opts []Option) (config, error) {
 		busyTimeout:  DefaultBusyTimeout,
 		pollInterval: DefaultPollInterval,
 	}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	if _, err := c.synchronous.pragma(); err != nil {
 		return c, err
 	}

@@ -17,11 +17,9 @@ import (
 )
 
 var (
-	_ es.ProcessRecorder     = (*ProcessRecorder)(nil)
-	_ es.ApplicationRecorder = (*ProcessRecorder)(nil)
-	_ es.TrackingRecorder    = (*ProcessRecorder)(nil)
-	_ io.Closer              = (*ProcessRecorder)(nil)
-	_ io.Closer              = (*SnapshotRecorder)(nil)
+	_ es.ProcessRecorder = (*ProcessRecorder)(nil)
+	_ io.Closer          = (*ProcessRecorder)(nil)
+	_ io.Closer          = (*SnapshotRecorder)(nil)
 )
 
 // ProcessRecorder records an application's events in the events table of a SQLite database, keeps its

@@ -3,13 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/internal/dbsqlc"
-	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
 var _ es.AggregateRecorder = (*SnapshotRecorder)(nil)
@@ -54,30 +52,9 @@ func (r *SnapshotRecorder) Close() error {
 // [es.ErrConflict] and records nothing. Context handling is that of
 // [ProcessRecorder.InsertEvents].
 func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredEvent, opts ...es.InsertOption) ([]int64, error) {
-	return r.trace.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) { return nil, r.insertEvents(ctx, events, opts) })
-}
-
-func (r *SnapshotRecorder) insertEvents(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption) error {
-	const op = "insert snapshots"
-	if err := r.life.Err(); err != nil {
-		return opError(op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return opError(op, err)
-	}
-	if err := recorder.RefuseTracking("a SnapshotRecorder", opts); err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	if err := recorder.ValidateEvents(events); err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	if len(events) == 0 {
-		return nil
-	}
-	if err := r.w.submit(ctx, newRequest(ctx, events, nil)); err != nil {
-		return opError(op, err)
-	}
-	return nil
+	return r.frame().InsertSnapshots(ctx, events, opts, func(ctx context.Context) error {
+		return r.w.submit(ctx, newRequest(ctx, events, nil))
+	})
 }
 
 // insertSnapshots is the SnapshotRecorder's insertFunc.

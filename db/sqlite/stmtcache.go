@@ -27,20 +27,50 @@ func newStmtCache(p dbsqlc.DBTX) *stmtCache {
 	return &stmtCache{p: p, stmts: make(map[string]*sql.Stmt)}
 }
 
-// use runs f with the prepared statement of query, preparing it on first use, or with nil when the cache
-// is full or closed (f then runs the query unprepared). The read lock held while f runs keeps close from
-// closing a statement in use.
-func (c *stmtCache) use(ctx context.Context, query string, f func(*sql.Stmt) error) error {
+// statement is a query ready to run: its prepared *sql.Stmt, or its text unprepared.
+type statement interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+}
+
+// unprepared runs query on p without preparing it.
+type unprepared struct {
+	p     dbsqlc.DBTX
+	query string
+}
+
+func (u unprepared) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return u.p.ExecContext(ctx, u.query, args...)
+}
+
+func (u unprepared) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return u.p.QueryContext(ctx, u.query, args...)
+}
+
+func (u unprepared) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return u.p.QueryRowContext(ctx, u.query, args...)
+}
+
+// use runs f with the prepared statement of query, preparing it on first use, or with the query
+// unprepared when the cache is full or closed. The read lock held while f runs keeps close from closing
+// a statement in use.
+func use[T any](c *stmtCache, ctx context.Context, query string, f func(statement) (T, error)) (T, error) {
 	for {
 		c.mu.RLock()
 		s, ok := c.stmts[query]
-		if ok || c.stmts == nil || len(c.stmts) >= maxCachedStmts {
+		if ok {
 			defer c.mu.RUnlock()
 			return f(s)
 		}
+		if c.stmts == nil || len(c.stmts) >= maxCachedStmts {
+			defer c.mu.RUnlock()
+			return f(unprepared{c.p, query})
+		}
 		c.mu.RUnlock()
 		if err := c.prepare(ctx, query); err != nil {
-			return err
+			var zero T
+			return zero, err
 		}
 	}
 }
@@ -59,39 +89,16 @@ func (c *stmtCache) prepare(ctx context.Context, query string) error {
 	return nil
 }
 
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
-	err = c.use(ctx, query, func(s *sql.Stmt) error {
-		if s == nil {
-			res, err = c.p.ExecContext(ctx, query, args...)
-		} else {
-			res, err = s.ExecContext(ctx, args...)
-		}
-		return err
-	})
-	return res, err
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return use(c, ctx, query, func(s statement) (sql.Result, error) { return s.ExecContext(ctx, args...) })
 }
 
-func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
-	err = c.use(ctx, query, func(s *sql.Stmt) error {
-		if s == nil {
-			rows, err = c.p.QueryContext(ctx, query, args...)
-		} else {
-			rows, err = s.QueryContext(ctx, args...)
-		}
-		return err
-	})
-	return rows, err
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return use(c, ctx, query, func(s statement) (*sql.Rows, error) { return s.QueryContext(ctx, args...) })
 }
 
-func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) (row *sql.Row) {
-	err := c.use(ctx, query, func(s *sql.Stmt) error {
-		if s == nil {
-			row = c.p.QueryRowContext(ctx, query, args...)
-		} else {
-			row = s.QueryRowContext(ctx, args...)
-		}
-		return nil
-	})
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	row, err := use(c, ctx, query, func(s statement) (*sql.Row, error) { return s.QueryRowContext(ctx, args...), nil })
 	if err != nil {
 		// A *sql.Row cannot be made from an error: let the unprepared path report it.
 		row = c.p.QueryRowContext(ctx, query, args...)

@@ -18,20 +18,10 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/drivertest"
 )
 
-// open returns a function opening dsn, in which %s stands for a new file path or name.
+// open returns a function opening the database that dsn names through the driver.
 func open(dsn func(t testing.TB) string) func(t testing.TB) *sql.DB {
-	return func(t testing.TB) *sql.DB {
-		t.Helper()
-		db, err := sql.Open("sqlite3", dsn(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
+	return drivertest.OpenSQLite("sqlite3", dsn)
 }
-
-func file(t testing.TB) string { return drivertest.TempFile(t) }
 
 // memdb is SQLite's memdb VFS: one in-memory database shared by the connections that name it.
 func memdb(t testing.TB) string { return "file:/" + rand.Text() + "?vfs=memdb&_busy_timeout=10000" }
@@ -39,12 +29,12 @@ func memdb(t testing.TB) string { return "file:/" + rand.Text() + "?vfs=memdb&_b
 // sharedCache is the in-memory database of SQLite's shared-cache mode.
 func sharedCache(t testing.TB) string { return "file:" + rand.Text() + "?mode=memory&cache=shared" }
 
-func TestFile(t *testing.T)        { drivertest.SQLite(t, open(file)) }
+func TestFile(t *testing.T)        { drivertest.SQLite(t, open(drivertest.TempFile)) }
 func TestMemory(t *testing.T)      { drivertest.SQLite(t, open(memdb)) }
 func TestSharedCache(t *testing.T) { drivertest.SQLite(t, open(sharedCache)) }
 
 func BenchmarkWakeUp(b *testing.B) {
-	drivertest.WakeUp(b, drivertest.SQLiteDatabase(b, open(file)(b)))
+	drivertest.WakeUp(b, drivertest.SQLiteDatabase(b, open(drivertest.TempFile)(b)))
 }
 
 // A shared-cache table lock held for longer than the busy timeout fails the call with the lock's

@@ -11,28 +11,19 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/drivertest"
 )
 
+// open returns a function opening the database that dsn names through the driver.
 func open(dsn func(t testing.TB) string) func(t testing.TB) *sql.DB {
-	return func(t testing.TB) *sql.DB {
-		t.Helper()
-		db, err := sql.Open("sqlite", dsn(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
+	return drivertest.OpenSQLite("sqlite", dsn)
 }
-
-func file(t testing.TB) string { return drivertest.TempFile(t) }
 
 // memdb is SQLite's memdb VFS: one in-memory database shared by the connections that name it.
 func memdb(t testing.TB) string {
 	return "file:/" + rand.Text() + "?vfs=memdb&_pragma=busy_timeout(10000)"
 }
 
-func TestFile(t *testing.T)   { drivertest.SQLite(t, open(file)) }
+func TestFile(t *testing.T)   { drivertest.SQLite(t, open(drivertest.TempFile)) }
 func TestMemory(t *testing.T) { drivertest.SQLite(t, open(memdb)) }
 
 func BenchmarkWakeUp(b *testing.B) {
-	drivertest.WakeUp(b, drivertest.SQLiteDatabase(b, open(file)(b)))
+	drivertest.WakeUp(b, drivertest.SQLiteDatabase(b, open(drivertest.TempFile)(b)))
 }

@@ -47,3 +47,29 @@ func (f Frame) SelectNotifications(ctx context.Context, op string, query func(co
 		return Read(f, op, func() ([]es.Notification, error) { return query(ctx) })
 	})
 }
+
+// InsertSnapshots is the InsertEvents of a snapshot recorder, traced as an append: a snapshot store has
+// no notification log, so it returns nil IDs, and keeps no tracking records, so es.WithTracking is
+// refused. insert writes events, which are valid and not empty, in one transaction; it carries on with
+// the context the tracer returns.
+func (f Frame) InsertSnapshots(ctx context.Context, events []es.StoredEvent, opts []es.InsertOption, insert func(context.Context) error) ([]int64, error) {
+	return f.Tracing.Append(ctx, events, opts, func(ctx context.Context) ([]int64, error) {
+		err := f.Life.Err()
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			err = RefuseTracking("a SnapshotRecorder", opts)
+		}
+		if err == nil {
+			err = ValidateEvents(events)
+		}
+		if err == nil && len(events) > 0 {
+			err = insert(ctx)
+		}
+		if err != nil {
+			return nil, f.OpError("insert snapshots", err)
+		}
+		return nil, nil
+	})
+}

@@ -49,10 +49,16 @@ type Broadcast struct {
 func (b *Broadcast) Wait() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ch == nil {
-		b.ch = make(chan struct{})
+	return made(&b.ch)
+}
+
+// made returns *ch, making it first when it is nil, so that zero values need no constructor; the
+// caller holds the lock that guards *ch.
+func made(ch *chan struct{}) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{})
 	}
-	return b.ch
+	return *ch
 }
 
 // Notify wakes everybody waiting.
@@ -102,10 +108,7 @@ func (l *Life) Close() bool {
 		return false
 	}
 	l.closed.Store(true)
-	if l.done == nil {
-		l.done = make(chan struct{})
-	}
-	close(l.done)
+	close(made(&l.done))
 	return true
 }
 
@@ -113,10 +116,7 @@ func (l *Life) Close() bool {
 func (l *Life) Done() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.done == nil {
-		l.done = make(chan struct{})
-	}
-	return l.done
+	return made(&l.done)
 }
 
 // Err returns nil while the recorder is open, and es.ErrClosed once it is closed.

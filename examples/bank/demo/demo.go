@@ -257,39 +257,17 @@ func Run(ctx context.Context, out io.Writer, c Config) error {
 		return fmt.Errorf("compliance process: %w", err)
 	}
 	fmt.Fprintf(out, "projection (balances by owner, up to notification %d, including earlier runs on this database):\n", last)
-	rows, err := st.db.QueryContext(ctx, bank.BalancesByOwner)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var owner string
-		var total int64
-		if err := rows.Scan(&owner, &total); err != nil {
-			rows.Close()
-			return err
-		}
+	err = eachRow(ctx, st.db, bank.BalancesByOwner, func(owner string, total int64) {
 		fmt.Fprintf(out, "   %-5s %9s\n", owner, bank.Money(total))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "projection (activity, batches of events counted at once, in the same database):")
-	rows, err = st.db.QueryContext(ctx, bank.ActivityByKind)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var kind string
-		var n int64
-		if err := rows.Scan(&kind, &n); err != nil {
-			rows.Close()
-			return err
-		}
+	err = eachRow(ctx, st.db, bank.ActivityByKind, func(kind string, n int64) {
 		fmt.Fprintf(out, "   %-16s %3d\n", kind, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	for _, r := range []interface {
@@ -475,4 +453,22 @@ func openPostgres(ctx context.Context, dsn string, tracer observe.Tracer) (*stor
 	}
 	return &storage{db: db, bank: bankRec, snapshots: snaps, keys: keys, compliance: compliance,
 		describe: "PostgreSQL, schemas bank and compliance", close: closeAll}, nil
+}
+
+// eachRow runs query, whose rows are a name and a number, and calls f with each row.
+func eachRow(ctx context.Context, db *sql.DB, query string, f func(name string, n int64)) error {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return err
+		}
+		f(name, n)
+	}
+	return rows.Err()
 }
