@@ -79,13 +79,23 @@ func (l *lockedRetry) pause(ctx context.Context, timeout time.Duration) bool {
 	}
 }
 
-// whileLocked calls read until it fails otherwise than on a shared-cache lock, for up to timeout:
-// reads can be repeated at will.
+// isBusy reports whether err is SQLITE_BUSY ("database is locked"), with any extended code. A read
+// meets it on a connection without a busy timeout of its own: the recorder sets one on its writer's
+// connection, but the pool's connections are the driver's, opened with whatever the DSN says (modernc's
+// wait for nothing by default). In WAL mode a reader is held up only for a moment (another connection
+// rebuilding the WAL index, SQLITE_BUSY_RECOVERY, say, as several connections open a new file at once),
+// so a read that meets it is tried again.
+func isBusy(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "database is locked")
+}
+
+// whileLocked calls read until it fails otherwise than on a shared-cache lock (isLocked) or a busy
+// database file (isBusy), for up to timeout: reads can be repeated at will.
 func whileLocked[T any](ctx context.Context, timeout time.Duration, read func() (T, error)) (T, error) {
 	var l lockedRetry
 	for {
 		v, err := read()
-		if !isLocked(err) || !l.pause(ctx, timeout) {
+		if !(isLocked(err) || isBusy(err)) || !l.pause(ctx, timeout) {
 			return v, err
 		}
 	}
