@@ -278,12 +278,8 @@ func (r *ProcessRecorder) appendOne(ctx context.Context, e es.StoredEvent) (int6
 // records one (see the query).
 func (r *ProcessRecorder) appendBatch(ctx context.Context, cols columns) (int64, error) {
 	return r.q.AppendEventBatch(ctx, dbsqlc.AppendEventBatchParams{
-		Ordering:      r.ordering.String(),
-		LockTimeout:   r.lockTimeout,
-		OriginatorIds: cols.ids,
-		Versions:      cols.versions,
-		Topics:        cols.topics,
-		States:        cols.states,
+		Ordering: r.ordering.String(), LockTimeout: r.lockTimeout,
+		OriginatorIds: cols.ids, Versions: cols.versions, Topics: cols.topics, States: cols.states,
 	})
 }
 
