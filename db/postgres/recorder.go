@@ -362,12 +362,16 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 		if err != nil {
 			return nil, err
 		}
+		var rows *sql.Rows
 		if q.Desc {
-			rows, err := r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-			return storedEvents(originatorID, rows), err
+			rows, err = r.q.QueryEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+		} else {
+			rows, err = r.q.QueryEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
 		}
-		rows, err := r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-		return storedEvents(originatorID, rows), err
+		if err != nil {
+			return nil, err
+		}
+		return scanEvents(rows, originatorID, limit)
 	})
 }
 

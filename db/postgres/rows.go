@@ -27,25 +27,34 @@ func eventBounds(q es.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
 	return upTo, limit, nil
 }
 
-// eventRow is the shape of every generated SelectEvents-like row type.
-type eventRow = struct {
-	OriginatorVersion int64
-	Topic             string
-	State             []byte
-}
-
-func storedEvents[R ~eventRow](id uuid.UUID, rows []R) []es.StoredEvent {
-	out := make([]es.StoredEvent, len(rows))
-	for i, row := range rows {
-		r := eventRow(row)
-		out[i] = es.StoredEvent{
-			OriginatorID:      id,
-			OriginatorVersion: r.OriginatorVersion,
-			Topic:             r.Topic,
-			State:             r.State,
+// scanEvents scans the rows of the events or snapshots of originator id (the columns of SelectEvents:
+// version, topic, state), of a query of at most limit rows (invalid: no limit), into one slice. The
+// slice doubles as it fills, but never beyond the limit: a page of events is often much shorter than
+// its limit (most aggregates have few events), unlike a page of the notification log. It closes rows.
+func scanEvents(rows *sql.Rows, id uuid.UUID, limit sql.NullInt32) ([]es.StoredEvent, error) {
+	defer rows.Close()
+	most := math.MaxInt
+	if limit.Valid {
+		most = int(limit.Int32)
+	}
+	events := make([]es.StoredEvent, 0, min(most, pageStart))
+	for rows.Next() {
+		if len(events) == cap(events) {
+			events = slices.Grow(events, max(min(len(events), most-len(events)), 1))
+		}
+		events = append(events, es.StoredEvent{OriginatorID: id})
+		e := &events[len(events)-1] // scanned in place: a row of its own would escape to the heap
+		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			return nil, err
 		}
 	}
-	return out
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return events, nil
 }
 
 // notificationRow is the shape of every generated SelectNotifications-like row type.

@@ -82,11 +82,15 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.U
 		if err != nil {
 			return nil, err
 		}
+		var rows *sql.Rows
 		if q.Desc {
-			rows, err := r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-			return storedEvents(originatorID, rows), err
+			rows, err = r.q.QuerySnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
+		} else {
+			rows, err = r.q.QuerySnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
 		}
-		rows, err := r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit})
-		return storedEvents(originatorID, rows), err
+		if err != nil {
+			return nil, err
+		}
+		return scanEvents(rows, originatorID, limit)
 	})
 }
