@@ -25,8 +25,9 @@ type Codec interface {
 	// AppendMarshal appends the JSON of v, a value of a registered type, to dst and returns the
 	// extended buffer. The JSON must be one value, without a trailing newline.
 	AppendMarshal(dst []byte, v any) ([]byte, error)
-	// Unmarshal decodes data, one JSON value, into the new zero value that v points to. data is valid
-	// only during the call: Unmarshal must copy what it keeps.
+	// Unmarshal decodes data, one JSON value, into the new zero value that v points to. data and v
+	// are valid only during the call (the Mapper copies the value out and reuses the memory v points
+	// to): Unmarshal must copy what it keeps of data, and keep nothing of v.
 	Unmarshal(data []byte, v any) error
 }
 

@@ -87,6 +87,7 @@ func Register[E any](r *Registry, topic string, opts ...TypeOption) {
 	if o.version < 1 {
 		panic(fmt.Sprintf("mapper: Register %v under %q: schema version %d is below 1", typ, topic, o.version))
 	}
+	var scratch sync.Pool // *E, zero
 	et := &eventType{
 		topic:     topic,
 		aliases:   o.aliases,
@@ -94,11 +95,21 @@ func Register[E any](r *Registry, topic string, opts ...TypeOption) {
 		version:   o.version,
 		upcasters: make([]func(map[string]any) error, o.version-1),
 		decode: func(c Codec, data []byte) (any, error) {
-			var e E
-			if err := c.Unmarshal(data, &e); err != nil {
+			// The codec needs a pointer, which puts the value it fills on the heap, and the value is
+			// returned in an interface, which copies it to the heap again: the first of the two is
+			// reused, zero before the call and after it (so that it holds on to nothing).
+			p, _ := scratch.Get().(*E)
+			if p == nil {
+				p = new(E)
+			}
+			err := c.Unmarshal(data, p)
+			v := any(*p)
+			*p = *new(E)
+			scratch.Put(p)
+			if err != nil {
 				return nil, err
 			}
-			return e, nil
+			return v, nil
 		},
 	}
 

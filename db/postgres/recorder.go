@@ -369,7 +369,7 @@ func nonNil(state []byte) []byte {
 
 // SelectEvents returns events of one originator.
 func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	return selectEvents(ctx, r.frame(), "select events", originatorID, q, r.q.SelectEvents, r.q.SelectEventsDesc)
+	return selectEvents(ctx, r.frame(), "select events", originatorID, q, r.q.QueryEvents, r.q.QueryEventsDesc)
 }
 
 // SelectNotifications returns a page of the notification log. With OrderingXID it returns only

@@ -38,43 +38,56 @@ type eventParams = struct {
 }
 
 // selectEvents is the SelectEvents of both recorders, named op, over the ascending and the descending
-// query of their table.
-func selectEvents[AP, DP ~eventParams, AR, DR ~eventRow](ctx context.Context, f recorder.Frame, op string, originatorID uuid.UUID, q es.EventQuery,
-	asc func(context.Context, AP) ([]AR, error), desc func(context.Context, DP) ([]DR, error)) ([]es.StoredEvent, error) {
+// query of their table (the hand-scanned Query* of package dbsqlc).
+func selectEvents[AP, DP ~eventParams](ctx context.Context, f recorder.Frame, op string, originatorID uuid.UUID, q es.EventQuery,
+	asc func(context.Context, AP) (*sql.Rows, error), desc func(context.Context, DP) (*sql.Rows, error)) ([]es.StoredEvent, error) {
 	return f.SelectEvents(ctx, op, originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
 		upTo, limit, err := eventBounds(q)
 		if err != nil {
 			return nil, err
 		}
 		p := eventParams{OriginatorID: originatorID, After: q.After, UpTo: upTo, Lim: limit}
+		var rows *sql.Rows
 		if q.Desc {
-			rows, err := desc(ctx, DP(p))
-			return storedEvents(originatorID, rows), err
+			rows, err = desc(ctx, DP(p))
+		} else {
+			rows, err = asc(ctx, AP(p))
 		}
-		rows, err := asc(ctx, AP(p))
-		return storedEvents(originatorID, rows), err
+		if err != nil {
+			return nil, err
+		}
+		return scanEvents(rows, originatorID, limit)
 	})
 }
 
-// eventRow is the shape of every generated SelectEvents-like row type.
-type eventRow = struct {
-	OriginatorVersion int64
-	Topic             string
-	State             []byte
-}
-
-func storedEvents[R ~eventRow](id uuid.UUID, rows []R) []es.StoredEvent {
-	out := make([]es.StoredEvent, len(rows))
-	for i, row := range rows {
-		r := eventRow(row)
-		out[i] = es.StoredEvent{
-			OriginatorID:      id,
-			OriginatorVersion: r.OriginatorVersion,
-			Topic:             r.Topic,
-			State:             r.State,
+// scanEvents scans the rows of the events or snapshots of originator id (the columns of SelectEvents:
+// version, topic, state), of a query of at most limit rows (invalid: no limit), into one slice. The
+// slice doubles as it fills, but never beyond the limit: a page of events is often much shorter than
+// its limit (most aggregates have few events), unlike a page of the notification log. It closes rows.
+func scanEvents(rows *sql.Rows, id uuid.UUID, limit sql.NullInt32) ([]es.StoredEvent, error) {
+	defer rows.Close()
+	most := math.MaxInt
+	if limit.Valid {
+		most = int(limit.Int32)
+	}
+	events := make([]es.StoredEvent, 0, min(most, pageStart))
+	for rows.Next() {
+		if len(events) == cap(events) {
+			events = slices.Grow(events, max(min(len(events), most-len(events)), 1))
+		}
+		events = append(events, es.StoredEvent{OriginatorID: id})
+		e := &events[len(events)-1] // scanned in place: a row of its own would escape to the heap
+		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			return nil, err
 		}
 	}
-	return out
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return events, nil
 }
 
 // notificationRow is the shape of every generated SelectNotifications-like row type.

@@ -53,5 +53,5 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredE
 // SelectEvents returns snapshots of one originator; a repository asks for the newest at or below a
 // version with EventQuery{UpTo: v, Desc: true, Limit: 1}.
 func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	return selectEvents(ctx, r.frame(), "select snapshots", originatorID, q, r.q.SelectSnapshots, r.q.SelectSnapshotsDesc)
+	return selectEvents(ctx, r.frame(), "select snapshots", originatorID, q, r.q.QuerySnapshots, r.q.QuerySnapshotsDesc)
 }

@@ -246,16 +246,19 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 		if err != nil {
 			return nil, err
 		}
-		if q.Desc {
-			rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsDescRow, error) {
-				return r.q.SelectEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-			})
-			return storedEvents(originatorID, rows), err
-		}
-		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectEventsRow, error) {
-			return r.q.SelectEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		return whileLocked(ctx, r.cfg.busyTimeout, func() ([]es.StoredEvent, error) {
+			var rows *sql.Rows
+			var err error
+			if q.Desc {
+				rows, err = r.q.QueryEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			} else {
+				rows, err = r.q.QueryEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			}
+			if err != nil {
+				return nil, err
+			}
+			return scanEvents(rows, originatorID, limit)
 		})
-		return storedEvents(originatorID, rows), err
 	})
 }
 
@@ -274,18 +277,21 @@ func (r *ProcessRecorder) selectNotifications(ctx context.Context, after, upTo i
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
-	rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.Event, error) {
+	return whileLocked(ctx, r.cfg.busyTimeout, func() ([]es.Notification, error) {
+		var rows *sql.Rows
+		var err error
 		if len(topics) == 0 {
-			return r.q.SelectNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
+			rows, err = r.q.QueryNotifications(ctx, dbsqlc.SelectNotificationsParams{After: after, UpTo: upTo, Lim: int64(limit)})
+		} else {
+			rows, err = r.q.QueryNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
+				NotificationID: after, NotificationID_2: upTo, Topics: topics, Limit: int64(limit),
+			})
 		}
-		return r.q.SelectNotificationsByTopics(ctx, dbsqlc.SelectNotificationsByTopicsParams{
-			NotificationID: after, NotificationID_2: upTo, Topics: topics, Limit: int64(limit),
-		})
+		if err != nil {
+			return nil, err
+		}
+		return scanPage(rows, int64(limit))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return notifications(rows)
 }
 
 // MaxNotificationID returns the highest notification ID recorded, 0 on an empty store.

@@ -82,15 +82,18 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.U
 		if err != nil {
 			return nil, err
 		}
-		if q.Desc {
-			rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsDescRow, error) {
-				return r.q.SelectSnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-			})
-			return storedEvents(originatorID, rows), err
-		}
-		rows, err := whileLocked(ctx, r.cfg.busyTimeout, func() ([]dbsqlc.SelectSnapshotsRow, error) {
-			return r.q.SelectSnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+		return whileLocked(ctx, r.cfg.busyTimeout, func() ([]es.StoredEvent, error) {
+			var rows *sql.Rows
+			var err error
+			if q.Desc {
+				rows, err = r.q.QuerySnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			} else {
+				rows, err = r.q.QuerySnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
+			}
+			if err != nil {
+				return nil, err
+			}
+			return scanEvents(rows, originatorID, limit)
 		})
-		return storedEvents(originatorID, rows), err
 	})
 }

@@ -7,13 +7,17 @@
 -- LIMIT parameter, so it compiles the statement again whenever that parameter is bound anew or the
 -- bindings are cleared, which database/sql drivers do after every query. The plans here do not depend
 -- on the limit.
+--
+-- The reads return the topic as a BLOB (the same bytes: the database is UTF-8): a driver hands a TEXT
+-- value over as a new string per row, where the recorder wants only the bytes, to find the string of
+-- a topic it has read already (see db/sqlite/rows.go).
 
 -- name: InsertEvent :execlastid
 INSERT INTO events (originator_id, originator_version, topic, state)
 VALUES (?, ?, ?, ?);
 
 -- name: SelectEvents :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE originator_id = sqlc.arg(originator_id)
   AND originator_version > sqlc.arg(after)
@@ -22,7 +26,7 @@ ORDER BY originator_version
 LIMIT +sqlc.arg(lim);
 
 -- name: SelectEventsDesc :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE originator_id = sqlc.arg(originator_id)
   AND originator_version > sqlc.arg(after)
@@ -31,7 +35,7 @@ ORDER BY originator_version DESC
 LIMIT +sqlc.arg(lim);
 
 -- name: SelectNotifications :many
-SELECT notification_id, originator_id, originator_version, topic, state
+SELECT notification_id, originator_id, originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE notification_id > sqlc.arg(after)
   AND notification_id <= sqlc.arg(up_to)
@@ -41,7 +45,7 @@ LIMIT +sqlc.arg(lim);
 -- SelectNotificationsByTopics is SelectNotifications with a topic filter; sqlc expands the slice into
 -- one placeholder per topic, so the SQL text depends only on how many topics there are.
 -- name: SelectNotificationsByTopics :many
-SELECT notification_id, originator_id, originator_version, topic, state
+SELECT notification_id, originator_id, originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE notification_id > ?
   AND notification_id <= ?

@@ -6,7 +6,7 @@ INSERT INTO snapshots (originator_id, originator_version, topic, state)
 VALUES (?, ?, ?, ?);
 
 -- name: SelectSnapshots :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM snapshots
 WHERE originator_id = sqlc.arg(originator_id)
   AND originator_version > sqlc.arg(after)
@@ -15,7 +15,7 @@ ORDER BY originator_version
 LIMIT +sqlc.arg(lim);
 
 -- name: SelectSnapshotsDesc :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM snapshots
 WHERE originator_id = sqlc.arg(originator_id)
   AND originator_version > sqlc.arg(after)

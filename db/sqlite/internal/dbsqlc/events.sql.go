@@ -32,6 +32,10 @@ type InsertEventParams struct {
 // LIMIT parameter, so it compiles the statement again whenever that parameter is bound anew or the
 // bindings are cleared, which database/sql drivers do after every query. The plans here do not depend
 // on the limit.
+//
+// The reads return the topic as a BLOB (the same bytes: the database is UTF-8): a driver hands a TEXT
+// value over as a new string per row, where the recorder wants only the bytes, to find the string of
+// a topic it has read already (see db/sqlite/rows.go).
 func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, insertEvent,
 		arg.OriginatorID,
@@ -58,7 +62,7 @@ func (q *Queries) MaxNotificationID(ctx context.Context) (int64, error) {
 }
 
 const selectEvents = `-- name: SelectEvents :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE originator_id = ?1
   AND originator_version > ?2
@@ -76,7 +80,7 @@ type SelectEventsParams struct {
 
 type SelectEventsRow struct {
 	OriginatorVersion int64
-	Topic             string
+	Topic             []byte
 	State             []byte
 }
 
@@ -109,7 +113,7 @@ func (q *Queries) SelectEvents(ctx context.Context, arg SelectEventsParams) ([]S
 }
 
 const selectEventsDesc = `-- name: SelectEventsDesc :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE originator_id = ?1
   AND originator_version > ?2
@@ -127,7 +131,7 @@ type SelectEventsDescParams struct {
 
 type SelectEventsDescRow struct {
 	OriginatorVersion int64
-	Topic             string
+	Topic             []byte
 	State             []byte
 }
 
@@ -160,7 +164,7 @@ func (q *Queries) SelectEventsDesc(ctx context.Context, arg SelectEventsDescPara
 }
 
 const selectNotifications = `-- name: SelectNotifications :many
-SELECT notification_id, originator_id, originator_version, topic, state
+SELECT notification_id, originator_id, originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE notification_id > ?1
   AND notification_id <= ?2
@@ -174,15 +178,23 @@ type SelectNotificationsParams struct {
 	Lim   int64
 }
 
-func (q *Queries) SelectNotifications(ctx context.Context, arg SelectNotificationsParams) ([]Event, error) {
+type SelectNotificationsRow struct {
+	NotificationID    int64
+	OriginatorID      []byte
+	OriginatorVersion int64
+	Topic             []byte
+	State             []byte
+}
+
+func (q *Queries) SelectNotifications(ctx context.Context, arg SelectNotificationsParams) ([]SelectNotificationsRow, error) {
 	rows, err := q.db.QueryContext(ctx, selectNotifications, arg.After, arg.UpTo, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Event{}
+	items := []SelectNotificationsRow{}
 	for rows.Next() {
-		var i Event
+		var i SelectNotificationsRow
 		if err := rows.Scan(
 			&i.NotificationID,
 			&i.OriginatorID,
@@ -204,7 +216,7 @@ func (q *Queries) SelectNotifications(ctx context.Context, arg SelectNotificatio
 }
 
 const selectNotificationsByTopics = `-- name: SelectNotificationsByTopics :many
-SELECT notification_id, originator_id, originator_version, topic, state
+SELECT notification_id, originator_id, originator_version, CAST(topic AS BLOB) AS topic, state
 FROM events
 WHERE notification_id > ?
   AND notification_id <= ?
@@ -220,9 +232,17 @@ type SelectNotificationsByTopicsParams struct {
 	Limit            int64
 }
 
+type SelectNotificationsByTopicsRow struct {
+	NotificationID    int64
+	OriginatorID      []byte
+	OriginatorVersion int64
+	Topic             []byte
+	State             []byte
+}
+
 // SelectNotificationsByTopics is SelectNotifications with a topic filter; sqlc expands the slice into
 // one placeholder per topic, so the SQL text depends only on how many topics there are.
-func (q *Queries) SelectNotificationsByTopics(ctx context.Context, arg SelectNotificationsByTopicsParams) ([]Event, error) {
+func (q *Queries) SelectNotificationsByTopics(ctx context.Context, arg SelectNotificationsByTopicsParams) ([]SelectNotificationsByTopicsRow, error) {
 	query := selectNotificationsByTopics
 	var queryParams []interface{}
 	queryParams = append(queryParams, arg.NotificationID)
@@ -241,9 +261,9 @@ func (q *Queries) SelectNotificationsByTopics(ctx context.Context, arg SelectNot
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Event{}
+	items := []SelectNotificationsByTopicsRow{}
 	for rows.Next() {
-		var i Event
+		var i SelectNotificationsByTopicsRow
 		if err := rows.Scan(
 			&i.NotificationID,
 			&i.OriginatorID,

@@ -35,7 +35,7 @@ func (q *Queries) InsertSnapshot(ctx context.Context, arg InsertSnapshotParams) 
 }
 
 const selectSnapshots = `-- name: SelectSnapshots :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM snapshots
 WHERE originator_id = ?1
   AND originator_version > ?2
@@ -53,7 +53,7 @@ type SelectSnapshotsParams struct {
 
 type SelectSnapshotsRow struct {
 	OriginatorVersion int64
-	Topic             string
+	Topic             []byte
 	State             []byte
 }
 
@@ -86,7 +86,7 @@ func (q *Queries) SelectSnapshots(ctx context.Context, arg SelectSnapshotsParams
 }
 
 const selectSnapshotsDesc = `-- name: SelectSnapshotsDesc :many
-SELECT originator_version, topic, state
+SELECT originator_version, CAST(topic AS BLOB) AS topic, state
 FROM snapshots
 WHERE originator_id = ?1
   AND originator_version > ?2
@@ -104,7 +104,7 @@ type SelectSnapshotsDescParams struct {
 
 type SelectSnapshotsDescRow struct {
 	OriginatorVersion int64
-	Topic             string
+	Topic             []byte
 	State             []byte
 }
 
