@@ -241,25 +241,7 @@ func eventError(i int, e es.StoredEvent, err error) error {
 // SelectEvents returns the events of originatorID matching q (see [es.EventQuery]); an
 // unknown originator gives an empty result. A negative q.Limit is an error.
 func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	return r.frame().SelectEvents(ctx, "select events", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
-		after, upTo, limit, err := eventBounds(q)
-		if err != nil {
-			return nil, err
-		}
-		return whileLocked(ctx, r.cfg.busyTimeout, func() ([]es.StoredEvent, error) {
-			var rows *sql.Rows
-			var err error
-			if q.Desc {
-				rows, err = r.q.QueryEventsDesc(ctx, dbsqlc.SelectEventsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-			} else {
-				rows, err = r.q.QueryEvents(ctx, dbsqlc.SelectEventsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-			}
-			if err != nil {
-				return nil, err
-			}
-			return scanEvents(rows, originatorID, limit)
-		})
-	})
+	return selectEvents(ctx, r.frame(), r.cfg.busyTimeout, "select events", originatorID, q, r.q.QueryEvents, r.q.QueryEventsDesc)
 }
 
 // SelectNotifications returns a page of the notification log (see [es.NotificationQuery]).

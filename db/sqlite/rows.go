@@ -1,14 +1,17 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/recorder"
 )
 
 // eventBounds turns an EventQuery into the queries' parameters: no upper bound is max int64, no limit
@@ -46,6 +49,41 @@ func pageCap(limit int64, n int) int {
 		most = min(most, limit)
 	}
 	return int(most)
+}
+
+// eventParams is the shape of the parameters of every generated SelectEvents-like query.
+type eventParams = struct {
+	OriginatorID []byte
+	After        int64
+	UpTo         int64
+	Lim          int64
+}
+
+// selectEvents is the SelectEvents of both recorders, named op, over the ascending and the descending
+// query of their table (the hand-scanned Query* of package dbsqlc), retried within busyTimeout (see
+// whileLocked).
+func selectEvents[AP, DP ~eventParams](ctx context.Context, f recorder.Frame, busyTimeout time.Duration, op string, originatorID uuid.UUID, q es.EventQuery,
+	asc func(context.Context, AP) (*sql.Rows, error), desc func(context.Context, DP) (*sql.Rows, error)) ([]es.StoredEvent, error) {
+	return f.SelectEvents(ctx, op, originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
+		after, upTo, limit, err := eventBounds(q)
+		if err != nil {
+			return nil, err
+		}
+		p := eventParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit}
+		return whileLocked(ctx, busyTimeout, func() ([]es.StoredEvent, error) {
+			var rows *sql.Rows
+			var err error
+			if q.Desc {
+				rows, err = desc(ctx, DP(p))
+			} else {
+				rows, err = asc(ctx, AP(p))
+			}
+			if err != nil {
+				return nil, err
+			}
+			return scanEvents(rows, originatorID, limit)
+		})
+	})
 }
 
 // scanEvents scans the rows of the events or snapshots of originator id (the columns of SelectEvents:

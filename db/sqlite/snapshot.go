@@ -77,23 +77,5 @@ func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 // latest at or below version v is EventQuery{UpTo: v, Desc: true, Limit: 1}. An unknown originator
 // gives an empty result. A negative q.Limit is an error.
 func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.EventQuery) ([]es.StoredEvent, error) {
-	return r.frame().SelectEvents(ctx, "select snapshots", originatorID, func(ctx context.Context) ([]es.StoredEvent, error) {
-		after, upTo, limit, err := eventBounds(q)
-		if err != nil {
-			return nil, err
-		}
-		return whileLocked(ctx, r.cfg.busyTimeout, func() ([]es.StoredEvent, error) {
-			var rows *sql.Rows
-			var err error
-			if q.Desc {
-				rows, err = r.q.QuerySnapshotsDesc(ctx, dbsqlc.SelectSnapshotsDescParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-			} else {
-				rows, err = r.q.QuerySnapshots(ctx, dbsqlc.SelectSnapshotsParams{OriginatorID: originatorID[:], After: after, UpTo: upTo, Lim: limit})
-			}
-			if err != nil {
-				return nil, err
-			}
-			return scanEvents(rows, originatorID, limit)
-		})
-	})
+	return selectEvents(ctx, r.frame(), r.cfg.busyTimeout, "select snapshots", originatorID, q, r.q.QuerySnapshots, r.q.QuerySnapshotsDesc)
 }
