@@ -130,7 +130,9 @@ func WithSynchronous(s Synchronous) Option { return func(c *config) { c.synchron
 
 // WithBusyTimeout sets how long a connection waits for a lock held elsewhere before it fails (default
 // [DefaultBusyTimeout]). It applies to the recorders' writer connection and, through [Pragmas], to
-// every connection of a pool from ncruces.Open. Milliseconds are the unit SQLite keeps.
+// every connection of a pool from ncruces.Open. Milliseconds are the unit SQLite keeps. A recorder's
+// reads, which go through the pool's connections (of any driver, with whatever busy timeout its DSN
+// gives them), are tried again for as long when they find the file busy or a shared-cache table locked.
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
 // WithPollInterval sets how often a caught-up subscription polls for events committed by other
