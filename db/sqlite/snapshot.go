@@ -60,13 +60,8 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []es.StoredE
 // insertSnapshots is the SnapshotRecorder's insertFunc.
 func insertSnapshots(ctx context.Context, q *dbsqlc.Queries, r *request) error {
 	for i, e := range r.events {
-		err := q.InsertSnapshot(ctx, dbsqlc.InsertSnapshotParams{
-			OriginatorID:      e.OriginatorID[:],
-			OriginatorVersion: e.OriginatorVersion,
-			Topic:             e.Topic,
-			State:             e.State,
-		})
-		if err != nil {
+		p := dbsqlc.InsertSnapshotParams{OriginatorID: e.OriginatorID[:], OriginatorVersion: e.OriginatorVersion, Topic: e.Topic, State: e.State}
+		if err := q.InsertSnapshot(ctx, p); err != nil {
 			return eventError(i, e, err)
 		}
 	}
