@@ -86,9 +86,13 @@ func WithOrdering(o Ordering) Option { return func(c *config) { c.ordering = o }
 func WithReadOnly() Option { return func(c *config) { c.readOnly = true } }
 
 // WithLockTimeout bounds how long an append waits for the locks of its ordering (see [Ordering]) and
-// for row locks held by concurrent appends of the same aggregate. An append that waits longer fails, and nothing of it is written. It is
-// set with set_config('lock_timeout', …, true) inside the append's own transaction, so it never leaks
-// into other uses of the connection. Zero (the default) keeps the server's setting.
+// for row locks held by concurrent appends of the same aggregate. An append that waits longer fails,
+// and nothing of it is written. It is set with set_config('lock_timeout', …, true) inside the append's
+// own transaction, so it never leaks into other uses of the connection. Zero (the default) keeps the
+// server's setting. The server's setting also bounds the one wait it cannot reach: an append without
+// a tracking record is one INSERT, which locks the events table as the statement starts, before the
+// timeout is set, so DDL holding the table (a migration, say) makes it wait as long as the server
+// lets it.
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
 
 // WithPollInterval sets how often a caught-up subscription polls the log when it hears of no new
