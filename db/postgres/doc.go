@@ -11,9 +11,9 @@
 //
 // An append is one statement, outside any explicit transaction, so it is its own transaction. Events
 // with no tracking record (the common case) are one INSERT, which takes the notification IDs from the
-// migration's events_take_ids (a batch goes as arrays, through unnest); events with a tracking record
-// go through the function events_append, which records both and returns the first notification ID of
-// the batch. Conflicts
+// migration's events_take_ids (a batch goes as arrays, through unnest); events with a tracking record,
+// and every append of a recorder made [WithLockTimeout], go through the function events_append, which
+// records both and returns the first notification ID of the batch. Conflicts
 // (a version recorded already, or a tracking mark that is not the prior one) are errors wrapping
 // eventsourcing.ErrConflict.
 //

@@ -88,11 +88,12 @@ func WithReadOnly() Option { return func(c *config) { c.readOnly = true } }
 // WithLockTimeout bounds how long an append waits for the locks of its ordering (see [Ordering]) and
 // for row locks held by concurrent appends of the same aggregate. An append that waits longer fails,
 // and nothing of it is written. It is set with set_config('lock_timeout', …, true) inside the append's
-// own transaction, so it never leaks into other uses of the connection. Zero (the default) keeps the
-// server's setting. The server's setting also bounds the one wait it cannot reach: an append without
-// a tracking record is one INSERT, which locks the events table as the statement starts, before the
-// timeout is set, so DDL holding the table (a migration, say) makes it wait as long as the server
-// lets it.
+// own transaction, so it never leaks into other uses of the connection, and before the append takes
+// any lock, the events table's included (DDL holding the table, a migration say, makes the append
+// fail after d too). With it, every append goes through the function events_append, which sets the
+// timeout first, rather than through a plain INSERT, which would lock the table as it starts (the
+// function's statements cost more server time than one INSERT). Zero (the default) keeps the
+// server's setting.
 func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
 
 // WithPollInterval sets how often a caught-up subscription polls the log when it hears of no new

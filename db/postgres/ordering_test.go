@@ -212,6 +212,42 @@ func TestLockTimeout(t *testing.T) {
 	}
 }
 
+// WithLockTimeout also bounds the wait for the events table itself, which DDL (a migration) can hold:
+// single events and batches alike fail with a lock timeout rather than wait for the DDL's end.
+func TestLockTimeoutBoundsTheTableLock(t *testing.T) {
+	for _, o := range orderings {
+		t.Run(o.String(), func(t *testing.T) {
+			db, name := pgtest.Schema(t)
+			r := mustProcess(t, db, name, postgres.WithOrdering(o), postgres.WithLockTimeout(100*time.Millisecond))
+			ddl, err := pgtest.Open(t).BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ddl.Rollback()
+			if _, err := ddl.ExecContext(t.Context(), `LOCK TABLE `+name+`.events IN ACCESS EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+			// The deadline only keeps a failing test from hanging: the lock timeout must end the wait.
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			id := uuid.New()
+			for _, events := range [][]es.StoredEvent{oneEvent(id, 1), {oneEvent(id, 1)[0], oneEvent(id, 2)[0]}} {
+				_, err := r.InsertEvents(ctx, events)
+				requireErr(t, err, "lock timeout", "55P03")
+			}
+			if err := ddl.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := r.SelectEvents(t.Context(), id, es.EventQuery{}); len(got) != 0 {
+				t.Fatalf("a timed-out append wrote %v", got)
+			}
+			if _, err := r.InsertEvents(t.Context(), oneEvent(id, 1)); err != nil {
+				t.Fatalf("append after the DDL ended: %v", err)
+			}
+		})
+	}
+}
+
 // An append cancelled while it waits inside the xid ordering's critical section leaves no lock behind.
 func TestXIDCancelledAppendLeavesNoLock(t *testing.T) {
 	db, name := pgtest.Schema(t)

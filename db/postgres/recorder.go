@@ -230,7 +230,9 @@ func (r *ProcessRecorder) insertEvents(ctx context.Context, events []es.StoredEv
 	var first int64
 	var err error
 	switch {
-	case o.Tracking != nil:
+	case o.Tracking != nil || r.lockTimeout.Valid:
+		// events_append sets the lock timeout before it takes any lock; an INSERT locks the events
+		// table as it starts, before the timeout is set (see WithLockTimeout).
 		first, err = r.append(ctx, r.q, newColumns(events, r.ids), o.Tracking)
 	case len(events) == 1:
 		first, err = r.appendOne(ctx, events[0])
@@ -262,7 +264,8 @@ func (r *ProcessRecorder) canWrite(op string) error {
 }
 
 // appendOne records one event with no tracking record, the common append, in one statement rather than
-// through events_append (see the query). Appends with a tracking record go through events_append.
+// through events_append (see the query). Appends with a tracking record, or with a lock timeout, go
+// through events_append.
 func (r *ProcessRecorder) appendOne(ctx context.Context, e es.StoredEvent) (int64, error) {
 	return r.q.AppendEvent(ctx, dbsqlc.AppendEventParams{
 		Ordering:          r.ordering.String(),
