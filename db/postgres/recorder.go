@@ -431,16 +431,20 @@ func (r *ProcessRecorder) selectNotificationsXID(ctx context.Context, after, upT
 	if err != nil || !heldBack || !r.horizon {
 		return ns, err
 	}
-	rs, err := r.q.SelectNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	rows, err = r.q.QueryNotificationsXIDHorizon(ctx, dbsqlc.SelectNotificationsXIDHorizonParams{After: after, UpTo: upTo, Topics: topicsArg, Lim: limit})
+	if err != nil {
+		return nil, err
+	}
+	hs, _, err := scanPage(rows, limit)
 	if err != nil {
 		return nil, err
 	}
 	// Both reads return a prefix of the same final rows; the function's knows nothing of final, so
 	// without the horizon it may return fewer.
-	if len(rs) <= len(ns) {
+	if len(hs) <= len(ns) {
 		return ns, nil
 	}
-	return notifications(rs), nil
+	return hs, nil
 }
 
 // MaxNotificationID returns the highest notification ID a reader can see (0 when there is none).

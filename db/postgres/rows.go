@@ -90,32 +90,6 @@ func scanEvents(rows *sql.Rows, id uuid.UUID, limit sql.NullInt32) ([]es.StoredE
 	return events, nil
 }
 
-// notificationRow is the shape of every generated SelectNotifications-like row type.
-type notificationRow = struct {
-	NotificationID    int64
-	OriginatorID      uuid.UUID
-	OriginatorVersion int64
-	Topic             string
-	State             []byte
-}
-
-func notifications[R ~notificationRow](rows []R) []es.Notification {
-	out := make([]es.Notification, len(rows))
-	for i, row := range rows {
-		r := notificationRow(row)
-		out[i] = es.Notification{
-			ID: r.NotificationID,
-			StoredEvent: es.StoredEvent{
-				OriginatorID:      r.OriginatorID,
-				OriginatorVersion: r.OriginatorVersion,
-				Topic:             r.Topic,
-				State:             r.State,
-			},
-		}
-	}
-	return out
-}
-
 // A page's slice starts small, since a caught-up reader's pages are mostly empty, and is sized for the
 // whole page once its first rows fill it, rather than grown row by row.
 const (

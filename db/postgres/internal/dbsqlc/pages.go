@@ -46,3 +46,8 @@ func (q *Queries) QueryNotificationsByTopics(ctx context.Context, arg SelectNoti
 func (q *Queries) QueryNotificationsXID(ctx context.Context, arg SelectNotificationsXIDParams) (*sql.Rows, error) {
 	return q.db.QueryContext(ctx, selectNotificationsXID, arg.Final, arg.After, arg.UpTo, arg.Topics, arg.Lim)
 }
+
+// QueryNotificationsXIDHorizon runs SelectNotificationsXIDHorizon.
+func (q *Queries) QueryNotificationsXIDHorizon(ctx context.Context, arg SelectNotificationsXIDHorizonParams) (*sql.Rows, error) {
+	return q.db.QueryContext(ctx, selectNotificationsXIDHorizon, arg.After, arg.UpTo, arg.Topics, arg.Lim)
+}
