@@ -110,8 +110,8 @@ func (r *base) SelectEvents(ctx context.Context, originatorID uuid.UUID, q es.Ev
 	if err := r.check(ctx, "select events"); err != nil {
 		return nil, err
 	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("memory: select events: limit %d: must be >= 0 (0: all)", q.Limit)
+	if err := recorder.CheckEventQuery(q); err != nil {
+		return nil, fmt.Errorf("memory: select events: %w", err)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()

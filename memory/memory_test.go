@@ -92,7 +92,7 @@ func TestErrorMessages(t *testing.T) {
 		}(), `memory: insert tracking: tracking consumer "c" upstream "up": notification 7 is not above the prior mark 7: eventsourcing: conflict`},
 		{second(r.InsertEvents(ctx, nil, es.WithTracking(es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 9, Prior: 6}))),
 			`memory: insert events: tracking consumer "c" upstream "up": the mark is 7, not the prior mark 6: eventsourcing: conflict`},
-		{second(r.SelectNotifications(ctx, es.NotificationQuery{})), "memory: select notifications: limit 0: must be >= 1"},
+		{second(r.SelectNotifications(ctx, es.NotificationQuery{})), "memory: select notifications: limit 0: must be at least 1"},
 		{second(memory.NewAggregateRecorder().InsertEvents(ctx, nil, es.WithTracking(es.Tracking{Consumer: "c", Upstream: "up", NotificationID: 1}))),
 			`memory: insert events: tracking (consumer "c", upstream "up") given to an AggregateRecorder, which keeps no tracking records: unsupported operation`},
 	} {

@@ -76,8 +76,8 @@ func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.Notifica
 	if err := r.check(ctx, "select notifications"); err != nil {
 		return nil, err
 	}
-	if q.Limit < 1 {
-		return nil, fmt.Errorf("memory: select notifications: limit %d: must be >= 1", q.Limit)
+	if err := recorder.CheckNotificationQuery(q); err != nil {
+		return nil, fmt.Errorf("memory: select notifications: %w", err)
 	}
 	f := newTopicFilter(q.Topics)
 	r.mu.RLock()

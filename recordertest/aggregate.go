@@ -156,6 +156,13 @@ func runAggregate(t *testing.T, newRecorder func(t *testing.T) es.AggregateRecor
 	})
 
 	t.Run("SelectEvents", func(t *testing.T) {
+		t.Run("NegativeLimitRefused", func(t *testing.T) {
+			r := newRecorder(t)
+			_, err := r.SelectEvents(t.Context(), uuid.New(), es.EventQuery{Limit: -1})
+			if err == nil || !strings.Contains(err.Error(), "limit -1: must not be negative") {
+				t.Fatalf("SelectEvents with limit -1: %v, want an error naming the limit", err)
+			}
+		})
 		// fixture records versions 1..10 of one originator, interleaved with another's in the same batches.
 		fixture := func(t *testing.T) (es.AggregateRecorder, uuid.UUID, []es.StoredEvent) {
 			t.Helper()

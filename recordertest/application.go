@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,6 +198,13 @@ func runApplication(t *testing.T, newRecorder func(t *testing.T) es.ApplicationR
 	})
 
 	t.Run("SelectNotifications", func(t *testing.T) {
+		t.Run("LimitBelowOneRefused", func(t *testing.T) {
+			r := newRecorder(t)
+			_, err := r.SelectNotifications(t.Context(), es.NotificationQuery{})
+			if err == nil || !strings.Contains(err.Error(), "limit 0: must be at least 1") {
+				t.Fatalf("SelectNotifications with limit 0: %v, want an error naming the limit", err)
+			}
+		})
 		// fixture records 30 events of 3 originators with topics a, b, c in turn, in batches of 1 to 5.
 		fixture := func(t *testing.T) (es.ApplicationRecorder, []es.Notification) {
 			t.Helper()

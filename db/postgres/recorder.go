@@ -379,8 +379,8 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 // notifications no older transaction can still precede (see [OrderingXID]).
 func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	return r.frame().SelectNotifications(ctx, "select notifications", func(ctx context.Context) ([]es.Notification, error) {
-		if q.Limit < 1 {
-			return nil, fmt.Errorf("limit %d: must be at least 1", q.Limit)
+		if err := recorder.CheckNotificationQuery(q); err != nil {
+			return nil, err
 		}
 		return r.selectNotifications(ctx, q)
 	})

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math"
 	"slices"
 
@@ -20,10 +19,10 @@ func eventBounds(q es.EventQuery) (upTo int64, limit sql.NullInt32, err error) {
 	if upTo == 0 {
 		upTo = math.MaxInt64
 	}
-	switch {
-	case q.Limit < 0:
-		return 0, limit, fmt.Errorf("negative limit %d", q.Limit)
-	case q.Limit > 0:
+	if err := recorder.CheckEventQuery(q); err != nil {
+		return 0, limit, err
+	}
+	if q.Limit > 0 {
 		limit = sql.NullInt32{Int32: int32(min(q.Limit, math.MaxInt32)), Valid: true}
 	}
 	return upTo, limit, nil

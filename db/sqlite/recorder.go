@@ -248,8 +248,8 @@ func (r *ProcessRecorder) SelectEvents(ctx context.Context, originatorID uuid.UU
 // q.Limit < 1 is an error.
 func (r *ProcessRecorder) SelectNotifications(ctx context.Context, q es.NotificationQuery) ([]es.Notification, error) {
 	return r.frame().SelectNotifications(ctx, "select notifications", func(ctx context.Context) ([]es.Notification, error) {
-		if q.Limit < 1 {
-			return nil, fmt.Errorf("limit %d: must be >= 1", q.Limit)
+		if err := recorder.CheckNotificationQuery(q); err != nil {
+			return nil, err
 		}
 		return r.selectNotifications(ctx, q.After, q.UpTo, q.Limit, q.Topics)
 	})

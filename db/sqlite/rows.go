@@ -17,8 +17,8 @@ import (
 // eventBounds turns an EventQuery into the queries' parameters: no upper bound is max int64, no limit
 // is -1 (SQLite's "no limit").
 func eventBounds(q es.EventQuery) (after, upTo, limit int64, err error) {
-	if q.Limit < 0 {
-		return 0, 0, 0, fmt.Errorf("limit %d: must be >= 0 (0: all)", q.Limit)
+	if err := recorder.CheckEventQuery(q); err != nil {
+		return 0, 0, 0, err
 	}
 	upTo = q.UpTo
 	if upTo == 0 {

@@ -37,6 +37,23 @@ func ValidateEvents(events []es.StoredEvent) error {
 	return nil
 }
 
+// CheckEventQuery reports what makes q no query for SelectEvents: a negative limit (0 is no limit).
+func CheckEventQuery(q es.EventQuery) error {
+	if q.Limit < 0 {
+		return fmt.Errorf("limit %d: must not be negative (0: all)", q.Limit)
+	}
+	return nil
+}
+
+// CheckNotificationQuery reports what makes q no query for SelectNotifications: a limit below 1 (a
+// page of the log always has a bound).
+func CheckNotificationQuery(q es.NotificationQuery) error {
+	if q.Limit < 1 {
+		return fmt.Errorf("limit %d: must be at least 1", q.Limit)
+	}
+	return nil
+}
+
 // Broadcast wakes every waiter at once: a waiter takes the current channel with Wait before it looks
 // for news, and Notify closes that channel. Taking the channel first means a Notify between the look
 // and the wait is not missed. The channel is made only when somebody waits. The zero value is ready.
