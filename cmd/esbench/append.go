@@ -146,21 +146,27 @@ func runConcurrent(ctx context.Context, e *env, s *section) error {
 	for i := range raw {
 		raw[i] = o.sqliteWriter(db).Append
 	}
+	ceiling := o.sqliteWriter(o.sqliteDB(e.sqlitePath("concurrent-ceiling"), full)).Append
 	if o.err != nil {
 		return o.err
 	}
 	res, err := benchkit.Interleave(ctx, p,
 		op("SQLite FULL, 1 writer", 1, benchkit.Inserts(r1)),
 		op("SQLite FULL, 16 writers", writers, benchkit.Inserts(r16)),
-		op("SQLite FULL, 16 raw connections", writers, raw...))
+		op("SQLite FULL, 16 raw connections", writers, raw...),
+		benchkit.GroupOp("SQLite FULL raw, 1 event per transaction", ceiling, 1, state),
+		benchkit.GroupOp("SQLite FULL raw, 16 aggregates per transaction", ceiling, writers, state))
 	if err != nil {
 		return err
 	}
 	one, sixteen, raw16 := benchkit.Rates(res[0]), benchkit.Rates(res[1]), benchkit.Rates(res[2])
+	rawOne, rawGroup := benchkit.Rates(res[3]), benchkit.Rates(res[4])
 	x := s.target(target{what: "SQLite FULL, 16 writers vs 1 writer (recorder)", got: benchkit.Ratio(sixteen, one), want: groupTarget})
 	t.cmp("SQLite FULL recorder, 16 writers", "same recorder, 1 writer", sixteen, one, evPerSec, x.got, x)
 	t.cmp("SQLite FULL raw, 16 connections (no group commit)", "recorder, 1 writer", raw16, one, evPerSec, benchkit.Ratio(raw16, one), nil)
 	t.cmp("SQLite FULL recorder, 16 writers", "raw, 16 connections", sixteen, raw16, evPerSec, benchkit.Ratio(sixteen, raw16), nil)
+	t.cmp("SQLite FULL raw, one transaction of 16 aggregates' events (the ceiling)", "raw, one transaction of 1 event", rawGroup, rawOne, evPerSec, benchkit.Ratio(rawGroup, rawOne), nil)
+	t.cmp("SQLite FULL recorder, 16 writers", "the ceiling (raw, 16 aggregates per transaction)", sixteen, rawGroup, evPerSec, benchkit.Ratio(sixteen, rawGroup), nil)
 
 	if s.skipped(e) {
 		return nil

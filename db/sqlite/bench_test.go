@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	es "github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/internal/benchkit"
 )
@@ -172,22 +171,16 @@ func BenchmarkAppendInterleaved(b *testing.B) {
 func BenchmarkGroupCommitBound(b *testing.B) {
 	ctx := b.Context()
 	w := rawWriter(b, openFile(b))
-	ids := make([]uuid.UUID, 17) // the group's 16, and the lone writer's
-	for i := range ids {
-		ids[i] = benchkit.NewID()
-	}
-	group := make([]es.StoredEvent, 16)
+	group := benchkit.GroupOp("16 aggregates", w.Append, 16, benchState)
+	lone := benchkit.GroupOp("1 aggregate", w.Append, 1, benchState)
 	var one, sixteen time.Duration
-	for v := int64(1); b.Loop(); v++ {
-		for i := range group {
-			group[i] = benchkit.StoredEvents(ids[i], v, 1, benchState)[0]
-		}
+	for b.Loop() {
 		start := time.Now()
-		if _, err := w.Append(ctx, group); err != nil {
+		if _, err := group.Call(ctx); err != nil {
 			b.Fatal(err)
 		}
 		mid := time.Now()
-		if _, err := w.Append(ctx, benchkit.StoredEvents(ids[16], v, 1, benchState)); err != nil {
+		if _, err := lone.Call(ctx); err != nil {
 			b.Fatal(err)
 		}
 		sixteen, one = sixteen+mid.Sub(start), one+time.Since(mid)

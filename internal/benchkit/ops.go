@@ -31,6 +31,26 @@ func AppendOp(name string, f AppendFunc, n int, state []byte) Op {
 	}}
 }
 
+// GroupOp appends, per call, the next event of each of n aggregates of its own in one call of f: the
+// transaction a perfect group commit of n writers, each saving one event at a time to an aggregate of
+// its own, would make. Its units are events.
+func GroupOp(name string, f AppendFunc, n int, state []byte) Op {
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = NewID()
+	}
+	group := make([]es.StoredEvent, n)
+	v := int64(0)
+	return Op{Name: name, Call: func(ctx context.Context) (int, error) {
+		v++
+		for i, id := range ids {
+			group[i] = StoredEvents(id, v, 1, state)[0]
+		}
+		_, err := f(ctx, group)
+		return n, err
+	}}
+}
+
 // WalkOp walks, per call, the whole notification log in pages of page with next, and fails unless
 // it reads total notifications; its units are notifications.
 func WalkOp(name string, next PageFunc, page, total int) Op {
