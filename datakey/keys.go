@@ -38,6 +38,7 @@
 package datakey
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -188,7 +189,10 @@ func (k *Keys) GetOrCreate(ctx context.Context, subject string) (*cipher.AESGCM,
 	forgets := k.forgets.Load()
 	e, err := k.store.Get(ctx, subject)
 	if errors.Is(err, ErrNoKey) {
-		e, err = k.create(ctx, subject)
+		var c *cipher.AESGCM
+		if e, c, err = k.create(ctx, subject); c != nil {
+			return k.keep(subject, c, forgets), nil
+		}
 	}
 	if err != nil {
 		k.drop(subject)
@@ -198,26 +202,34 @@ func (k *Keys) GetOrCreate(ctx context.Context, subject string) (*cipher.AESGCM,
 }
 
 // create makes a data key for subject, wraps it and adds it to the store; it returns the entry the
-// store has then (another process's key, if it added one first).
-func (k *Keys) create(ctx context.Context, subject string) (Entry, error) {
+// store has then, and the key when that entry is the one it added, which needs no unwrapping (nil when
+// another process added a key first, or the subject was forgotten meanwhile).
+func (k *Keys) create(ctx context.Context, subject string) (Entry, *cipher.AESGCM, error) {
 	if err := ValidateSubject(subject); err != nil {
-		return Entry{}, err
+		return Entry{}, nil, err
 	}
 	key := make([]byte, dataKeySize)
 	defer clear(key)
 	if _, err := rand.Read(key); err != nil {
-		return Entry{}, fmt.Errorf("make data key: %w", err)
+		return Entry{}, nil, fmt.Errorf("make data key: %w", err)
 	}
 	id, wrapped, err := k.wrap(ctx, subject, key)
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, nil, err
 	}
 	e, err := k.store.Add(ctx, Entry{Subject: subject, KeyID: id, Wrapped: wrapped})
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, nil, err
+	}
+	if e.Forgotten() || e.Subject != subject || e.KeyID != id || !bytes.Equal(e.Wrapped, wrapped) {
+		return e, nil, nil
+	}
+	c, err := cipher.New(key)
+	if err != nil {
+		return Entry{}, nil, err
 	}
 	k.logger.DebugContext(ctx, "datakey: data key made", "subject", subject, "wrapped_by", id)
-	return e, nil
+	return e, c, nil
 }
 
 // wrap has the Wrapper wrap key, the data key of subject, and checks what it returns.
@@ -252,6 +264,11 @@ func (k *Keys) use(ctx context.Context, subject string, e Entry, forgets uint64)
 	if err != nil {
 		return nil, err
 	}
+	return k.keep(subject, c, forgets), nil
+}
+
+// keep caches c, the data key of subject, unless a Forget ran since forgets was read, and returns it.
+func (k *Keys) keep(subject string, c *cipher.AESGCM, forgets uint64) *cipher.AESGCM {
 	if k.cache != nil {
 		k.cache.Put(subject, cachedKey{c: c, loaded: time.Now()})
 		// A Forget that ran meanwhile may have dropped the cache's entry before it was put: drop it
@@ -260,7 +277,7 @@ func (k *Keys) use(ctx context.Context, subject string, e Entry, forgets uint64)
 			k.cache.Remove(subject)
 		}
 	}
-	return c, nil
+	return c
 }
 
 // unwrap has the Wrapper unwrap the data key of e; the caller clears the key. Its error names the
