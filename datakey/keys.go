@@ -3,9 +3,11 @@
 //
 // A subject is whoever the data is about: by default an aggregate (its originator ID), or a subject
 // an application names, such as a customer whose data spans several aggregates. Its data key is made
-// on first use, wrapped (encrypted) by the current key of a cipher.KeyRing and kept in a [Store]; Keys
-// caches unwrapped keys in memory. The mapper encrypts each event and snapshot with its subject's data
-// key (mapper.WithDataKeys) and records the subject in the stored state's header.
+// on first use, wrapped (encrypted) by a key-encryption key (KEK) and kept in a [Store]; Keys caches
+// unwrapped keys in memory. The KEKs are held by a [Wrapper]: the keys of a cipher.KeyRing, in the
+// process, or those of a key management service (below). The mapper encrypts each event and snapshot
+// with its subject's data key (mapper.WithDataKeys) and records the subject in the stored state's
+// header.
 //
 // # Forgetting
 //
@@ -22,10 +24,10 @@
 //     meets the subject's events as errors matching ErrForgotten; the application deletes the subject's
 //     rows from its read models itself (errors.As gives the subject).
 //   - Copies of the wrapped key: backups of the key store, database files and write-ahead logs that
-//     still hold the deleted row. They are useless without the ring key that wrapped them: rotate the
-//     key ring (add a key, [Keys.Rewrap]) and remove the old key from the ring and from wherever it is
-//     kept, on a schedule shorter than the time within which erasure must be complete. Rewrapping
-//     touches no event.
+//     still hold the deleted row. They are useless without the KEK that wrapped them: rotate the KEK
+//     (add a key to the ring, or make a new key current in the key management service;
+//     [Keys.Rewrap]) and destroy the old one, on a schedule shorter than the time within which erasure
+//     must be complete. Rewrapping touches no event.
 //   - Subjects themselves, event topics, versions, timestamps of the log and sizes are not encrypted.
 //
 // # Rotation
@@ -34,7 +36,27 @@
 // existing ones, after which the old ring key can be removed. Data keys themselves do not change, so
 // no event is rewritten. Give every process the new ring before rewrapping: a process whose ring still
 // ends with the old key goes on wrapping the keys of new subjects with it (a second Rewrap, once all
-// processes have the new ring, catches those).
+// processes have the new ring, catches those). With a key management service, make the new KEK the
+// current one of every process's Wrapper, then Rewrap, in the same way.
+//
+// # Key management services
+//
+// To keep the KEKs in a key management service (AWS KMS, Google Cloud KMS, HashiCorp Vault's transit
+// engine, an HSM), so that they never enter the process, give [New] an adapter of the service's client
+// that implements [Wrapper]: WrapKey calls the service's encrypt operation with the current KEK,
+// UnwrapKey its decrypt operation with the KEK the entry names, CurrentKeyID says which KEK is current.
+// The library sends the service a data key to wrap (32 random bytes) or a wrapped one to unwrap, with
+// additional data to authenticate with it: "eventsourcing-go data key", the subject's length and the
+// subject. A service that takes additional data as text (an encryption context) can be given it in
+// base64. The service sees, and may log, the subjects; they are opaque identifiers (see
+// [ValidateSubject]).
+//
+// Keys calls the service only when a data key is not in its cache: once per new subject, once per
+// subject read by a process that has not cached its key (or cached it longer ago than
+// [WithCacheMaxAge]), and twice per data key in Rewrap. The data keys it caches are unwrapped, in this
+// process's memory, for up to WithCacheMaxAge each: a larger cache and age make fewer calls to the
+// service, a smaller age makes a revoked KEK or a forgotten subject take effect sooner in every
+// process. Errors of the service are never cached, and a data key whose wrapping fails is not stored.
 package datakey
 
 import (
@@ -75,7 +97,7 @@ type config struct {
 }
 
 // WithCacheSize keeps up to n unwrapped data keys in memory (DefaultCacheSize by default); 0 keeps none,
-// so every use of a key reads the store. New fails when n is negative.
+// so every use of a key reads the store and has the Wrapper unwrap it. New fails when n is negative.
 func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
 // WithCacheMaxAge sets how long a cached key is used before the store is read again
