@@ -47,7 +47,7 @@ const wrapLabel = "eventsourcing-go data key"
 // the additional data of the data keys wrapped before Wrapper existed: the label, the subject with its
 // length, and the key ID.
 func wrapContext(subject string) []byte {
-	b := make([]byte, 0, len(wrapLabel)+binary.MaxVarintLen64+len(subject)+cipher.MaxKeyIDLength)
+	b := make([]byte, 0, len(wrapLabel)+binary.MaxVarintLen64+len(subject))
 	b = append(b, wrapLabel...)
 	b = binary.AppendUvarint(b, uint64(len(subject)))
 	return append(b, subject...)

@@ -146,6 +146,8 @@ func (m *Mapper) openFor(ctx context.Context, s es.StoredEvent, h header) (Ciphe
 			return nil, fmt.Errorf("%w: it is encrypted with the data key of subject %q, and the mapper has no data keys (WithDataKeys)", ErrNoCipher, subject)
 		}
 		return m.keys.Get(ctx, subject)
+	case ring == nil && m.keys != nil:
+		return nil, fmt.Errorf("%w: it is encrypted with key ring key %q, and the mapper's data keys (WithDataKeys) are not wrapped by a key ring", ErrNoCipher, h.key)
 	case ring == nil:
 		return nil, fmt.Errorf("%w: it is encrypted with key %q, and the mapper has no key ring (WithKeyRing)", ErrNoCipher, h.key)
 	default:
