@@ -1,6 +1,7 @@
 package cipher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,6 +168,47 @@ func (r *KeyRing) Key(id string) (*AESGCM, error) {
 		return c, nil
 	}
 	return nil, s.unknown(id)
+}
+
+// WrapKey encrypts key (a data key, to be stored) with the ring's current key and returns the key's
+// ID with the wrapped key. It authenticates additionalData followed by the ID, so that a wrapped key
+// relabelled with another ID of the ring fails to unwrap, even where two IDs hold the same key. With
+// UnwrapKey and CurrentKeyID it makes the ring a datakey.Wrapper whose key-encryption keys are held in
+// this process. It fails with ErrUnknownKey when the ring is empty; ctx is not used.
+func (r *KeyRing) WrapKey(_ context.Context, key, additionalData []byte) (id string, wrapped []byte, err error) {
+	id, c, err := r.Current()
+	if err != nil {
+		return "", nil, err
+	}
+	wrapped, err = c.Encrypt(key, keyContext(additionalData, id))
+	if err != nil {
+		return "", nil, err
+	}
+	return id, wrapped, nil
+}
+
+// UnwrapKey decrypts a key wrapped by WrapKey with the ring key id, given the same additionalData. It
+// fails with ErrUnknownKey when the ring has no key id, and with ErrDecrypt when wrapped was changed,
+// was wrapped by another key, or additionalData differs. ctx is not used.
+func (r *KeyRing) UnwrapKey(_ context.Context, id string, wrapped, additionalData []byte) ([]byte, error) {
+	c, err := r.Key(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.Decrypt(wrapped, keyContext(additionalData, id))
+}
+
+// CurrentKeyID returns the ID of the ring's current key, the one WrapKey uses. It fails with
+// ErrUnknownKey when the ring is empty. ctx is not used.
+func (r *KeyRing) CurrentKeyID(context.Context) (string, error) {
+	id, _, err := r.Current()
+	return id, err
+}
+
+// keyContext is the additional data of a wrapped key: the caller's, then the ring key's ID.
+func keyContext(additionalData []byte, id string) []byte {
+	b := make([]byte, 0, len(additionalData)+len(id))
+	return append(append(b, additionalData...), id...)
 }
 
 // IDs returns the IDs of the ring's keys in the order they were added; the last is the current key.

@@ -2,6 +2,7 @@ package cipher_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -202,5 +203,50 @@ func TestKeyRingConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if ring.Len() != 1 {
 		t.Fatalf("ring has %v", ring.IDs())
+	}
+}
+
+// WrapKey wraps with the current key, bound to the additional data and to the key's ID; UnwrapKey
+// undoes it with the key the ID names.
+func TestKeyRingWrapKey(t *testing.T) {
+	ctx := context.Background()
+	k1 := mustKey(t)
+	ring, err := cipher.ParseKeyRing("1:" + k1 + ",same:" + k1) // one key under two IDs
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := ring.CurrentKeyID(ctx); err != nil || id != "same" {
+		t.Fatalf("CurrentKeyID = %q, %v", id, err)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	id, wrapped, err := ring.WrapKey(ctx, key, []byte("aad"))
+	if err != nil || id != "same" || len(wrapped) != len(key)+cipher.Overhead {
+		t.Fatalf("WrapKey = %q, %d bytes, %v", id, len(wrapped), err)
+	}
+	// The wrapped key is the key encrypted under the additional data followed by the ID.
+	c, _ := ring.Key("same")
+	if got, err := c.Decrypt(wrapped, []byte("aadsame")); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("decrypt with the documented additional data: %v", err)
+	}
+	if got, err := ring.UnwrapKey(ctx, "same", wrapped, []byte("aad")); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("UnwrapKey = %v", err)
+	}
+	for name, try := range map[string]func() ([]byte, error){
+		"other additional data": func() ([]byte, error) { return ring.UnwrapKey(ctx, "same", wrapped, []byte("aaD")) },
+		"relabelled, same key":  func() ([]byte, error) { return ring.UnwrapKey(ctx, "1", wrapped, []byte("aad")) },
+	} {
+		if got, err := try(); !errors.Is(err, cipher.ErrDecrypt) || got != nil {
+			t.Errorf("%s: %v, want cipher.ErrDecrypt", name, err)
+		}
+	}
+	if _, err := ring.UnwrapKey(ctx, "9", wrapped, []byte("aad")); !errors.Is(err, cipher.ErrUnknownKey) || !strings.Contains(err.Error(), `"9"`) {
+		t.Errorf("unknown key: %v, want cipher.ErrUnknownKey naming it", err)
+	}
+	empty := cipher.NewKeyRing()
+	if _, _, err := empty.WrapKey(ctx, key, nil); !errors.Is(err, cipher.ErrUnknownKey) {
+		t.Errorf("WrapKey of an empty ring: %v", err)
+	}
+	if _, err := empty.CurrentKeyID(ctx); !errors.Is(err, cipher.ErrUnknownKey) {
+		t.Errorf("CurrentKeyID of an empty ring: %v", err)
 	}
 }

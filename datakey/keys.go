@@ -3,9 +3,11 @@
 //
 // A subject is whoever the data is about: by default an aggregate (its originator ID), or a subject
 // an application names, such as a customer whose data spans several aggregates. Its data key is made
-// on first use, wrapped (encrypted) by the current key of a cipher.KeyRing and kept in a [Store]; Keys
-// caches unwrapped keys in memory. The mapper encrypts each event and snapshot with its subject's data
-// key (mapper.WithDataKeys) and records the subject in the stored state's header.
+// on first use, wrapped (encrypted) by a key-encryption key (KEK) and kept in a [Store]; Keys caches
+// unwrapped keys in memory. The KEKs are held by a [Wrapper]: the keys of a cipher.KeyRing, in the
+// process, or those of a key management service (below). The mapper encrypts each event and snapshot
+// with its subject's data key (mapper.WithDataKeys) and records the subject in the stored state's
+// header.
 //
 // # Forgetting
 //
@@ -22,10 +24,10 @@
 //     meets the subject's events as errors matching ErrForgotten; the application deletes the subject's
 //     rows from its read models itself (errors.As gives the subject).
 //   - Copies of the wrapped key: backups of the key store, database files and write-ahead logs that
-//     still hold the deleted row. They are useless without the ring key that wrapped them: rotate the
-//     key ring (add a key, [Keys.Rewrap]) and remove the old key from the ring and from wherever it is
-//     kept, on a schedule shorter than the time within which erasure must be complete. Rewrapping
-//     touches no event.
+//     still hold the deleted row. They are useless without the KEK that wrapped them: rotate the KEK
+//     (add a key to the ring, or make a new key current in the key management service;
+//     [Keys.Rewrap]) and destroy the old one, on a schedule shorter than the time within which erasure
+//     must be complete. Rewrapping touches no event.
 //   - Subjects themselves, event topics, versions, timestamps of the log and sizes are not encrypted.
 //
 // # Rotation
@@ -34,16 +36,37 @@
 // existing ones, after which the old ring key can be removed. Data keys themselves do not change, so
 // no event is rewritten. Give every process the new ring before rewrapping: a process whose ring still
 // ends with the old key goes on wrapping the keys of new subjects with it (a second Rewrap, once all
-// processes have the new ring, catches those).
+// processes have the new ring, catches those). With a key management service, make the new KEK the
+// current one of every process's Wrapper, then Rewrap, in the same way.
+//
+// # Key management services
+//
+// To keep the KEKs in a key management service (AWS KMS, Google Cloud KMS, HashiCorp Vault's transit
+// engine, an HSM), so that they never enter the process, give [New] an adapter of the service's client
+// that implements [Wrapper]: WrapKey calls the service's encrypt operation with the current KEK,
+// UnwrapKey its decrypt operation with the KEK the entry names, CurrentKeyID says which KEK is current.
+// The library sends the service a data key to wrap (32 random bytes) or a wrapped one to unwrap, with
+// additional data to authenticate with it: "eventsourcing-go data key", the subject's length and the
+// subject. A service that takes additional data as text (an encryption context) can be given it in
+// base64. The service sees, and may log, the subjects; they are opaque identifiers (see
+// [ValidateSubject]).
+//
+// Keys calls the service only when a data key is not in its cache: once per new subject, once per
+// subject read by a process that has not cached its key (or cached it longer ago than
+// [WithCacheMaxAge]), and twice per data key in Rewrap. The data keys it caches are unwrapped, in this
+// process's memory, for up to WithCacheMaxAge each: a larger cache and age make fewer calls to the
+// service, a smaller age makes a revoked KEK or a forgotten subject take effect sooner in every
+// process. Errors of the service are never cached, and a data key whose wrapping fails is not stored.
 package datakey
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +97,7 @@ type config struct {
 }
 
 // WithCacheSize keeps up to n unwrapped data keys in memory (DefaultCacheSize by default); 0 keeps none,
-// so every use of a key reads the store. New fails when n is negative.
+// so every use of a key reads the store and has the Wrapper unwrap it. New fails when n is negative.
 func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
 // WithCacheMaxAge sets how long a cached key is used before the store is read again
@@ -86,10 +109,10 @@ func WithCacheMaxAge(d time.Duration) Option { return func(c *config) { c.maxAge
 // to l; by default to slog.Default() as it is when New runs.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// Keys hands out the data keys of subjects: it makes them, wraps them with the key ring's current key,
-// keeps them in a Store and caches them unwrapped. It is safe for concurrent use.
+// Keys hands out the data keys of subjects: it makes them, has its Wrapper wrap them with the current
+// key-encryption key, keeps them in a Store and caches them unwrapped. It is safe for concurrent use.
 type Keys struct {
-	ring    *cipher.KeyRing
+	wrapper Wrapper
 	store   Store
 	cache   *lru.Cache[string, cachedKey] // nil without a cache
 	maxAge  time.Duration
@@ -103,15 +126,20 @@ type cachedKey struct {
 	loaded time.Time
 }
 
-// New returns Keys that wrap data keys with ring's current key and keep them in store.
-func New(ring *cipher.KeyRing, store Store, opts ...Option) (*Keys, error) {
+// New returns Keys that have w wrap the data keys and keep them in store. w is usually a
+// *cipher.KeyRing, whose current key wraps new data keys, or an adapter of a key management service.
+// New fails if w is nil or an empty key ring.
+func New(w Wrapper, store Store, opts ...Option) (*Keys, error) {
 	cfg := config{cacheSize: DefaultCacheSize, maxAge: DefaultCacheMaxAge}
 	option.Apply(&cfg, opts)
+	ring, isRing := w.(*cipher.KeyRing)
 	switch {
-	case ring == nil:
+	case isRing && ring == nil:
 		return nil, errors.New("datakey: new: nil key ring")
-	case ring.Len() == 0:
+	case isRing && ring.Len() == 0:
 		return nil, errors.New("datakey: new: the key ring is empty")
+	case isNil(w):
+		return nil, errors.New("datakey: new: nil wrapper")
 	case store == nil:
 		return nil, errors.New("datakey: new: nil store")
 	case cfg.cacheSize < 0:
@@ -122,15 +150,31 @@ func New(ring *cipher.KeyRing, store Store, opts ...Option) (*Keys, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	k := &Keys{ring: ring, store: store, maxAge: cfg.maxAge, logger: cfg.logger}
+	k := &Keys{wrapper: w, store: store, maxAge: cfg.maxAge, logger: cfg.logger}
 	if cfg.cacheSize > 0 {
 		k.cache = lru.New[string, cachedKey](cfg.cacheSize)
 	}
 	return k, nil
 }
 
-// Ring returns the key ring that wraps the data keys.
-func (k *Keys) Ring() *cipher.KeyRing { return k.ring }
+// isNil reports whether w is nil or a nil pointer.
+func isNil(w Wrapper) bool {
+	if w == nil {
+		return true
+	}
+	v := reflect.ValueOf(w)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// Ring returns the key ring that wraps the data keys, or nil when the Wrapper is not a
+// *cipher.KeyRing. The mapper reads with it the state that WithCipher or WithKeyRing wrote.
+func (k *Keys) Ring() *cipher.KeyRing {
+	ring, _ := k.wrapper.(*cipher.KeyRing)
+	return ring
+}
+
+// Wrapper returns what wraps the data keys: the Wrapper given to New.
+func (k *Keys) Wrapper() Wrapper { return k.wrapper }
 
 // Store returns the store of the data keys.
 func (k *Keys) Store() Store { return k.store }
@@ -141,8 +185,9 @@ func (k *Keys) Forgets() uint64 { return k.forgets.Load() }
 
 // Get returns the data key of subject, to decrypt with. It never makes a key: it fails with an error
 // wrapping ErrNoKey when the subject has none, with a *ForgottenError when the subject was forgotten,
-// with cipher.ErrUnknownKey when the ring lacks the key that wrapped it, and with cipher.ErrDecrypt when
-// the store's entry was changed or belongs to another subject.
+// with cipher.ErrUnknownKey when the Wrapper lacks the key that wrapped it, with cipher.ErrDecrypt when
+// the store's entry was changed or belongs to another subject, and with the Wrapper's error otherwise.
+// An error is never cached: the next call asks the store and the Wrapper again.
 func (k *Keys) Get(ctx context.Context, subject string) (*cipher.AESGCM, error) {
 	if c, ok := k.cached(subject); ok {
 		return c, nil
@@ -153,11 +198,12 @@ func (k *Keys) Get(ctx context.Context, subject string) (*cipher.AESGCM, error) 
 		k.drop(subject)
 		return nil, fmt.Errorf("datakey: get subject %q: %w", subject, err)
 	}
-	return k.use(subject, e, forgets)
+	return k.use(ctx, subject, e, forgets)
 }
 
 // GetOrCreate returns the data key of subject, to encrypt with, making and storing one when the subject
-// has none yet. It fails with a *ForgottenError when the subject was forgotten, and as Get otherwise.
+// has none yet. It fails with a *ForgottenError when the subject was forgotten, and as Get otherwise;
+// when the Wrapper fails to wrap a new key, nothing is stored.
 func (k *Keys) GetOrCreate(ctx context.Context, subject string) (*cipher.AESGCM, error) {
 	if c, ok := k.cached(subject); ok {
 		return c, nil
@@ -165,44 +211,65 @@ func (k *Keys) GetOrCreate(ctx context.Context, subject string) (*cipher.AESGCM,
 	forgets := k.forgets.Load()
 	e, err := k.store.Get(ctx, subject)
 	if errors.Is(err, ErrNoKey) {
-		e, err = k.create(ctx, subject)
+		var c *cipher.AESGCM
+		if e, c, err = k.create(ctx, subject); c != nil {
+			return k.keep(subject, c, forgets), nil
+		}
 	}
 	if err != nil {
 		k.drop(subject)
 		return nil, fmt.Errorf("datakey: get subject %q: %w", subject, err)
 	}
-	return k.use(subject, e, forgets)
+	return k.use(ctx, subject, e, forgets)
 }
 
 // create makes a data key for subject, wraps it and adds it to the store; it returns the entry the
-// store has then (another process's key, if it added one first).
-func (k *Keys) create(ctx context.Context, subject string) (Entry, error) {
+// store has then, and the key when that entry is the one it added, which needs no unwrapping (nil when
+// another process added a key first, or the subject was forgotten meanwhile).
+func (k *Keys) create(ctx context.Context, subject string) (Entry, *cipher.AESGCM, error) {
 	if err := ValidateSubject(subject); err != nil {
-		return Entry{}, err
+		return Entry{}, nil, err
 	}
 	key := make([]byte, dataKeySize)
 	defer clear(key)
 	if _, err := rand.Read(key); err != nil {
-		return Entry{}, fmt.Errorf("make data key: %w", err)
+		return Entry{}, nil, fmt.Errorf("make data key: %w", err)
 	}
-	id, wrapper, err := k.ring.Current()
+	id, wrapped, err := k.wrap(ctx, subject, key)
 	if err != nil {
-		return Entry{}, err
-	}
-	wrapped, err := wrapper.Encrypt(key, wrapContext(subject, id))
-	if err != nil {
-		return Entry{}, fmt.Errorf("wrap data key: %w", err)
+		return Entry{}, nil, err
 	}
 	e, err := k.store.Add(ctx, Entry{Subject: subject, KeyID: id, Wrapped: wrapped})
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, nil, err
+	}
+	if e.Forgotten() || e.Subject != subject || e.KeyID != id || !bytes.Equal(e.Wrapped, wrapped) {
+		return e, nil, nil
+	}
+	c, err := cipher.New(key)
+	if err != nil {
+		return Entry{}, nil, err
 	}
 	k.logger.DebugContext(ctx, "datakey: data key made", "subject", subject, "wrapped_by", id)
-	return e, nil
+	return e, c, nil
+}
+
+// wrap has the Wrapper wrap key, the data key of subject, and checks what it returns.
+func (k *Keys) wrap(ctx context.Context, subject string, key []byte) (kekID string, wrapped []byte, err error) {
+	kekID, wrapped, err = k.wrapper.WrapKey(ctx, key, wrapContext(subject))
+	switch {
+	case err != nil:
+		return "", nil, fmt.Errorf("wrap the data key: %w", err)
+	case kekID == "":
+		return "", nil, errors.New("wrap the data key: the wrapper returned no key ID")
+	case len(wrapped) == 0:
+		return "", nil, fmt.Errorf("wrap the data key: the wrapper returned no wrapped key (key %q)", kekID)
+	}
+	return kekID, wrapped, nil
 }
 
 // use unwraps e and caches the key, unless a Forget ran since forgets was read.
-func (k *Keys) use(subject string, e Entry, forgets uint64) (*cipher.AESGCM, error) {
+func (k *Keys) use(ctx context.Context, subject string, e Entry, forgets uint64) (*cipher.AESGCM, error) {
 	if e.Forgotten() {
 		k.drop(subject)
 		return nil, &ForgottenError{Subject: subject, At: e.ForgottenAt}
@@ -210,10 +277,20 @@ func (k *Keys) use(subject string, e Entry, forgets uint64) (*cipher.AESGCM, err
 	if e.Subject != subject {
 		return nil, fmt.Errorf("datakey: the store returned the entry of subject %q for subject %q", e.Subject, subject)
 	}
-	c, err := k.unwrap(e)
+	key, err := k.unwrap(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("datakey: %w", err)
+	}
+	c, err := cipher.New(key)
+	clear(key)
 	if err != nil {
 		return nil, err
 	}
+	return k.keep(subject, c, forgets), nil
+}
+
+// keep caches c, the data key of subject, unless a Forget ran since forgets was read, and returns it.
+func (k *Keys) keep(subject string, c *cipher.AESGCM, forgets uint64) *cipher.AESGCM {
 	if k.cache != nil {
 		k.cache.Put(subject, cachedKey{c: c, loaded: time.Now()})
 		// A Forget that ran meanwhile may have dropped the cache's entry before it was put: drop it
@@ -222,41 +299,26 @@ func (k *Keys) use(subject string, e Entry, forgets uint64) (*cipher.AESGCM, err
 			k.cache.Remove(subject)
 		}
 	}
-	return c, nil
+	return c
 }
 
-// unwrap decrypts the data key of e with the ring key that wrapped it.
-func (k *Keys) unwrap(e Entry) (*cipher.AESGCM, error) {
-	wrapper, err := k.ring.Key(e.KeyID)
-	if err != nil {
-		return nil, fmt.Errorf("datakey: data key of subject %q is wrapped by key %q: %w", e.Subject, e.KeyID, err)
-	}
-	key, err := wrapper.Decrypt(e.Wrapped, wrapContext(e.Subject, e.KeyID))
-	if err != nil {
-		return nil, fmt.Errorf("datakey: data key of subject %q (wrapped by key %q) fails authentication: the key store's entry was changed, or belongs to another subject: %w",
+// unwrap has the Wrapper unwrap the data key of e; the caller clears the key. Its error names the
+// subject and the key that wrapped it.
+func (k *Keys) unwrap(ctx context.Context, e Entry) ([]byte, error) {
+	key, err := k.wrapper.UnwrapKey(ctx, e.KeyID, e.Wrapped, wrapContext(e.Subject))
+	switch {
+	case errors.Is(err, cipher.ErrUnknownKey):
+		return nil, fmt.Errorf("data key of subject %q is wrapped by key %q: %w", e.Subject, e.KeyID, err)
+	case errors.Is(err, cipher.ErrDecrypt):
+		return nil, fmt.Errorf("data key of subject %q (wrapped by key %q) fails authentication: the key store's entry was changed, or belongs to another subject: %w",
 			e.Subject, e.KeyID, err)
+	case err != nil:
+		return nil, fmt.Errorf("unwrap the data key of subject %q (wrapped by key %q): %w", e.Subject, e.KeyID, err)
+	case len(key) != dataKeySize:
+		clear(key)
+		return nil, fmt.Errorf("data key of subject %q (wrapped by key %q) has %d bytes, not %d: %w", e.Subject, e.KeyID, len(key), dataKeySize, errKeySize)
 	}
-	defer clear(key)
-	if len(key) != dataKeySize {
-		return nil, fmt.Errorf("datakey: data key of subject %q (wrapped by key %q) has %d bytes, not %d", e.Subject, e.KeyID, len(key), dataKeySize)
-	}
-	return cipher.New(key)
-}
-
-// wrapLabel starts the additional data of every wrapped key. It keeps wrapped keys and event states,
-// which ring keys may both encrypt, apart: its byte 24 ('y') can never be the format byte that the
-// stored state's header has at that place in an event's additional data.
-const wrapLabel = "eventsourcing-go data key"
-
-// wrapContext is the additional data of subject's data key wrapped by keyID: the label, the subject
-// with its length, and the key ID. Changing either, or copying the entry to another subject, makes
-// unwrapping fail.
-func wrapContext(subject, keyID string) []byte {
-	b := make([]byte, 0, len(wrapLabel)+binary.MaxVarintLen64+len(subject)+len(keyID))
-	b = append(b, wrapLabel...)
-	b = binary.AppendUvarint(b, uint64(len(subject)))
-	b = append(b, subject...)
-	return append(b, keyID...)
+	return key, nil
 }
 
 // cached returns the cached key of subject when it is younger than the maximum age.
@@ -296,36 +358,46 @@ func (k *Keys) Forget(ctx context.Context, subject string) error {
 
 // RewrapResult counts what Rewrap did.
 type RewrapResult struct {
-	KeyID     string // the ring's current key, which wraps the rewrapped data keys now
-	Rewrapped int    // data keys rewrapped with KeyID
+	KeyID     string // the Wrapper's current key, which wraps the rewrapped data keys now
+	Rewrapped int    // data keys rewrapped with KeyID and replaced in the store
 	Current   int    // data keys that were wrapped by KeyID already
 	Forgotten int    // tombstones passed over
 	Failed    int    // data keys left as they were because they could not be unwrapped
 }
 
-// Rewrap wraps every data key of the store that is not wrapped by the ring's current key with the
-// current key, so that the ring's older keys can be removed; events are not touched. Keys made or
-// forgotten meanwhile are handled correctly: a replacement is made only where the store's entry is
-// still the one that was read.
+// Rewrap wraps every data key of the store that is not wrapped by the Wrapper's current key with the
+// current key, so that the older keys can be retired; events are not touched. Keys made or forgotten
+// meanwhile are handled correctly: a replacement is made only where the store's entry is still the one
+// that was read.
 //
-// A data key that cannot be unwrapped (its ring key is missing, or its entry fails authentication) is
-// left as it is, counted in Failed, and reported in the error, which names up to ten subjects; Rewrap
-// goes on with the others.
+// A data key that cannot be unwrapped because of its entry (its key is unknown to the Wrapper, or the
+// entry fails authentication) is left as it is, counted in Failed, and reported in the error, which
+// names up to ten subjects; Rewrap goes on with the others. Any other failure (of the store, of the
+// Wrapper, or ctx done) stops Rewrap: the data keys it has rewrapped by then are stored and counted in
+// the result, the others are left as they were, and running Rewrap again goes on where it stopped.
 func (k *Keys) Rewrap(ctx context.Context) (RewrapResult, error) {
-	id, wrapper, err := k.ring.Current()
+	id, err := k.wrapper.CurrentKeyID(ctx)
 	if err != nil {
-		return RewrapResult{}, fmt.Errorf("datakey: rewrap: %w", err)
+		return RewrapResult{}, fmt.Errorf("datakey: rewrap: current key: %w", err)
 	}
 	res := RewrapResult{KeyID: id}
 	var failures []error
+	failed := func() error {
+		if res.Failed == 0 {
+			return nil
+		}
+		return fmt.Errorf("datakey: rewrap: %d data keys could not be rewrapped (the first %d follow): %w",
+			res.Failed, len(failures), errors.Join(failures...))
+	}
 	batch := make([]Rewrapped, 0, RewrapBatchSize)
 	after := ""
 	for {
 		page, err := k.store.List(ctx, after, RewrapBatchSize)
 		if err != nil {
-			return res, fmt.Errorf("datakey: rewrap: list data keys after %q: %w", after, err)
+			return res, errors.Join(fmt.Errorf("datakey: rewrap: list data keys after %q: %w", after, err), failed())
 		}
 		batch = batch[:0]
+		var stop error
 		for _, e := range page {
 			switch {
 			case e.Forgotten():
@@ -335,49 +407,51 @@ func (k *Keys) Rewrap(ctx context.Context) (RewrapResult, error) {
 				res.Current++
 				continue
 			}
-			r, err := k.rewrap(e, id, wrapper)
-			if err != nil {
+			r, passOver, err := k.rewrap(ctx, e)
+			if passOver {
 				res.Failed++
 				if len(failures) < 10 {
 					failures = append(failures, err)
 				}
 				continue
 			}
+			if err != nil {
+				stop = err
+				break
+			}
 			batch = append(batch, r)
 		}
-		if len(batch) > 0 {
+		// What was rewrapped before a stop is stored all the same, unless ctx is done.
+		if len(batch) > 0 && ctx.Err() == nil {
 			n, err := k.store.Rewrap(ctx, batch)
 			if err != nil {
-				return res, fmt.Errorf("datakey: rewrap: replace %d data keys: %w", len(batch), err)
+				return res, errors.Join(fmt.Errorf("datakey: rewrap: replace %d data keys: %w", len(batch), err), stop, failed())
 			}
 			res.Rewrapped += n
+		}
+		if stop != nil {
+			return res, errors.Join(fmt.Errorf("datakey: rewrap: stopped after rewrapping %d data keys, leaving the others as they were (rewrap again to go on): %w",
+				res.Rewrapped, stop), failed())
 		}
 		if len(page) < RewrapBatchSize {
 			break
 		}
 		after = page[len(page)-1].Subject
 	}
-	if res.Failed > 0 {
-		return res, fmt.Errorf("datakey: rewrap: %d data keys could not be rewrapped (the first %d follow): %w",
-			res.Failed, len(failures), errors.Join(failures...))
-	}
-	return res, nil
+	return res, failed()
 }
 
-// rewrap unwraps e's data key and wraps it with wrapper, the ring key id.
-func (k *Keys) rewrap(e Entry, id string, wrapper *cipher.AESGCM) (Rewrapped, error) {
-	old, err := k.ring.Key(e.KeyID)
+// rewrap has the Wrapper unwrap e's data key and wrap it with its current key. On failure, passOver
+// tells whether it is the entry's fault (Rewrap goes on with the others) or not (Rewrap stops).
+func (k *Keys) rewrap(ctx context.Context, e Entry) (r Rewrapped, passOver bool, err error) {
+	key, err := k.unwrap(ctx, e)
 	if err != nil {
-		return Rewrapped{}, fmt.Errorf("data key of subject %q is wrapped by key %q: %w", e.Subject, e.KeyID, err)
-	}
-	key, err := old.Decrypt(e.Wrapped, wrapContext(e.Subject, e.KeyID))
-	if err != nil {
-		return Rewrapped{}, fmt.Errorf("data key of subject %q (wrapped by key %q) fails authentication: %w", e.Subject, e.KeyID, err)
+		return Rewrapped{}, ctx.Err() == nil && entryFault(err), err
 	}
 	defer clear(key)
-	wrapped, err := wrapper.Encrypt(key, wrapContext(e.Subject, id))
+	id, wrapped, err := k.wrap(ctx, e.Subject, key)
 	if err != nil {
-		return Rewrapped{}, fmt.Errorf("wrap data key of subject %q: %w", e.Subject, err)
+		return Rewrapped{}, false, fmt.Errorf("subject %q: %w", e.Subject, err)
 	}
-	return Rewrapped{Entry: Entry{Subject: e.Subject, KeyID: id, Wrapped: wrapped}, PreviousKeyID: e.KeyID}, nil
+	return Rewrapped{Entry: Entry{Subject: e.Subject, KeyID: id, Wrapped: wrapped}, PreviousKeyID: e.KeyID}, false, nil
 }

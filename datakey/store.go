@@ -60,15 +60,18 @@ func ValidateSubject(s string) error {
 	return nil
 }
 
-// Entry is what a Store keeps for a subject: its data key wrapped (encrypted) by a key of the key ring,
-// or, once the subject is forgotten, a tombstone without key material.
+// Entry is what a Store keeps for a subject: its data key wrapped (encrypted) by a key-encryption key
+// (a key of the key ring, or of a key management service), or, once the subject is forgotten, a
+// tombstone without key material.
 type Entry struct {
 	Subject string
-	// KeyID is the ID of the key ring's key that wrapped the data key; "" in a tombstone.
+	// KeyID is the ID of the key-encryption key that wrapped the data key, as the Wrapper named it; ""
+	// in a tombstone.
 	KeyID string
-	// Wrapped is the data key encrypted with AES-GCM under the ring key KeyID, authenticated together
-	// with Subject and KeyID, so that an entry changed or copied to another subject is detected; nil in a
-	// tombstone.
+	// Wrapped is the data key as the Wrapper wrapped it, authenticated together with Subject and bound
+	// to KeyID, so that an entry changed, copied to another subject or relabelled is detected; nil in a
+	// tombstone. A key ring's is the data key encrypted with AES-GCM under the ring key KeyID, with
+	// Subject and KeyID as additional data.
 	Wrapped []byte
 	// ForgottenAt is when the subject was forgotten; zero while it has its data key.
 	ForgottenAt time.Time
@@ -78,7 +81,7 @@ type Entry struct {
 func (e Entry) Forgotten() bool { return !e.ForgottenAt.IsZero() }
 
 // Rewrapped is a data key wrapped anew (by Keys.Rewrap), to replace the entry of its subject in a Store
-// only if that entry is still wrapped by the ring key PreviousKeyID.
+// only if that entry is still wrapped by the key PreviousKeyID.
 type Rewrapped struct {
 	Entry                // the subject, the new wrapping key's ID and the new wrapped key
 	PreviousKeyID string // the key ID the entry must still have
@@ -115,11 +118,11 @@ type Store interface {
 // Summary counts the entries of a Store.
 type Summary struct {
 	Keys      int            // subjects with a data key
-	ByKeyID   map[string]int // data keys by the ID of the ring key that wraps them
+	ByKeyID   map[string]int // data keys by the ID of the key-encryption key that wraps them
 	Forgotten int            // forgotten subjects (tombstones)
 }
 
-// Summarize reads every entry of store and counts them. It needs no key ring.
+// Summarize reads every entry of store and counts them. It needs no keys.
 func Summarize(ctx context.Context, store Store) (Summary, error) {
 	sum := Summary{ByKeyID: map[string]int{}}
 	after := ""

@@ -32,8 +32,9 @@ func WithKeyRing(ring *cipher.KeyRing) Option {
 // header: forgetting the subject (keys.Forget) makes all of them unreadable. The subject is the
 // event's originator ID in its text form unless the event's data names one (DataSubjectNamer).
 //
-// State written with WithCipher or WithKeyRing stays readable through the key ring of keys, so data
-// keys can be turned on for an existing application. Decoding the state of a forgotten subject fails
+// State written with WithCipher or WithKeyRing stays readable through the key ring of keys (when a
+// cipher.KeyRing wraps its data keys, see keys.Ring), so data keys can be turned on for an existing
+// application. Decoding the state of a forgotten subject fails
 // with an error matching datakey.ErrForgotten that names the subject.
 //
 // New fails if keys is nil, or if WithCipher or WithKeyRing is given too.
@@ -145,6 +146,8 @@ func (m *Mapper) openFor(ctx context.Context, s es.StoredEvent, h header) (Ciphe
 			return nil, fmt.Errorf("%w: it is encrypted with the data key of subject %q, and the mapper has no data keys (WithDataKeys)", ErrNoCipher, subject)
 		}
 		return m.keys.Get(ctx, subject)
+	case ring == nil && m.keys != nil:
+		return nil, fmt.Errorf("%w: it is encrypted with key ring key %q, and the mapper's data keys (WithDataKeys) are not wrapped by a key ring", ErrNoCipher, h.key)
 	case ring == nil:
 		return nil, fmt.Errorf("%w: it is encrypted with key %q, and the mapper has no key ring (WithKeyRing)", ErrNoCipher, h.key)
 	default:

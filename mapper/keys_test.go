@@ -392,3 +392,27 @@ func mustNotShowKeys(t *testing.T, s string) {
 		}
 	}
 }
+
+// notARing wraps data keys with a key ring's keys without being a *cipher.KeyRing, as a key management
+// service's Wrapper does.
+type notARing struct{ *cipher.KeyRing }
+
+// Data keys wrapped by a key management service encrypt and decrypt as those of a key ring; state that
+// a key ring encrypted without data keys cannot be read with them, and the error says why.
+func TestDataKeysWrappedByAService(t *testing.T) {
+	ctx := context.Background()
+	keys, err := datakey.New(notARing{testRing(t)}, datakey.NewMemoryStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMapper(t, newRegistry(), mapper.WithDataKeys(keys))
+	e := aggregate.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Data: CustomerNoted{Customer: "c-1", Note: "x"}}
+	if got, err := m.DecodeContext(ctx, mustEncode(t, m, e)); err != nil || got.Data.(CustomerNoted).Note != "x" {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	old := mustEncode(t, newMapper(t, newRegistry(), mapper.WithKeyRing(testRing(t))), e)
+	_, err = m.DecodeContext(ctx, old)
+	if !errors.Is(err, mapper.ErrNoCipher) || !strings.Contains(err.Error(), "not wrapped by a key ring") {
+		t.Fatalf("state of WithKeyRing: %v, want ErrNoCipher saying the data keys have no ring", err)
+	}
+}

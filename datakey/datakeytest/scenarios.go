@@ -208,9 +208,27 @@ func keyOf(id string) []byte {
 	return k
 }
 
-func newKeys(t *testing.T, r *cipher.KeyRing, s datakey.Store, opts ...datakey.Option) *datakey.Keys {
+// ringWrapper is the Wrapper of the scenarios when the Backend gives none: a key ring.
+type ringWrapper struct{ *cipher.KeyRing }
+
+func (r ringWrapper) AddKey(id string) error { return r.Add(id, keyOf(id)) }
+
+// wrapper returns a Wrapper of b holding the key-encryption keys ids, the last one current.
+func wrapper(t *testing.T, b Backend, ids ...string) Wrapper {
 	t.Helper()
-	k, err := datakey.New(r, s, opts...)
+	if b.Wrapper != nil {
+		return b.Wrapper(t, ids...)
+	}
+	return ringWrapper{ring(t, ids...)}
+}
+
+func newKeys(t *testing.T, w Wrapper, s datakey.Store, opts ...datakey.Option) *datakey.Keys {
+	t.Helper()
+	var dw datakey.Wrapper = w
+	if r, ok := w.(ringWrapper); ok {
+		dw = r.KeyRing // as applications give it
+	}
+	k, err := datakey.New(dw, s, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,12 +273,12 @@ func TestRotation(t *testing.T, open func(t *testing.T) Backend) {
 	}
 }
 
-// TestRewrap gives subjects data keys wrapped by ring key 1, rotates to key 2, and rewraps: then key 1
-// can be removed, and every event and snapshot still decodes, none of them rewritten.
+// TestRewrap gives subjects data keys wrapped by key 1, rotates to key 2, and rewraps: then key 1 can
+// be removed, and every event and snapshot still decodes, none of them rewritten.
 func TestRewrap(t *testing.T, open func(t *testing.T) Backend) {
 	b := open(t)
 	ctx := context.Background()
-	r := ring(t, "1")
+	r := wrapper(t, b, "1")
 	a := newApp(t, b, mapper.WithDataKeys(newKeys(t, r, b.Store)))
 	ada := a.customer("Ada", "a", "b", "c")
 	bob := a.customer("Bob", "a")
@@ -270,13 +288,13 @@ func TestRewrap(t *testing.T, open func(t *testing.T) Backend) {
 		t.Fatal(err)
 	}
 
-	if err := r.Add("2", keyOf("2")); err != nil {
+	if err := r.AddKey("2"); err != nil {
 		t.Fatal(err)
 	}
 	cyd := a.customer("Cyd") // a data key wrapped by key 2 from the start
 
 	// Before rewrapping, the data keys wrapped by key 1 need it.
-	early := newApp(t, b, mapper.WithDataKeys(newKeys(t, ring(t, "2"), b.Store)))
+	early := newApp(t, b, mapper.WithDataKeys(newKeys(t, wrapper(t, b, "2"), b.Store)))
 	err = early.decodeAll(early.m, ada)
 	if !errors.Is(err, cipher.ErrUnknownKey) || !strings.Contains(err.Error(), `"1"`) {
 		t.Fatalf("before rewrapping, without key 1: %v, want cipher.ErrUnknownKey naming key \"1\"", err)
@@ -300,7 +318,7 @@ func TestRewrap(t *testing.T, open func(t *testing.T) Backend) {
 	}
 
 	// Key 1 retired: everything decodes, and no event was rewritten.
-	after := newApp(t, b, mapper.WithDataKeys(newKeys(t, ring(t, "2"), b.Store)))
+	after := newApp(t, b, mapper.WithDataKeys(newKeys(t, wrapper(t, b, "2"), b.Store)))
 	for _, id := range []uuid.UUID{ada, bob, cyd, order} {
 		if err := after.decodeAll(after.m, id); err != nil {
 			t.Fatalf("after rewrapping, without key 1: %v", err)
@@ -323,7 +341,7 @@ func TestRewrap(t *testing.T, open func(t *testing.T) Backend) {
 func TestForgetting(t *testing.T, open func(t *testing.T) Backend) {
 	b := open(t)
 	ctx := context.Background()
-	r := ring(t, "1")
+	r := wrapper(t, b, "1")
 	keys := newKeys(t, r, b.Store)
 	a := newApp(t, b, mapper.WithDataKeys(keys))
 	ada := a.customer("Ada", "a", "b", "c")
@@ -405,12 +423,12 @@ func TestForgetting(t *testing.T, open func(t *testing.T) Backend) {
 }
 
 // TestTampering changes the key store behind the application's back: a changed wrapped key, a key
-// copied to another subject, a key relabelled with another ring key's ID. Each is detected when the key
+// copied to another subject, a key relabelled with another key-encryption key's ID. Each is detected when the key
 // is used, never accepted, and Rewrap leaves such entries alone and reports them.
 func TestTampering(t *testing.T, open func(t *testing.T) Backend) {
 	b := open(t)
 	ctx := context.Background()
-	r := ring(t, "1", "2")
+	r := wrapper(t, b, "1", "2")
 	a := newApp(t, b, mapper.WithDataKeys(newKeys(t, r, b.Store)))
 	ids := map[string]uuid.UUID{}
 	for _, name := range []string{"changed", "moved-from", "moved-to", "relabelled", "intact"} {
@@ -455,7 +473,7 @@ func TestTampering(t *testing.T, open func(t *testing.T) Backend) {
 		}
 	}
 
-	if err := r.Add("3", keyOf("3")); err != nil {
+	if err := r.AddKey("3"); err != nil {
 		t.Fatal(err)
 	}
 	res, err := newKeys(t, r, b.Store).Rewrap(ctx)

@@ -2,6 +2,10 @@
 // runs it, and so can a third party's. Run tests the store's contract and, with the application's
 // event recorders of the same backend, the whole of key rotation, rewrapping, forgetting and tamper
 // detection through the mapper and the repository.
+//
+// The data keys of those scenarios are wrapped by key rings, or, given Backend.Wrapper, by the
+// datakey.Wrapper of a key management service (or a stand-in for one), which passes the same
+// scenarios.
 package datakeytest
 
 import (
@@ -24,6 +28,19 @@ type Backend struct {
 	Store     datakey.Store
 	Events    es.AggregateRecorder
 	Snapshots es.AggregateRecorder
+	// Wrapper, when set, returns a Wrapper holding the key-encryption keys kekIDs, the last one
+	// current, for the data key scenarios. The Wrappers it returns during one test hold the same key
+	// under the same ID, as the processes of one application share their key management service. When
+	// nil, the scenarios use cipher.KeyRings.
+	Wrapper func(t *testing.T, kekIDs ...string) Wrapper
+}
+
+// Wrapper is a datakey.Wrapper whose key-encryption keys the scenarios rotate.
+type Wrapper interface {
+	datakey.Wrapper
+	// AddKey adds the key-encryption key kekID and makes it the current one. The key is the one the
+	// test's other Wrappers hold under kekID (a new one if none does).
+	AddKey(kekID string) error
 }
 
 // Run runs every test of the suite; open must return a fresh Backend for each call, cleaned up when its
