@@ -242,8 +242,9 @@ func TestInfoShowsSchemaSnapshotsAndTracking(t *testing.T) {
 
 // Every flag's default appears once in a command's help.
 func TestHelpShowsEachDefaultOnce(t *testing.T) {
-	for _, cmd := range []string{"migrate", "info", "tail", "events", "copy"} {
-		_, help, err := esctl(t, cmd, "-h")
+	for _, cmd := range []string{"migrate", "info", "tail", "events", "copy", "tracking", "tracking rebuild", "tracking adopt",
+		"keys rotate", "keys forget"} {
+		_, help, err := esctl(t, append(strings.Fields(cmd), "-h")...)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(help, "\n  -dsn") {
 			t.Fatalf("%s -h: %v, help %q", cmd, err, help)
 		}

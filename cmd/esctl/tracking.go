@@ -108,7 +108,11 @@ func cmdTracking(ctx context.Context, args []string, out, errOut io.Writer) erro
 	}
 	fs := flag.NewFlagSet("tracking", flag.ContinueOnError)
 	sf := addStoreFlags(fs, "", "store")
-	logf := addStoreFlags(fs, "log", "upstream's log, for the lag (default: the store itself)")
+	logf := addStoreFlags(fs, "log", "upstream's log")
+	// What leaving them out means is said here, once per flag: the store's own log.
+	fs.Lookup(logf.dsnFlag).Usage = "the upstream's log, for the lag: postgres://… DSN, or a SQLite file path (default: the store itself)"
+	fs.Lookup(logf.schemaFlag).Usage = "PostgreSQL schema of the upstream's log (default: the store's -schema without -" + logf.dsnFlag +
+		", the search_path with it)"
 	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
