@@ -22,8 +22,9 @@
 // application's types; encrypted events need the key ring, which esctl reads from the environment
 // variable ES_CIPHER_KEYS (ID:BASE64,ID:BASE64,…) and never from a flag. keys rotate rewraps the data
 // keys with the ring's current key; keys forget deletes a subject's data key. Passwords in DSNs are
-// never printed. Only migrate, copy's target and keys write: the other commands open a SQLite file
-// read-only, and never create one.
+// never printed. Only migrate, copy's target, keys, and tracking rebuild and adopt write, and only
+// migrate and copy's target create a missing SQLite file: the reading commands open a SQLite file
+// read-only.
 package main
 
 import (

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
@@ -192,6 +193,55 @@ func TestReadCommandsNeverCreateAFile(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("files appeared: %v", entries)
+	}
+}
+
+// The commands that change a store without creating it (keys, tracking rebuild and adopt) refuse a
+// missing file, creating nothing, and point to esctl migrate for a store without their tables.
+func TestUpdateCommandsNeverCreateAFile(t *testing.T) {
+	key, err := cipher.GenerateKey(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(keysEnv, "1:"+key)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.db")
+	commands := func(path string) [][]string {
+		return [][]string{
+			{"keys", "rotate", "-dsn", path},
+			{"keys", "forget", "-dsn", path, "subject"},
+			{"tracking", "rebuild", "-dsn", path, "-consumer", "c", "-upstream", "u"},
+			{"tracking", "adopt", "-dsn", path, "-consumer", "c"},
+		}
+	}
+	for _, args := range commands(missing) {
+		_, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "no such database file") || goCode.MatchString(err.Error()) {
+			t.Errorf("%s %s: got %v, want an error saying the file is missing", args[0], args[1], err)
+		}
+		if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s %s created %s", args[0], args[1], missing)
+		}
+	}
+
+	// A file without the tables, and a store migrated before data keys existed, are not migrated
+	// behind the operator's back: the error says what to run.
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := migrated(t, filepath.Join(dir, "old.db"))
+	withSQLite(t, old, func(db *sql.DB, _ *sqlite.ProcessRecorder) {
+		if _, err := db.Exec(`DROP TABLE data_keys`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, args := range append(commands(empty), commands(old)[:2]...) {
+		path := args[3]
+		_, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "esctl migrate -dsn "+path) || goCode.MatchString(err.Error()) {
+			t.Errorf("%s %s on %s: got %v, want an error pointing to esctl migrate", args[0], args[1], filepath.Base(path), err)
+		}
 	}
 }
 

@@ -159,7 +159,7 @@ func cmdTrackingRebuild(ctx context.Context, args []string, out, errOut io.Write
 	if *consumer == "" || *upstream == "" {
 		return errors.New("tracking rebuild: give -consumer and -upstream")
 	}
-	return withRecorder(ctx, sf, readWrite, func(s *store, rec es.ProcessRecorder) error {
+	return withRecorder(ctx, sf, update, func(s *store, rec es.ProcessRecorder) error {
 		mark, err := rec.MaxTrackingID(ctx, *consumer, *upstream)
 		if err != nil {
 			return err
@@ -187,7 +187,7 @@ func cmdTrackingAdopt(ctx context.Context, args []string, out, errOut io.Writer)
 	if *consumer == "" {
 		return errors.New("tracking adopt: give -consumer")
 	}
-	return withRecorder(ctx, sf, readWrite, func(s *store, rec es.ProcessRecorder) error { return adopt(ctx, s, rec, *consumer, out) })
+	return withRecorder(ctx, sf, update, func(s *store, rec es.ProcessRecorder) error { return adopt(ctx, s, rec, *consumer, out) })
 }
 
 // adopt is tracking adopt's work on the store's recorder.
