@@ -35,6 +35,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 )
 
@@ -125,6 +126,9 @@ func addStoreFlags(fs *flag.FlagSet, prefix, role string) storeFlags {
 	sf.schema = fs.String(sf.schemaFlag, "", "PostgreSQL schema of the "+role+"'s application (default: the search_path)")
 	return sf
 }
+
+// keywordDSN matches a PostgreSQL DSN in keyword/value form (host=… dbname=…), which is not a URL.
+var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|sslmode|service)\s*=`)
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")

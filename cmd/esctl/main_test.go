@@ -460,3 +460,27 @@ func TestPasswordsAreRedacted(t *testing.T) {
 		}
 	}
 }
+
+// A keyword/value PostgreSQL DSN (host=… dbname=…), which pgx accepts elsewhere, is not taken for a
+// SQLite file: migrate made a file of that name (password included) and reported success.
+func TestKeywordDSNIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dsn := "host=127.0.0.1 user=postgres password=hunter2 dbname=test"
+	for _, args := range [][]string{
+		{"migrate", "-dsn", dsn},
+		{"info", "-dsn", dsn},
+		{"copy", "-dsn", migrated(t, filepath.Join(dir, "src.db")), "-to", dsn},
+	} {
+		out, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "postgres://") || strings.Contains(err.Error()+out, "hunter2") {
+			t.Errorf("%s: got %q, %v; want an error asking for a postgres:// URL, without the password", args[0], out, err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "host=") {
+			t.Fatalf("a file named after the DSN appeared: %q", e.Name())
+		}
+	}
+}

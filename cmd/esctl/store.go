@@ -104,6 +104,10 @@ func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) 
 		}
 		s.db = db
 	} else {
+		if keywordDSN.MatchString(*sf.dsn) {
+			return nil, fmt.Errorf("-%s %s: a keyword/value PostgreSQL DSN, which esctl would take for a SQLite file name: "+
+				"give PostgreSQL as a URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=…", sf.dsnFlag, s)
+		}
 		if *sf.schema != "" {
 			return nil, fmt.Errorf("-%s is for PostgreSQL; a SQLite application has a file of its own", sf.schemaFlag)
 		}
