@@ -233,14 +233,22 @@ func (k *Keys) unwrap(e Entry) (*cipher.AESGCM, error) {
 	}
 	key, err := wrapper.Decrypt(e.Wrapped, wrapContext(e.Subject, e.KeyID))
 	if err != nil {
-		return nil, fmt.Errorf("datakey: data key of subject %q (wrapped by key %q) fails authentication: the key store's entry was changed, or belongs to another subject: %w",
-			e.Subject, e.KeyID, err)
+		return nil, fmt.Errorf("datakey: %w", authFailure(e, err))
 	}
 	defer clear(key)
 	if len(key) != dataKeySize {
 		return nil, fmt.Errorf("datakey: data key of subject %q (wrapped by key %q) has %d bytes, not %d", e.Subject, e.KeyID, len(key), dataKeySize)
 	}
 	return cipher.New(key)
+}
+
+// authFailure is the error for the data key of e, which the ring key e.KeyID failed to unwrap with
+// err. Most often the ring's key of that ID is another key than the one that wrapped it (a ring made
+// anew, or another application's); else the store's entry was changed.
+func authFailure(e Entry, err error) error {
+	return fmt.Errorf("data key of subject %q (wrapped by key %q) fails authentication: the ring's key %q is not the key that wrapped it "+
+		"(a key ring made anew, or another application's?), or the key store's entry was changed or belongs to another subject: %w",
+		e.Subject, e.KeyID, e.KeyID, err)
 }
 
 // wrapLabel starts the additional data of every wrapped key. It keeps wrapped keys and event states,
@@ -372,7 +380,7 @@ func (k *Keys) rewrap(e Entry, id string, wrapper *cipher.AESGCM) (Rewrapped, er
 	}
 	key, err := old.Decrypt(e.Wrapped, wrapContext(e.Subject, e.KeyID))
 	if err != nil {
-		return Rewrapped{}, fmt.Errorf("data key of subject %q (wrapped by key %q) fails authentication: %w", e.Subject, e.KeyID, err)
+		return Rewrapped{}, authFailure(e, err)
 	}
 	defer clear(key)
 	wrapped, err := wrapper.Encrypt(key, wrapContext(e.Subject, id))
