@@ -484,3 +484,25 @@ func TestKeywordDSNIsNotAFile(t *testing.T) {
 		}
 	}
 }
+
+// A SQLite file in rollback-journal mode, as the goose command-line tool leaves one, is read as it is:
+// the reading commands cannot switch it to WAL mode through their read-only connection.
+func TestReadCommandsOnAFileWithoutWAL(t *testing.T) {
+	path := migrated(t, filepath.Join(t.TempDir(), "journal.db"))
+	seed(t, path, uuid.New())
+	withSQLite(t, path, func(db *sql.DB, rec *sqlite.ProcessRecorder) {
+		rec.Close() // its writer connection is the pool's: let the pragma below have the file alone
+		if _, err := db.Exec(`PRAGMA journal_mode = DELETE`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, args := range [][]string{{"info"}, {"tail"}, {"tracking"}} {
+		out, _, err := esctl(t, append(args, "-dsn", path)...)
+		if err != nil {
+			t.Errorf("%s: %v", args[0], err)
+		}
+		if args[0] == "tail" && strings.Count(out, "\n") != 3 {
+			t.Errorf("tail: %q, want 3 events", out)
+		}
+	}
+}
