@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -24,7 +25,7 @@ const defaultCopyBatch = 500
 var errTargetChanged = errors.New("the target is not a copy of the source")
 
 // cmdCopy copies a store into another: its events with their notification IDs, then its snapshots and
-// its tracking marks. Each batch of events is one transaction of the target, so an interrupted copy
+// its tracking marks. It copies no data keys, and says so when the source has any. Each batch of events is one transaction of the target, so an interrupted copy
 // leaves a target that holds the source's first events, and running copy again resumes after them.
 //
 // Notification IDs are kept, so that the tracking marks of the target's consumers mean what they meant
@@ -120,6 +121,32 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if last < upTo {
 		fmt.Fprintf(out, "the source's notifications after %d were not final yet (appends in progress): run copy again to bring them\n", last)
 	}
+	return noteDataKeys(ctx, src, out)
+}
+
+// noteDataKeys says, when the source has a data key store with entries, that copy leaves them behind:
+// the target cannot decrypt the events of those subjects without them, and a subject forgotten in the
+// source could get a new key in the target.
+func noteDataKeys(ctx context.Context, src *store, out io.Writer) error {
+	ks, err := src.keyStore(ctx)
+	if errors.Is(err, schema.ErrNotMigrated) {
+		return nil // a store from before data keys
+	}
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	sum, err := datakey.Summarize(ctx, ks)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if sum.Keys+sum.Forgotten == 0 {
+		return nil
+	}
+	what := plural(int64(sum.Keys), "data key") + ", without which the target cannot decrypt those subjects' events and snapshots"
+	if sum.Forgotten > 0 {
+		what += fmt.Sprintf(", and the tombstones of %s", plural(int64(sum.Forgotten), "forgotten subject"))
+	}
+	fmt.Fprintf(out, "not copied: the source's %s (esctl copies no data keys)\n", what)
 	return nil
 }
 

@@ -1,7 +1,7 @@
 // Command esctl inspects and maintains the event stores of this module's SQL recorders: it migrates
 // schemas, prints the notification log (once, or following it live), lists an aggregate's events,
 // shows what a store holds, and copies a store into another (for example from a SQLite file to
-// PostgreSQL), keeping the notification IDs.
+// PostgreSQL), keeping the notification IDs; copy copies no data keys.
 //
 // A store is named by a DSN: postgres://… or postgresql://… for PostgreSQL (with -schema for the
 // application's schema), anything else is a SQLite file path or "file:" URI.
