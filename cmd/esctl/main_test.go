@@ -506,3 +506,18 @@ func TestReadCommandsOnAFileWithoutWAL(t *testing.T) {
 		}
 	}
 }
+
+// A directory given as a SQLite file is named as such, not reported as a disk I/O error.
+func TestDirectoryIsNotADatabase(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"info", "-dsn", dir},
+		{"tail", "-dsn", dir},
+		{"keys", "forget", "-dsn", dir, "subject"},
+	} {
+		_, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("%s: got %v, want an error saying it is a directory", args[0], err)
+		}
+	}
+}

@@ -146,10 +146,12 @@ func openSQLite(ctx context.Context, dsn string, mode access) (*sql.DB, error) {
 	if file == "" {
 		file = u.Opaque
 	}
-	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+	if fi, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no such database file: to create one, run 'esctl migrate -dsn %s'", dsn)
 	} else if err != nil {
 		return nil, err
+	} else if fi.IsDir() {
+		return nil, errors.New("is a directory, not a SQLite database file")
 	}
 	if mode == update {
 		return ncruces.Open(ctx, dsn)
