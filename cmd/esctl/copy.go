@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -142,11 +143,14 @@ func noteDataKeys(ctx context.Context, src *store, out io.Writer) error {
 	if sum.Keys+sum.Forgotten == 0 {
 		return nil
 	}
-	what := plural(int64(sum.Keys), "data key") + ", without which the target cannot decrypt those subjects' events and snapshots"
-	if sum.Forgotten > 0 {
-		what += fmt.Sprintf(", and the tombstones of %s", plural(int64(sum.Forgotten), "forgotten subject"))
+	var what []string
+	if sum.Keys > 0 {
+		what = append(what, "the source's "+plural(int64(sum.Keys), "data key")+", without which the target cannot decrypt those subjects' events and snapshots")
 	}
-	fmt.Fprintf(out, "not copied: the source's %s (esctl copies no data keys)\n", what)
+	if sum.Forgotten > 0 {
+		what = append(what, "the tombstones of the source's "+plural(int64(sum.Forgotten), "forgotten subject"))
+	}
+	fmt.Fprintf(out, "not copied (esctl copies no data keys): %s\n", strings.Join(what, ", and "))
 	return nil
 }
 

@@ -221,3 +221,17 @@ func TestCopySaysDataKeysStayBehind(t *testing.T) {
 		t.Errorf("copy of a store without data keys: %q %v", out, err)
 	}
 }
+
+// A source whose only entries are tombstones: the note names them alone.
+func TestCopyNamesTombstonesAlone(t *testing.T) {
+	ks := newKeyedStore(t)
+	for _, s := range []uuid.UUID{ks.ada, ks.bob} {
+		if _, err := ks.run(t, "", "keys", "forget", "-dsn", ks.path, s.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", filepath.Join(t.TempDir(), "dst.db"))
+	if err != nil || !strings.Contains(out, "not copied (esctl copies no data keys): the tombstones of the source's 2 forgotten subjects\n") {
+		t.Errorf("copy of a source with tombstones only: %q %v", out, err)
+	}
+}
