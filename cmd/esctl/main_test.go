@@ -521,3 +521,20 @@ func TestDirectoryIsNotADatabase(t *testing.T) {
 		}
 	}
 }
+
+// Help asked for is not a failure: 'esctl migrate -h' exits 0, as 'esctl -h' does and as the flag
+// package's own ExitOnError has it; a usage error exits 2.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"migrate", "-h"}, {"tracking", "rebuild", "-help"}, {"keys", "-h"}} {
+		_, _, err := esctl(t, args...)
+		if code := exitCode(err); code != 0 {
+			t.Errorf("%v: exit code %d, want 0 (%v)", args, code, err)
+		}
+	}
+	for _, args := range [][]string{{}, {"migrate", "-nope"}, {"info"}} {
+		_, _, err := esctl(t, args...)
+		if code := exitCode(err); code != 2 {
+			t.Errorf("%v: exit code %d, want 2 (%v)", args, code, err)
+		}
+	}
+}
