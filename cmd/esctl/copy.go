@@ -266,7 +266,7 @@ func notNull(state []byte) []byte {
 }
 
 // copySnapshots copies every snapshot of src that dst does not have, in key order, a batch per
-// transaction. Snapshots are few next to events and copying one twice is harmless, so a resumed copy
+// transaction, and returns how many it wrote. Snapshots are few next to events and copying one twice is harmless, so a resumed copy
 // goes through them all again rather than trust where the last one stopped.
 func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.Writer) (int64, error) {
 	var total, aggregates, size int64
@@ -286,7 +286,9 @@ func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.
 		if len(page) == 0 {
 			break
 		}
+		var inserted int64
 		err = inTx(ctx, dst.db, func(tx *sql.Tx) error {
+			inserted = 0
 			for _, s := range page {
 				id := any(s.OriginatorID)
 				if dst.dialect == schema.SQLite {
@@ -296,8 +298,13 @@ func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.
 				if dst.dialect == schema.Postgres {
 					state = notNull(state)
 				}
-				if _, err := tx.ExecContext(ctx, dst.text(insertSnapshot), id, s.OriginatorVersion, s.Topic, state); err != nil {
+				res, err := tx.ExecContext(ctx, dst.text(insertSnapshot), id, s.OriginatorVersion, s.Topic, state)
+				if err != nil {
 					return fmt.Errorf("target: snapshot of %s at version %d: %w", s.OriginatorID, s.OriginatorVersion, err)
+				}
+				// A snapshot the target has already is skipped (ON CONFLICT DO NOTHING), and not counted.
+				if n, err := res.RowsAffected(); err == nil {
+					inserted += n
 				}
 			}
 			return nil
@@ -306,7 +313,7 @@ func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.
 			_ = bar.Exit()
 			return copied, err
 		}
-		copied += int64(len(page))
+		copied += inserted
 		_ = bar.Add64(int64(len(page)))
 		afterID, afterVersion = page[len(page)-1].OriginatorID, page[len(page)-1].OriginatorVersion
 		if len(page) < batch {
