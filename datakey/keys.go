@@ -310,8 +310,7 @@ func (k *Keys) unwrap(ctx context.Context, e Entry) ([]byte, error) {
 	case errors.Is(err, cipher.ErrUnknownKey):
 		return nil, fmt.Errorf("data key of subject %q is wrapped by key %q: %w", e.Subject, e.KeyID, err)
 	case errors.Is(err, cipher.ErrDecrypt):
-		return nil, fmt.Errorf("data key of subject %q (wrapped by key %q) fails authentication: the key store's entry was changed, or belongs to another subject: %w",
-			e.Subject, e.KeyID, err)
+		return nil, k.authFailure(e, err)
 	case err != nil:
 		return nil, fmt.Errorf("unwrap the data key of subject %q (wrapped by key %q): %w", e.Subject, e.KeyID, err)
 	case len(key) != dataKeySize:
@@ -319,6 +318,19 @@ func (k *Keys) unwrap(ctx context.Context, e Entry) ([]byte, error) {
 		return nil, fmt.Errorf("data key of subject %q (wrapped by key %q) has %d bytes, not %d: %w", e.Subject, e.KeyID, len(key), dataKeySize, errKeySize)
 	}
 	return key, nil
+}
+
+// authFailure is the error for the data key of e, which the key e.KeyID failed to unwrap with err.
+// Most often the Wrapper's key of that ID is another key than the one that wrapped it (a key ring made
+// anew, or another application's); else the store's entry was changed.
+func (k *Keys) authFailure(e Entry, err error) error {
+	holder := "the wrapper's"
+	if k.Ring() != nil {
+		holder = "the ring's"
+	}
+	return fmt.Errorf("data key of subject %q (wrapped by key %q) fails authentication: %s key %q is not the key that wrapped it "+
+		"(a key ring made anew, or another application's?), or the key store's entry was changed or belongs to another subject: %w",
+		e.Subject, e.KeyID, holder, e.KeyID, err)
 }
 
 // cached returns the cached key of subject when it is younger than the maximum age.

@@ -354,3 +354,37 @@ func TestNoKeyMaterialInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// A ring whose key has the ID of the one that wrapped a data key, but other bytes (a ring made anew,
+// or another application's) is what a new user most often meets: the error says so, beside the
+// possibility that the store's entry was tampered with.
+func TestWrongRingKeyIsNamed(t *testing.T) {
+	ctx := context.Background()
+	store := datakey.NewMemoryStore()
+	if _, err := newKeys(t, store).GetOrCreate(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := cipher.GenerateKey(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := cipher.ParseKeyRing("1:" + other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := datakey.New(ring, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `the ring's key "1" is not the key that wrapped it`
+	if _, err := keys.Get(ctx, "s"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Get: %v; want an error saying %q", err, want)
+	}
+	// Rewrapping with key 2 unwraps with key 1 first.
+	if err := ring.Add("2", make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Rewrap(ctx); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Rewrap: %v; want an error saying %q", err, want)
+	}
+}

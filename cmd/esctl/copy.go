@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/schollz/progressbar/v3"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
 
@@ -24,7 +26,7 @@ const defaultCopyBatch = 500
 var errTargetChanged = errors.New("the target is not a copy of the source")
 
 // cmdCopy copies a store into another: its events with their notification IDs, then its snapshots and
-// its tracking marks. Each batch of events is one transaction of the target, so an interrupted copy
+// its tracking marks. It copies no data keys, and says so when the source has any. Each batch of events is one transaction of the target, so an interrupted copy
 // leaves a target that holds the source's first events, and running copy again resumes after them.
 //
 // Notification IDs are kept, so that the tracking marks of the target's consumers mean what they meant
@@ -120,6 +122,35 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if last < upTo {
 		fmt.Fprintf(out, "the source's notifications after %d were not final yet (appends in progress): run copy again to bring them\n", last)
 	}
+	return noteDataKeys(ctx, src, out)
+}
+
+// noteDataKeys says, when the source has a data key store with entries, that copy leaves them behind:
+// the target cannot decrypt the events of those subjects without them, and a subject forgotten in the
+// source could get a new key in the target.
+func noteDataKeys(ctx context.Context, src *store, out io.Writer) error {
+	ks, err := src.keyStore(ctx)
+	if errors.Is(err, schema.ErrNotMigrated) {
+		return nil // a store from before data keys
+	}
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	sum, err := datakey.Summarize(ctx, ks)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if sum.Keys+sum.Forgotten == 0 {
+		return nil
+	}
+	var what []string
+	if sum.Keys > 0 {
+		what = append(what, "the source's "+plural(int64(sum.Keys), "data key")+", without which the target cannot decrypt those subjects' events and snapshots")
+	}
+	if sum.Forgotten > 0 {
+		what = append(what, "the tombstones of the source's "+plural(int64(sum.Forgotten), "forgotten subject"))
+	}
+	fmt.Fprintf(out, "not copied (esctl copies no data keys): %s\n", strings.Join(what, ", and "))
 	return nil
 }
 
@@ -235,7 +266,7 @@ func notNull(state []byte) []byte {
 }
 
 // copySnapshots copies every snapshot of src that dst does not have, in key order, a batch per
-// transaction. Snapshots are few next to events and copying one twice is harmless, so a resumed copy
+// transaction, and returns how many it wrote. Snapshots are few next to events and copying one twice is harmless, so a resumed copy
 // goes through them all again rather than trust where the last one stopped.
 func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.Writer) (int64, error) {
 	var total, aggregates, size int64
@@ -255,7 +286,9 @@ func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.
 		if len(page) == 0 {
 			break
 		}
+		var inserted int64
 		err = inTx(ctx, dst.db, func(tx *sql.Tx) error {
+			inserted = 0
 			for _, s := range page {
 				id := any(s.OriginatorID)
 				if dst.dialect == schema.SQLite {
@@ -265,8 +298,13 @@ func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.
 				if dst.dialect == schema.Postgres {
 					state = notNull(state)
 				}
-				if _, err := tx.ExecContext(ctx, dst.text(insertSnapshot), id, s.OriginatorVersion, s.Topic, state); err != nil {
+				res, err := tx.ExecContext(ctx, dst.text(insertSnapshot), id, s.OriginatorVersion, s.Topic, state)
+				if err != nil {
 					return fmt.Errorf("target: snapshot of %s at version %d: %w", s.OriginatorID, s.OriginatorVersion, err)
+				}
+				// A snapshot the target has already is skipped (ON CONFLICT DO NOTHING), and not counted.
+				if n, err := res.RowsAffected(); err == nil {
+					inserted += n
 				}
 			}
 			return nil
@@ -275,7 +313,7 @@ func copySnapshots(ctx context.Context, src, dst *store, batch int, progress io.
 			_ = bar.Exit()
 			return copied, err
 		}
-		copied += int64(len(page))
+		copied += inserted
 		_ = bar.Add64(int64(len(page)))
 		afterID, afterVersion = page[len(page)-1].OriginatorID, page[len(page)-1].OriginatorVersion
 		if len(page) < batch {

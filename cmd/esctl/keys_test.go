@@ -201,3 +201,37 @@ func TestKeysRotateAndForget(t *testing.T) {
 		}
 	}
 }
+
+// copy does not copy data keys: it says so when the source has any, since the target cannot decrypt
+// those subjects' events without them.
+func TestCopySaysDataKeysStayBehind(t *testing.T) {
+	ks := newKeyedStore(t)
+	dst := filepath.Join(t.TempDir(), "dst.db")
+	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst)
+	if err != nil || !strings.Contains(out, "copied 5 events") {
+		t.Fatalf("copy: %q %v", out, err)
+	}
+	if !strings.Contains(out, "2 data keys") || !strings.Contains(out, "not copied") {
+		t.Errorf("copy does not say that the source's 2 data keys stay behind:\n%s", out)
+	}
+	// A source without data keys: no such note.
+	plain := migrated(t, filepath.Join(t.TempDir(), "plain.db"))
+	seed(t, plain, uuid.New())
+	if out, err := ks.run(t, "", "copy", "-quiet", "-dsn", plain, "-to", filepath.Join(t.TempDir(), "p.db")); err != nil || strings.Contains(out, "data key") {
+		t.Errorf("copy of a store without data keys: %q %v", out, err)
+	}
+}
+
+// A source whose only entries are tombstones: the note names them alone.
+func TestCopyNamesTombstonesAlone(t *testing.T) {
+	ks := newKeyedStore(t)
+	for _, s := range []uuid.UUID{ks.ada, ks.bob} {
+		if _, err := ks.run(t, "", "keys", "forget", "-dsn", ks.path, s.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", filepath.Join(t.TempDir(), "dst.db"))
+	if err != nil || !strings.Contains(out, "not copied (esctl copies no data keys): the tombstones of the source's 2 forgotten subjects\n") {
+		t.Errorf("copy of a source with tombstones only: %q %v", out, err)
+	}
+}

@@ -1,7 +1,7 @@
 // Command esctl inspects and maintains the event stores of this module's SQL recorders: it migrates
 // schemas, prints the notification log (once, or following it live), lists an aggregate's events,
 // shows what a store holds, and copies a store into another (for example from a SQLite file to
-// PostgreSQL), keeping the notification IDs.
+// PostgreSQL), keeping the notification IDs; copy copies no data keys.
 //
 // A store is named by a DSN: postgres://… or postgresql://… for PostgreSQL (with -schema for the
 // application's schema), anything else is a SQLite file path or "file:" URI.
@@ -22,8 +22,9 @@
 // application's types; encrypted events need the key ring, which esctl reads from the environment
 // variable ES_CIPHER_KEYS (ID:BASE64,ID:BASE64,…) and never from a flag. keys rotate rewraps the data
 // keys with the ring's current key; keys forget deletes a subject's data key. Passwords in DSNs are
-// never printed. Only migrate, copy's target and keys write: the other commands open a SQLite file
-// read-only, and never create one.
+// never printed. Only migrate, copy's target, keys, and tracking rebuild and adopt write, and only
+// migrate and copy's target create a missing SQLite file: the reading commands open a SQLite file
+// read-only.
 package main
 
 import (
@@ -34,18 +35,27 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "esctl:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "esctl:", err)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is esctl's exit status after run returned err: 0 when it did its work or showed the help
+// asked for, 2 otherwise.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 const usage = `usage: esctl <command> [flags]
@@ -124,6 +134,9 @@ func addStoreFlags(fs *flag.FlagSet, prefix, role string) storeFlags {
 	sf.schema = fs.String(sf.schemaFlag, "", "PostgreSQL schema of the "+role+"'s application (default: the search_path)")
 	return sf
 }
+
+// keywordDSN matches a PostgreSQL DSN in keyword/value form (host=… dbname=…), which is not a URL.
+var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|sslmode|service)\s*=`)
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite"
 	"github.com/eventsourcing-go/eventsourcing/db/sqlite/ncruces"
 )
@@ -195,6 +196,55 @@ func TestReadCommandsNeverCreateAFile(t *testing.T) {
 	}
 }
 
+// The commands that change a store without creating it (keys, tracking rebuild and adopt) refuse a
+// missing file, creating nothing, and point to esctl migrate for a store without their tables.
+func TestUpdateCommandsNeverCreateAFile(t *testing.T) {
+	key, err := cipher.GenerateKey(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(keysEnv, "1:"+key)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.db")
+	commands := func(path string) [][]string {
+		return [][]string{
+			{"keys", "rotate", "-dsn", path},
+			{"keys", "forget", "-dsn", path, "subject"},
+			{"tracking", "rebuild", "-dsn", path, "-consumer", "c", "-upstream", "u"},
+			{"tracking", "adopt", "-dsn", path, "-consumer", "c"},
+		}
+	}
+	for _, args := range commands(missing) {
+		_, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "no such database file") || goCode.MatchString(err.Error()) {
+			t.Errorf("%s %s: got %v, want an error saying the file is missing", args[0], args[1], err)
+		}
+		if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s %s created %s", args[0], args[1], missing)
+		}
+	}
+
+	// A file without the tables, and a store migrated before data keys existed, are not migrated
+	// behind the operator's back: the error says what to run.
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := migrated(t, filepath.Join(dir, "old.db"))
+	withSQLite(t, old, func(db *sql.DB, _ *sqlite.ProcessRecorder) {
+		if _, err := db.Exec(`DROP TABLE data_keys`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, args := range append(commands(empty), commands(old)[:2]...) {
+		path := args[3]
+		_, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "esctl migrate -dsn "+path) || goCode.MatchString(err.Error()) {
+			t.Errorf("%s %s on %s: got %v, want an error pointing to esctl migrate", args[0], args[1], filepath.Base(path), err)
+		}
+	}
+}
+
 func TestInfoShowsSchemaSnapshotsAndTracking(t *testing.T) {
 	ctx := context.Background()
 	path := migrated(t, filepath.Join(t.TempDir(), "s.db"))
@@ -242,8 +292,9 @@ func TestInfoShowsSchemaSnapshotsAndTracking(t *testing.T) {
 
 // Every flag's default appears once in a command's help.
 func TestHelpShowsEachDefaultOnce(t *testing.T) {
-	for _, cmd := range []string{"migrate", "info", "tail", "events", "copy"} {
-		_, help, err := esctl(t, cmd, "-h")
+	for _, cmd := range []string{"migrate", "info", "tail", "events", "copy", "tracking", "tracking rebuild", "tracking adopt",
+		"keys rotate", "keys forget"} {
+		_, help, err := esctl(t, append(strings.Fields(cmd), "-h")...)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(help, "\n  -dsn") {
 			t.Fatalf("%s -h: %v, help %q", cmd, err, help)
 		}
@@ -375,8 +426,13 @@ func TestCopyCopiesSnapshotsAndTracking(t *testing.T) {
 	if err != nil || !strings.Contains(info, "snapshots:              3 of 1 aggregate ") || !regexp.MustCompile(`(?m)^\s+consumer\s+upstream\s+9$`).MatchString(info) {
 		t.Fatalf("the target's info: %v\n%s", err, info)
 	}
-	if _, progress, _ := esctl(t, "copy", "-quiet", "-dsn", src, "-to", dst); progress != "" {
+	// Run again: the target has every snapshot, and the count says that none was copied this time.
+	out, progress, err = esctl(t, "copy", "-quiet", "-dsn", src, "-to", dst)
+	if progress != "" {
 		t.Fatalf("-quiet printed progress: %q", progress)
+	}
+	if err != nil || !strings.Contains(out, "copied 0 events (notification IDs kept), 0 snapshots, 1 tracking mark\n") {
+		t.Fatalf("copy again: %q %v", out, err)
 	}
 }
 
@@ -406,6 +462,84 @@ func TestPasswordsAreRedacted(t *testing.T) {
 	} {
 		if got := redactDSN(dsn); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}
+
+// A keyword/value PostgreSQL DSN (host=… dbname=…), which pgx accepts elsewhere, is not taken for a
+// SQLite file: migrate made a file of that name (password included) and reported success.
+func TestKeywordDSNIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dsn := "host=127.0.0.1 user=postgres password=hunter2 dbname=test"
+	for _, args := range [][]string{
+		{"migrate", "-dsn", dsn},
+		{"info", "-dsn", dsn},
+		{"copy", "-dsn", migrated(t, filepath.Join(dir, "src.db")), "-to", dsn},
+	} {
+		out, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "postgres://") || strings.Contains(err.Error()+out, "hunter2") {
+			t.Errorf("%s: got %q, %v; want an error asking for a postgres:// URL, without the password", args[0], out, err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "host=") {
+			t.Fatalf("a file named after the DSN appeared: %q", e.Name())
+		}
+	}
+}
+
+// A SQLite file in rollback-journal mode, as the goose command-line tool leaves one, is read as it is:
+// the reading commands cannot switch it to WAL mode through their read-only connection.
+func TestReadCommandsOnAFileWithoutWAL(t *testing.T) {
+	path := migrated(t, filepath.Join(t.TempDir(), "journal.db"))
+	seed(t, path, uuid.New())
+	withSQLite(t, path, func(db *sql.DB, rec *sqlite.ProcessRecorder) {
+		rec.Close() // its writer connection is the pool's: let the pragma below have the file alone
+		if _, err := db.Exec(`PRAGMA journal_mode = DELETE`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, args := range [][]string{{"info"}, {"tail"}, {"tracking"}} {
+		out, _, err := esctl(t, append(args, "-dsn", path)...)
+		if err != nil {
+			t.Errorf("%s: %v", args[0], err)
+		}
+		if args[0] == "tail" && strings.Count(out, "\n") != 3 {
+			t.Errorf("tail: %q, want 3 events", out)
+		}
+	}
+}
+
+// A directory given as a SQLite file is named as such, not reported as a disk I/O error.
+func TestDirectoryIsNotADatabase(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"info", "-dsn", dir},
+		{"tail", "-dsn", dir},
+		{"keys", "forget", "-dsn", dir, "subject"},
+	} {
+		_, _, err := esctl(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("%s: got %v, want an error saying it is a directory", args[0], err)
+		}
+	}
+}
+
+// Help asked for is not a failure: 'esctl migrate -h' exits 0, as 'esctl -h' does and as the flag
+// package's own ExitOnError has it; a usage error exits 2.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"migrate", "-h"}, {"tracking", "rebuild", "-help"}, {"keys", "-h"}} {
+		_, _, err := esctl(t, args...)
+		if code := exitCode(err); code != 0 {
+			t.Errorf("%v: exit code %d, want 0 (%v)", args, code, err)
+		}
+	}
+	for _, args := range [][]string{{}, {"migrate", "-nope"}, {"info"}} {
+		_, _, err := esctl(t, args...)
+		if code := exitCode(err); code != 2 {
+			t.Errorf("%v: exit code %d, want 2 (%v)", args, code, err)
 		}
 	}
 }

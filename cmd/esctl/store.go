@@ -29,6 +29,9 @@ type access int
 const (
 	// readOnly stores are never created nor changed: a SQLite file is opened read-only.
 	readOnly access = iota
+	// update stores are changed but never created nor migrated: a missing SQLite file, or a store
+	// without the tables, is an error that points to esctl migrate.
+	update
 	// readWrite stores are migrated, and created when missing.
 	readWrite
 )
@@ -68,10 +71,15 @@ func withRecorder(ctx context.Context, sf storeFlags, mode access, fn func(*stor
 	})
 }
 
-// withKeyStore is withStore, for writing, for a command that works on the store's data keys.
+// withKeyStore is withStore, for updating, for a command that works on the store's data keys.
 func withKeyStore(ctx context.Context, sf storeFlags, fn func(datakey.Store) error) error {
-	return withStore(ctx, sf, readWrite, func(s *store) error {
+	return withStore(ctx, sf, update, func(s *store) error {
 		ks, err := s.keyStore(ctx)
+		if errors.Is(err, schema.ErrNotMigrated) {
+			// A store migrated before data keys existed. The key store's message tells a Go
+			// programmer what to call; this one is for the shell.
+			return fmt.Errorf("%s has no data key table (%w): run '%s' first", s, errNotMigrated, s.migrateCommand())
+		}
 		if err != nil {
 			return err
 		}
@@ -96,6 +104,10 @@ func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) 
 		}
 		s.db = db
 	} else {
+		if keywordDSN.MatchString(*sf.dsn) {
+			return nil, fmt.Errorf("-%s %s: a keyword/value PostgreSQL DSN, which esctl would take for a SQLite file name: "+
+				"give PostgreSQL as a URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=…", sf.dsnFlag, s)
+		}
 		if *sf.schema != "" {
 			return nil, fmt.Errorf("-%s is for PostgreSQL; a SQLite application has a file of its own", sf.schemaFlag)
 		}
@@ -107,7 +119,7 @@ func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) 
 		s.db = db
 	}
 	s.closers = append(s.closers, func() { s.db.Close() })
-	if mode == readOnly {
+	if mode != readWrite {
 		if err := s.checkMigrated(ctx); err != nil {
 			s.Close()
 			return nil, err
@@ -116,9 +128,9 @@ func openStore(ctx context.Context, sf storeFlags, mode access) (*store, error) 
 	return s, nil
 }
 
-// openSQLite opens a SQLite database: read-write with ncruces.Open, which creates a missing file, or
-// read-only, which refuses a missing one, straight through the driver (ncruces.Open would switch the
-// file to WAL mode, a write).
+// openSQLite opens a SQLite database: read-write with ncruces.Open, which creates a missing file
+// (for update, refused first), or read-only, which refuses a missing one, straight through the driver
+// (ncruces.Open would switch the file to WAL mode, a write).
 func openSQLite(ctx context.Context, dsn string, mode access) (*sql.DB, error) {
 	if mode == readWrite {
 		return ncruces.Open(ctx, dsn)
@@ -134,10 +146,15 @@ func openSQLite(ctx context.Context, dsn string, mode access) (*sql.DB, error) {
 	if file == "" {
 		file = u.Opaque
 	}
-	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+	if fi, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no such database file: to create one, run 'esctl migrate -dsn %s'", dsn)
 	} else if err != nil {
 		return nil, err
+	} else if fi.IsDir() {
+		return nil, errors.New("is a directory, not a SQLite database file")
+	}
+	if mode == update {
+		return ncruces.Open(ctx, dsn)
 	}
 	q := u.Query()
 	q.Set("mode", "ro")

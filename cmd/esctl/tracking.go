@@ -108,7 +108,11 @@ func cmdTracking(ctx context.Context, args []string, out, errOut io.Writer) erro
 	}
 	fs := flag.NewFlagSet("tracking", flag.ContinueOnError)
 	sf := addStoreFlags(fs, "", "store")
-	logf := addStoreFlags(fs, "log", "upstream's log, for the lag (default: the store itself)")
+	logf := addStoreFlags(fs, "log", "upstream's log")
+	// What leaving them out means is said here, once per flag: the store's own log.
+	fs.Lookup(logf.dsnFlag).Usage = "the upstream's log, for the lag: postgres://… DSN, or a SQLite file path (default: the store itself)"
+	fs.Lookup(logf.schemaFlag).Usage = "PostgreSQL schema of the upstream's log (default: the store's -schema without -" + logf.dsnFlag +
+		", the search_path with it)"
 	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
@@ -155,7 +159,7 @@ func cmdTrackingRebuild(ctx context.Context, args []string, out, errOut io.Write
 	if *consumer == "" || *upstream == "" {
 		return errors.New("tracking rebuild: give -consumer and -upstream")
 	}
-	return withRecorder(ctx, sf, readWrite, func(s *store, rec es.ProcessRecorder) error {
+	return withRecorder(ctx, sf, update, func(s *store, rec es.ProcessRecorder) error {
 		mark, err := rec.MaxTrackingID(ctx, *consumer, *upstream)
 		if err != nil {
 			return err
@@ -183,7 +187,7 @@ func cmdTrackingAdopt(ctx context.Context, args []string, out, errOut io.Writer)
 	if *consumer == "" {
 		return errors.New("tracking adopt: give -consumer")
 	}
-	return withRecorder(ctx, sf, readWrite, func(s *store, rec es.ProcessRecorder) error { return adopt(ctx, s, rec, *consumer, out) })
+	return withRecorder(ctx, sf, update, func(s *store, rec es.ProcessRecorder) error { return adopt(ctx, s, rec, *consumer, out) })
 }
 
 // adopt is tracking adopt's work on the store's recorder.

@@ -39,6 +39,12 @@ func isNotMigrated(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column"))
 }
 
+// isReadOnly reports whether err is SQLITE_READONLY: a write to a database opened read-only (or whose
+// file the process cannot write).
+func isReadOnly(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "attempt to write a readonly database")
+}
+
 // isLocked reports whether err is SQLITE_LOCKED: a table or schema lock of SQLite's shared-cache mode
 // (an in-memory database opened as "file:name?mode=memory&cache=shared", or any database with
 // cache=shared), held by another connection of the same cache. Unlike a lock of the database file

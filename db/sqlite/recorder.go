@@ -91,8 +91,8 @@ func (b *base) frame() recorder.Frame {
 //
 // The recorder keeps one connection of db's pool for writing until Close, sets its busy timeout and
 // synchronous setting ([WithBusyTimeout], [WithSynchronous]) and switches a file database to WAL mode
-// (it stays in WAL mode). db must allow at least two open connections: one for the writer, the others
-// for reads.
+// (it stays in WAL mode; a file opened read-only is read in the mode it has). db must allow at least
+// two open connections: one for the writer, the others for reads.
 func NewProcessRecorder(ctx context.Context, db *sql.DB, opts ...Option) (*ProcessRecorder, error) {
 	r := new(ProcessRecorder)
 	err := r.open(ctx, "new process recorder", db, opts, false, insertEvents, r.notify.Notify,

@@ -153,9 +153,10 @@ func (w *writer) setup(ctx context.Context, cfg config) error {
 		}
 	}
 	// WAL is a property of the database file (a no-op when it is on already; in-memory databases keep
-	// their journal). Readers then never block the writer.
+	// their journal). Readers then never block the writer. A file opened read-only cannot be switched,
+	// and needs not be: nothing is written through it, and its writes fail as they would in WAL mode.
 	var mode string
-	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil && !isReadOnly(err) {
 		return fmt.Errorf("set WAL mode: %w", err)
 	}
 	w.restore = []string{

@@ -102,7 +102,7 @@ func Run(ctx context.Context, out io.Writer, c Config) error {
 			return err
 		}
 		keyRing = "1:" + key
-		fmt.Fprintln(out, "key ring: new, not shown (set ES_CIPHER_KEYS to reuse the database)")
+		fmt.Fprintln(out, "key ring: new, not shown, so this run's data cannot be read again (to reuse a database, set ES_CIPHER_KEYS before its first run)")
 	}
 	ring, err := cipher.ParseKeyRing(keyRing)
 	if err != nil {
