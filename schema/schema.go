@@ -64,9 +64,19 @@ var versionQueries = map[Dialect]string{
 // error wraps ErrWrongDialect and names it; when db does not answer, the error is the query's. A
 // database of the right dialect answers one query.
 func CheckDialect(ctx context.Context, db *sql.DB, d Dialect) error {
+	err := checkDialect(ctx, db, d)
+	if err != nil && !errors.Is(err, ErrWrongDialect) {
+		err = fmt.Errorf("schema: %w", err)
+	}
+	return err
+}
+
+// checkDialect is CheckDialect with errors that do not name the package (but for ErrWrongDialect's
+// own text), for callers whose errors do.
+func checkDialect(ctx context.Context, db *sql.DB, d Dialect) error {
 	query, ok := versionQueries[d]
 	if !ok {
-		return fmt.Errorf("schema: unknown dialect %q", d)
+		return fmt.Errorf("unknown dialect %q", d)
 	}
 	var version string
 	err := db.QueryRowContext(ctx, query).Scan(&version)
@@ -81,7 +91,7 @@ func CheckDialect(ctx context.Context, db *sql.DB, d Dialect) error {
 			return fmt.Errorf("%w: the database is %s %s, not %s", ErrWrongDialect, other.name(), version, d.name())
 		}
 	}
-	return fmt.Errorf("schema: ask the database for its %s version: %w", d.name(), err)
+	return fmt.Errorf("ask the database for its %s version: %w", d.name(), err)
 }
 
 // TemplateMarker precedes every table name in the PostgreSQL migrations and queries. It is replaced by
@@ -177,7 +187,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, opts ...Option) error {
 	default:
 		return fmt.Errorf("schema: migrate: unknown dialect %q", d)
 	}
-	if err := CheckDialect(ctx, db, d); err != nil {
+	if err := checkDialect(ctx, db, d); err != nil {
 		return fmt.Errorf("schema: migrate: %w", err)
 	}
 	if d == Postgres {

@@ -106,8 +106,11 @@ func TestMigrateWrongDialect(t *testing.T) {
 		t.Fatalf("CheckDialect(SQLite database, SQLite): %v", err)
 	}
 	db.Close()
-	if err := schema.CheckDialect(ctx, db, schema.SQLite); err == nil || errors.Is(err, schema.ErrWrongDialect) {
-		t.Fatalf("CheckDialect on a closed database: %v, want the database's error", err)
+	if err := schema.CheckDialect(ctx, db, schema.SQLite); err == nil || errors.Is(err, schema.ErrWrongDialect) || !strings.HasPrefix(err.Error(), "schema: ask the database") {
+		t.Fatalf("CheckDialect on a closed database: %v, want the database's error, named once by the package", err)
+	}
+	if err := schema.Migrate(ctx, db, schema.SQLite); err == nil || !strings.HasPrefix(err.Error(), "schema: migrate: ask the database") {
+		t.Fatalf("Migrate on a closed database: %v, want the database's error, named once by the package", err)
 	}
 }
 

@@ -64,8 +64,8 @@ func cmdKeysRotate(ctx context.Context, args []string, out, errOut io.Writer) er
 			return err
 		}
 		res, err := keys.Rewrap(ctx)
-		fmt.Fprintf(out, "rewrapped %d data keys with key %q; %d were wrapped by it already; %d forgotten subjects passed over\n",
-			res.Rewrapped, res.KeyID, res.Current, res.Forgotten)
+		fmt.Fprintf(out, "rewrapped %s with key %q; %d were wrapped by it already; %s passed over\n",
+			plural(int64(res.Rewrapped), "data key"), res.KeyID, res.Current, plural(int64(res.Forgotten), "forgotten subject"))
 		if err != nil {
 			return err
 		}
