@@ -167,7 +167,8 @@ func isNil(w Wrapper) bool {
 }
 
 // Ring returns the key ring that wraps the data keys, or nil when the Wrapper is not a
-// *cipher.KeyRing. The mapper reads with it the state that WithCipher or WithKeyRing wrote.
+// *cipher.KeyRing. The mapper reads with it the state that WithCipher or WithKeyRing wrote, unless it is
+// given a ring of its own for that (mapper.WithKeyRing beside mapper.WithDataKeys).
 func (k *Keys) Ring() *cipher.KeyRing {
 	ring, _ := k.wrapper.(*cipher.KeyRing)
 	return ring

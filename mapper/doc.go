@@ -23,7 +23,8 @@
 // the data key of its subject (package datakey): its aggregate, or a subject the event names
 // ([DataSubjectNamer]). Forgetting the subject deletes the key, and with it every event and snapshot of
 // the subject, without rewriting anything: decoding them fails with an error matching
-// datakey.ErrForgotten. Each option reads what the ones before it in this list wrote.
+// datakey.ErrForgotten. Each option reads what the ones before it in this list wrote; data keys that a
+// key management service wraps need WithKeyRing beside them for that.
 //
 // # Topics
 //

@@ -19,7 +19,11 @@ import (
 // ID of an event whose key is not in the ring (cipher.ErrUnknownKey). State written with WithCipher,
 // which names no key, is decrypted with whichever key of the ring decrypts it.
 //
-// New fails if ring is nil or empty, or if WithCipher or WithDataKeys is given too.
+// Given with WithDataKeys, the ring encrypts nothing: it reads the state that it (or WithCipher, its key
+// in the ring) wrote before data keys were turned on, in place of the ring that wraps the data keys.
+// Data keys wrapped by a key management service need it for such state, since they have no ring.
+//
+// New fails if ring is nil or empty, or if WithCipher is given too.
 func WithKeyRing(ring *cipher.KeyRing) Option {
 	return func(m *Mapper) {
 		m.ring = ring
@@ -32,12 +36,13 @@ func WithKeyRing(ring *cipher.KeyRing) Option {
 // header: forgetting the subject (keys.Forget) makes all of them unreadable. The subject is the
 // event's originator ID in its text form unless the event's data names one (DataSubjectNamer).
 //
-// State written with WithCipher or WithKeyRing stays readable through the key ring of keys (when a
-// cipher.KeyRing wraps its data keys, see keys.Ring), so data keys can be turned on for an existing
-// application. Decoding the state of a forgotten subject fails
-// with an error matching datakey.ErrForgotten that names the subject.
+// State written with WithCipher or WithKeyRing stays readable, so data keys can be turned on for an
+// existing application: through the ring of WithKeyRing when it is given too, else through the key
+// ring that wraps the data keys (keys.Ring; data keys wrapped by a key management service have none).
+// Decoding the state of a forgotten subject fails with an error matching datakey.ErrForgotten that
+// names the subject.
 //
-// New fails if keys is nil, or if WithCipher or WithKeyRing is given too.
+// New fails if keys is nil, or if WithCipher is given too.
 func WithDataKeys(keys *datakey.Keys) Option {
 	return func(m *Mapper) {
 		m.keys = keys
@@ -127,7 +132,7 @@ func (m *Mapper) subjectOf(e aggregate.Event) (subject string, named bool, err e
 // openFor returns the cipher that decrypts the state of s, whose header is h.
 func (m *Mapper) openFor(ctx context.Context, s es.StoredEvent, h header) (Cipher, error) {
 	ring := m.ring
-	if m.keys != nil {
+	if ring == nil && m.keys != nil {
 		ring = m.keys.Ring()
 	}
 	switch {
@@ -147,7 +152,7 @@ func (m *Mapper) openFor(ctx context.Context, s es.StoredEvent, h header) (Ciphe
 		}
 		return m.keys.Get(ctx, subject)
 	case ring == nil && m.keys != nil:
-		return nil, fmt.Errorf("%w: it is encrypted with key ring key %q, and the mapper's data keys (WithDataKeys) are not wrapped by a key ring", ErrNoCipher, h.key)
+		return nil, fmt.Errorf("%w: it is encrypted with key ring key %q, and the mapper's data keys (WithDataKeys) are not wrapped by a key ring: give the ring that wrote it with WithKeyRing", ErrNoCipher, h.key)
 	case ring == nil:
 		return nil, fmt.Errorf("%w: it is encrypted with key %q, and the mapper has no key ring (WithKeyRing)", ErrNoCipher, h.key)
 	default:

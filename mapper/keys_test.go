@@ -315,7 +315,6 @@ func TestNewRefusesKeyOptions(t *testing.T) {
 		{"nil keys", []mapper.Option{mapper.WithDataKeys(nil)}, "WithDataKeys(nil)"},
 		{"cipher and ring", []mapper.Option{c, ring}, "WithCipher and"},
 		{"cipher and keys", []mapper.Option{keys, c}, "WithCipher and"},
-		{"ring and keys", []mapper.Option{ring, keys}, "WithKeyRing and WithDataKeys"},
 	} {
 		m, err := mapper.New(newRegistry(), tt.opts...)
 		if err == nil || m != nil || !strings.Contains(err.Error(), tt.want) {
@@ -398,7 +397,8 @@ func mustNotShowKeys(t *testing.T, s string) {
 type notARing struct{ *cipher.KeyRing }
 
 // Data keys wrapped by a key management service encrypt and decrypt as those of a key ring; state that
-// a key ring encrypted without data keys cannot be read with them, and the error says why.
+// a key ring encrypted without data keys cannot be read with them alone, and the error says why; with
+// the ring given too (WithKeyRing), it is read, and what is encoded goes on using data keys.
 func TestDataKeysWrappedByAService(t *testing.T) {
 	ctx := context.Background()
 	keys, err := datakey.New(notARing{testRing(t)}, datakey.NewMemoryStore())
@@ -414,5 +414,17 @@ func TestDataKeysWrappedByAService(t *testing.T) {
 	_, err = m.DecodeContext(ctx, old)
 	if !errors.Is(err, mapper.ErrNoCipher) || !strings.Contains(err.Error(), "not wrapped by a key ring") {
 		t.Fatalf("state of WithKeyRing: %v, want ErrNoCipher saying the data keys have no ring", err)
+	}
+	legacy := mustEncode(t, newMapper(t, newRegistry(), mapper.WithCipher(mustCipher(t, testKey))), e)
+
+	both := newMapper(t, newRegistry(), mapper.WithKeyRing(testRing(t)), mapper.WithDataKeys(keys))
+	for name, s := range map[string]es.StoredEvent{"WithKeyRing": old, "WithCipher": legacy} {
+		if got, err := both.DecodeContext(ctx, s); err != nil || got.Data.(CustomerNoted).Note != "x" {
+			t.Errorf("state of %s, read with the ring beside data keys: %+v %v", name, got, err)
+		}
+	}
+	info, err := mapper.Inspect(mustEncode(t, both, e))
+	if err != nil || info.Subject != "c-1" || info.KeyID != "" || !info.Encrypted {
+		t.Fatalf("encoded beside a ring: %+v %v; want the data key of subject c-1, no ring key", info, err)
 	}
 }

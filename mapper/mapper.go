@@ -229,8 +229,6 @@ func (m *Mapper) check() error {
 		return errors.New("WithDataKeys(nil): leave the option out to store events unencrypted")
 	case m.cipherSet && m.ringSet, m.cipherSet && m.keysSet:
 		return errors.New("WithCipher and a key ring or data keys: give one (put the WithCipher key into the key ring; the ring reads what it encrypted)")
-	case m.ringSet && m.keysSet:
-		return errors.New("WithKeyRing and WithDataKeys: give WithDataKeys alone (its key ring reads what WithKeyRing wrote)")
 	}
 	return nil
 }
