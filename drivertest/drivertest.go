@@ -100,7 +100,13 @@ func TempFile(t testing.TB) string {
 // Postgres runs the suites through the database/sql driver registered as driverName, each on a fresh
 // schema of the test server (pgtest: ES_POSTGRES_DSN), migrated through that driver.
 func Postgres(t *testing.T, driverName string) {
-	run(t, func(t testing.TB) Database { return PostgresDatabase(t, driverName) })
+	PostgresWithParams(t, driverName, nil)
+}
+
+// PostgresWithParams is Postgres with params added to the test server's DSN: settings of the driver,
+// such as pgx's default_query_exec_mode.
+func PostgresWithParams(t *testing.T, driverName string, params url.Values) {
+	run(t, func(t testing.TB) Database { return postgresDatabase(t, driverName, params) })
 }
 
 // PostgresDatabase returns a fresh schema migrated through driverName, a *sql.DB of that driver whose
@@ -108,8 +114,13 @@ func Postgres(t *testing.T, driverName string) {
 // on the schema (with opts). The schema is dropped when the test ends.
 func PostgresDatabase(t testing.TB, driverName string, opts ...postgres.Option) Database {
 	t.Helper()
+	return postgresDatabase(t, driverName, nil, opts...)
+}
+
+func postgresDatabase(t testing.TB, driverName string, params url.Values, opts ...postgres.Option) Database {
+	t.Helper()
 	name := pgtest.EmptySchema(t, pgtest.Open(t)) // skips, or fails, without a server
-	db := OpenPostgres(t, driverName, name)
+	db := openPostgres(t, driverName, name, params)
 	if err := schema.Migrate(t.Context(), db, schema.Postgres, schema.WithSchema(name)); err != nil {
 		t.Fatalf("migrate schema %s through %s: %v", name, driverName, err)
 	}
@@ -140,11 +151,19 @@ func database[O any, P Recorder, S interface {
 // test ends.
 func OpenPostgres(t testing.TB, driverName, searchPath string) *sql.DB {
 	t.Helper()
+	return openPostgres(t, driverName, searchPath, nil)
+}
+
+func openPostgres(t testing.TB, driverName, searchPath string, params url.Values) *sql.DB {
+	t.Helper()
 	u, err := url.Parse(pgtest.DSN())
 	if err != nil {
 		t.Fatalf("parse ES_POSTGRES_DSN: %v", err)
 	}
 	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
 	q.Set("search_path", searchPath)
 	u.RawQuery = q.Encode()
 	db, err := sql.Open(driverName, u.String())

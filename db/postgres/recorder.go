@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	es "github.com/eventsourcing-go/eventsourcing"
@@ -307,11 +308,13 @@ func (r *ProcessRecorder) append(ctx context.Context, q *dbsqlc.Queries, cols co
 
 // columns are a batch of events as the array parameters of the insert queries: uuid[], bigint[],
 // text[] and bytea[]. The drivers tested (pgx's stdlib and lib/pq) encode []int64, []string and
-// [][]byte as such arrays. The UUIDs go as text ([]string), except through pgx, which sends [][16]byte
-// in binary, without formatting and parsing 36 characters per event; other drivers send a [16]byte as
-// something else than a UUID (lib/pq as an array of integers).
+// [][]byte as such arrays. The UUIDs go as text ([]string), except through pgx, which sends
+// []pgtype.UUID in binary, without formatting and parsing 36 characters per event; other drivers send
+// a [16]byte as something else than a UUID (lib/pq as an array of integers). pgx knows []pgtype.UUID
+// as uuid[] without being told the parameter's type, which its exec and simple_protocol query modes
+// (connection poolers) do not tell it; a [][16]byte it could send only when told.
 type columns struct {
-	ids      any // [][16]byte or []string, per idEncoding
+	ids      any // []pgtype.UUID or []string, per idEncoding
 	versions []int64
 	topics   []string
 	states   [][]byte
@@ -342,9 +345,9 @@ func newColumns(events []es.StoredEvent, enc idEncoding) columns {
 		states:   make([][]byte, len(events)),
 	}
 	if enc == idsAsBinary {
-		ids := make([][16]byte, len(events))
+		ids := make([]pgtype.UUID, len(events))
 		for i, e := range events {
-			ids[i] = e.OriginatorID
+			ids[i] = pgtype.UUID{Bytes: e.OriginatorID, Valid: true}
 		}
 		c.ids = ids
 	} else {
