@@ -106,6 +106,9 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	var keyed copiedKeys
 	if *keys {
 		if keyed, err = copyDataKeys(ctx, src, dst, *batch, progress); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("copy interrupted while copying the data keys (run the same command again to resume): %w", err)
+			}
 			return err
 		}
 	}

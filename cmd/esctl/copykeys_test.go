@@ -314,3 +314,65 @@ func TestPostgresCopyDataKeys(t *testing.T) {
 		}
 	})
 }
+
+// The data keys are copied before the events: a copy interrupted in its first batch of events has
+// copied them all, and one interrupted among the data keys has copied no event; both resume.
+func TestCopyCopiesKeysBeforeEvents(t *testing.T) {
+	for _, at := range []string{"events", "data keys"} {
+		t.Run(at, func(t *testing.T) {
+			ks := newKeyedStore(t)
+			if _, err := ks.run(t, "", "keys", "forget", "-dsn", ks.path, ks.bob.String()); err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(t.TempDir(), "dst.db")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out bytes.Buffer
+			// A progress bar's first output comes after its first step is done: interrupt there.
+			err := run(ctx, []string{"copy", "-dsn", ks.path, "-to", dst, "-batch", "1"}, &out, writerFunc(func(p []byte) (int, error) {
+				if strings.Contains(string(p), at) {
+					cancel()
+				}
+				return len(p), nil
+			}))
+			if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "run the same command again to resume") {
+				t.Fatalf("interrupted copy: %v\n%s", err, out.String())
+			}
+			withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
+				withKeys(t, dst, func(rec es.ApplicationRecorder, to datakey.Store) {
+					max, err := rec.MaxNotificationID(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch at {
+					case "events":
+						if max == 0 {
+							t.Fatal("the copy interrupted among the events copied none")
+						}
+						sameKeys(t, from, to, ks.ada)
+						if e, err := to.Get(context.Background(), ks.bob.String()); err != nil || !e.Forgotten() {
+							t.Errorf("the copy interrupted among the events has not copied the tombstone of bob first: %+v %v", e, err)
+						}
+					default:
+						if max != 0 {
+							t.Errorf("the copy interrupted among the data keys has copied events up to %d", max)
+						}
+						if n := len(entries(t, to)); n != 1 {
+							t.Errorf("the copy interrupted after its first data key left %d entries in the target", n)
+						}
+					}
+				})
+			})
+			o, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst, "-batch", "1")
+			if err != nil || !strings.Contains(o, "tracking marks, ") {
+				t.Fatalf("resumed copy: %q %v", o, err)
+			}
+			withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
+				withKeys(t, dst, func(rec es.ApplicationRecorder, to datakey.Store) {
+					sameKeys(t, from, to, ks.ada)
+					ks.checkDecodes(t, rec, to, ks.bob)
+				})
+			})
+		})
+	}
+}
