@@ -271,8 +271,8 @@ func sameKey(a, b datakey.Entry) bool {
 // otherKeyError is the error for a target whose data key of a subject is not the source's.
 func otherKeyError(src, dst datakey.Entry) error {
 	return fmt.Errorf("%w: the target has another data key for subject %q (wrapped by key %q; the source's by key %q), "+
-		"which copy never overwrites: copy into an empty store, or into the target of an interrupted copy of this source "+
-		"(whose keys were not rotated since)", errTargetChanged, src.Subject, dst.KeyID, src.KeyID)
+		"which copy never overwrites: copy into an empty store (a target copied before the source's keys were "+
+		"rotated holds them wrapped otherwise, and cannot be told from a stranger's)", errTargetChanged, src.Subject, dst.KeyID, src.KeyID)
 }
 
 // keyCursor reads the entries of a key store in subject order, a page at a time, for finding the

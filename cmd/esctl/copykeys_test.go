@@ -182,7 +182,19 @@ func TestCopyKeepsTheTargetsTombstones(t *testing.T) {
 	if _, err := ks.run(t, "", "keys", "forget", "-dsn", dst, ks.bob.String()); err != nil {
 		t.Fatal(err)
 	}
-	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst)
+	// Entries of the target's own, sorting before and after the source's, are passed over.
+	withKeys(t, dst, func(_ es.ApplicationRecorder, to datakey.Store) {
+		keys, err := datakey.New(ks.ring(t), to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"0-first", "~last"} {
+			if _, err := keys.GetOrCreate(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst, "-batch", "1")
 	if err != nil || !strings.Contains(out, ", 0 data keys, 0 tombstones (1 subject forgotten in the target stayed forgotten)\n") {
 		t.Fatalf("copy into a target that forgot a subject: %q %v", out, err)
 	}
