@@ -25,9 +25,11 @@ const defaultCopyBatch = 500
 // errTargetChanged is wrapped by the error of a copy whose target was written to by someone else.
 var errTargetChanged = errors.New("the target is not a copy of the source")
 
-// cmdCopy copies a store into another: its events with their notification IDs, then its snapshots and
-// its tracking marks. It copies no data keys, and says so when the source has any. Each batch of events is one transaction of the target, so an interrupted copy
-// leaves a target that holds the source's first events, and running copy again resumes after them.
+// cmdCopy copies a store into another: its data keys and tombstones (copyDataKeys), then its events
+// with their notification IDs, then its snapshots and its tracking marks. With -keys=false it copies no
+// data keys, and says so when the source has any. Each batch of events is one transaction of the
+// target, so an interrupted copy leaves a target that holds the source's first events, and running copy
+// again resumes after them.
 //
 // Notification IDs are kept, so that the tracking marks of the target's consumers mean what they meant
 // on the source. That needs IDs written explicitly, which is safe only while nobody else appends to the
@@ -42,12 +44,21 @@ var errTargetChanged = errors.New("the target is not a copy of the source")
 // Tracking marks are read before the events: copied from a source that is still being written, a mark
 // then never claims more than the copied events hold (a consumer may process some notifications again,
 // but none is lost). Copy a stopped source for an exact copy; run copy again to bring what came since.
+//
+// Data keys are copied after the source's last notification is read and before any event: a subject's
+// data key is stored before its first event, so every event the copy brings finds its key in the
+// target, and a subject forgotten in the source is forgotten in the target before its events arrive, so
+// that no application of the target can give it a new key. A target that holds another key for a
+// subject is refused before anything is written.
 func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
 	from := addStoreFlags(fs, "", "source")
 	to := addStoreFlags(fs, "to", "target")
-	batch := fs.Int("batch", defaultCopyBatch, "events or snapshots per transaction of the target")
+	batch := fs.Int("batch", defaultCopyBatch, "events or snapshots per transaction of the target, and data keys per page read")
 	quiet := fs.Bool("quiet", false, "no progress bars")
+	keys := fs.Bool("keys", true, "copy the data keys of subjects, still wrapped (no key ring needed), and the tombstones of\n"+
+		"forgotten subjects (dated when copied), before the events; -keys=false leaves them behind,\n"+
+		"and the target cannot decrypt the events and snapshots they encrypt")
 	if err := parse(fs, args, errOut); err != nil {
 		return err
 	}
@@ -92,6 +103,15 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "copying %s to %s\n", src, dst)
+	var keyed copiedKeys
+	if *keys {
+		if keyed, err = copyDataKeys(ctx, src, dst, *batch, progress); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("copy interrupted while copying the data keys (run the same command again to resume): %w", err)
+			}
+			return err
+		}
+	}
 	if done > 0 {
 		fmt.Fprintf(out, "resuming after notification %d, copied before\n", done)
 	}
@@ -117,17 +137,186 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err := writeMarks(ctx, dst, marks); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	fmt.Fprintf(out, "copied %s (notification IDs kept), %s, %s\n",
+	summary := fmt.Sprintf("copied %s (notification IDs kept), %s, %s",
 		plural(copied, "event"), plural(snapshots, "snapshot"), plural(int64(len(marks)), "tracking mark"))
+	if keyed.source > 0 {
+		summary += fmt.Sprintf(", %s, %s", plural(keyed.keys, "data key"), plural(keyed.tombstones, "tombstone"))
+		if keyed.keptForgotten > 0 {
+			summary += fmt.Sprintf(" (%s forgotten in the target stayed forgotten)", plural(keyed.keptForgotten, "subject"))
+		}
+	}
+	fmt.Fprintln(out, summary)
 	if last < upTo {
 		fmt.Fprintf(out, "the source's notifications after %d were not final yet (appends in progress): run copy again to bring them\n", last)
 	}
-	return noteDataKeys(ctx, src, out)
+	if !*keys {
+		return noteDataKeys(ctx, src, out)
+	}
+	return nil
 }
 
-// noteDataKeys says, when the source has a data key store with entries, that copy leaves them behind:
-// the target cannot decrypt the events of those subjects without them, and a subject forgotten in the
-// source could get a new key in the target.
+// copiedKeys counts what copyDataKeys wrote, or would write. The summary of a copy names data keys
+// only when the source has some (or tombstones).
+type copiedKeys struct {
+	source        int64 // entries of the source: data keys and tombstones
+	keys          int64 // data keys added to the target
+	tombstones    int64 // subjects forgotten in the target because they are in the source
+	keptForgotten int64 // subjects with a key in the source and a tombstone in the target, left forgotten
+}
+
+// copyDataKeys copies the entries of the source's key store into the target's through the datakey.Store
+// interface alone: wrapped keys as they are (same key ID, same wrapped bytes), so that no key ring is
+// needed and no key is ever unwrapped, and tombstones by forgetting their subjects in the target (the
+// target's tombstone is dated when it is copied). A source without a key store (migrated before data
+// keys) has none to copy.
+//
+// It reads both stores in subject order, side by side, twice: first to check every entry, so that a
+// target holding another data key for a subject is refused before anything is written (never
+// overwritten: the target is not a copy of this source), then to write what the target lacks. An entry
+// the target has already is left alone and not counted, so a resumed copy writes only what is new; a
+// subject forgotten in the target stays forgotten, and one forgotten in the source since the last copy
+// is forgotten in the target too.
+func copyDataKeys(ctx context.Context, src, dst *store, batch int, progress io.Writer) (copiedKeys, error) {
+	from, err := src.keyStore(ctx)
+	if errors.Is(err, schema.ErrNotMigrated) {
+		return copiedKeys{}, nil // a store from before data keys
+	}
+	if err != nil {
+		return copiedKeys{}, fmt.Errorf("source: %w", err)
+	}
+	to, err := dst.keyStore(ctx)
+	if err != nil {
+		return copiedKeys{}, fmt.Errorf("target: %w", err)
+	}
+	plan, err := mergeDataKeys(ctx, from, to, batch, nil)
+	if err != nil {
+		return copiedKeys{}, err
+	}
+	bar := newBar(progress, plan.keys+plan.tombstones, "data keys")
+	done, err := mergeDataKeys(ctx, from, to, batch, bar)
+	if err != nil {
+		_ = bar.Exit()
+		return done, err
+	}
+	_ = bar.Finish()
+	return done, nil
+}
+
+// mergeDataKeys goes through the entries of from, in pages of batch, beside those of to, and counts
+// what copying them changes in to; with a bar, it changes it, adding one step per entry written.
+func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, bar *progressbar.ProgressBar) (copiedKeys, error) {
+	var n copiedKeys
+	target := &keyCursor{ks: to, batch: batch}
+	after := ""
+	for {
+		page, err := from.List(ctx, after, batch)
+		if err != nil {
+			return n, fmt.Errorf("source: %w", err)
+		}
+		n.source += int64(len(page))
+		for _, e := range page {
+			t, ok, err := target.find(ctx, e.Subject)
+			if err != nil {
+				return n, fmt.Errorf("target: %w", err)
+			}
+			switch {
+			case e.Forgotten():
+				if ok && t.Forgotten() {
+					continue // copied before, or forgotten in the target too
+				}
+				if bar != nil {
+					if err := to.Forget(ctx, e.Subject); err != nil {
+						return n, fmt.Errorf("target: %w", err)
+					}
+					_ = bar.Add(1)
+				}
+				n.tombstones++
+			case ok && t.Forgotten():
+				n.keptForgotten++
+			case ok:
+				if !sameKey(e, t) {
+					return n, otherKeyError(e, t)
+				}
+			default:
+				if bar != nil {
+					got, err := to.Add(ctx, e)
+					if err != nil {
+						return n, fmt.Errorf("target: %w", err)
+					}
+					// Someone wrote the subject's entry since it was read: the same checks.
+					if got.Forgotten() {
+						n.keptForgotten++
+						continue
+					}
+					if !sameKey(e, got) {
+						return n, otherKeyError(e, got)
+					}
+					_ = bar.Add(1)
+				}
+				n.keys++
+			}
+		}
+		if len(page) < batch {
+			return n, nil
+		}
+		after = page[len(page)-1].Subject
+	}
+}
+
+// sameKey reports whether two entries hold the same wrapped data key.
+func sameKey(a, b datakey.Entry) bool {
+	return a.KeyID == b.KeyID && bytes.Equal(a.Wrapped, b.Wrapped)
+}
+
+// otherKeyError is the error for a target whose data key of a subject is not the source's.
+func otherKeyError(src, dst datakey.Entry) error {
+	return fmt.Errorf("%w: the target has another data key for subject %q (wrapped by key %q; the source's by key %q), "+
+		"which copy never overwrites: copy into an empty store (a target copied before the source's keys were "+
+		"rotated holds them wrapped otherwise, and cannot be told from a stranger's)", errTargetChanged, src.Subject, dst.KeyID, src.KeyID)
+}
+
+// keyCursor reads the entries of a key store in subject order, a page at a time, for finding the
+// entries of increasing subjects.
+type keyCursor struct {
+	ks    datakey.Store
+	batch int
+	page  []datakey.Entry
+	i     int
+	last  bool // page is the store's last
+}
+
+// find returns the entry of subject, if the store has one. Each call's subject must sort after the
+// previous call's.
+func (c *keyCursor) find(ctx context.Context, subject string) (datakey.Entry, bool, error) {
+	for {
+		for c.i < len(c.page) && c.page[c.i].Subject < subject {
+			c.i++
+		}
+		if c.i < len(c.page) {
+			e := c.page[c.i]
+			return e, e.Subject == subject, nil
+		}
+		if c.last && c.page != nil {
+			return datakey.Entry{}, false, nil
+		}
+		after := ""
+		if len(c.page) > 0 {
+			after = c.page[len(c.page)-1].Subject
+		}
+		page, err := c.ks.List(ctx, after, c.batch)
+		if err != nil {
+			return datakey.Entry{}, false, err
+		}
+		c.page, c.i, c.last = page, 0, len(page) < c.batch
+		if c.page == nil {
+			c.page = []datakey.Entry{}
+		}
+	}
+}
+
+// noteDataKeys says, when the source has a data key store with entries, that copy (with -keys=false)
+// leaves them behind: the target cannot decrypt the events of those subjects without them, and a
+// subject forgotten in the source could get a new key in the target.
 func noteDataKeys(ctx context.Context, src *store, out io.Writer) error {
 	ks, err := src.keyStore(ctx)
 	if errors.Is(err, schema.ErrNotMigrated) {
@@ -150,7 +339,7 @@ func noteDataKeys(ctx context.Context, src *store, out io.Writer) error {
 	if sum.Forgotten > 0 {
 		what = append(what, "the tombstones of the source's "+plural(int64(sum.Forgotten), "forgotten subject"))
 	}
-	fmt.Fprintf(out, "not copied (esctl copies no data keys): %s\n", strings.Join(what, ", and "))
+	fmt.Fprintf(out, "not copied (-keys=false): %s\n", strings.Join(what, ", and "))
 	return nil
 }
 

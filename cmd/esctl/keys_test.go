@@ -202,12 +202,12 @@ func TestKeysRotateAndForget(t *testing.T) {
 	}
 }
 
-// copy does not copy data keys: it says so when the source has any, since the target cannot decrypt
-// those subjects' events without them.
+// copy -keys=false does not copy data keys: it says so when the source has any, since the target
+// cannot decrypt those subjects' events without them.
 func TestCopySaysDataKeysStayBehind(t *testing.T) {
 	ks := newKeyedStore(t)
 	dst := filepath.Join(t.TempDir(), "dst.db")
-	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst)
+	out, err := ks.run(t, "", "copy", "-quiet", "-keys=false", "-dsn", ks.path, "-to", dst)
 	if err != nil || !strings.Contains(out, "copied 5 events") {
 		t.Fatalf("copy: %q %v", out, err)
 	}
@@ -217,12 +217,12 @@ func TestCopySaysDataKeysStayBehind(t *testing.T) {
 	// A source without data keys: no such note.
 	plain := migrated(t, filepath.Join(t.TempDir(), "plain.db"))
 	seed(t, plain, uuid.New())
-	if out, err := ks.run(t, "", "copy", "-quiet", "-dsn", plain, "-to", filepath.Join(t.TempDir(), "p.db")); err != nil || strings.Contains(out, "data key") {
+	if out, err := ks.run(t, "", "copy", "-quiet", "-keys=false", "-dsn", plain, "-to", filepath.Join(t.TempDir(), "p.db")); err != nil || strings.Contains(out, "data key") {
 		t.Errorf("copy of a store without data keys: %q %v", out, err)
 	}
 }
 
-// A source whose only entries are tombstones: the note names them alone.
+// A source whose only entries are tombstones: the note of -keys=false names them alone.
 func TestCopyNamesTombstonesAlone(t *testing.T) {
 	ks := newKeyedStore(t)
 	for _, s := range []uuid.UUID{ks.ada, ks.bob} {
@@ -230,8 +230,8 @@ func TestCopyNamesTombstonesAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", filepath.Join(t.TempDir(), "dst.db"))
-	if err != nil || !strings.Contains(out, "not copied (esctl copies no data keys): the tombstones of the source's 2 forgotten subjects\n") {
+	out, err := ks.run(t, "", "copy", "-quiet", "-keys=false", "-dsn", ks.path, "-to", filepath.Join(t.TempDir(), "dst.db"))
+	if err != nil || !strings.Contains(out, "not copied (-keys=false): the tombstones of the source's 2 forgotten subjects\n") {
 		t.Errorf("copy of a source with tombstones only: %q %v", out, err)
 	}
 }

@@ -1,7 +1,10 @@
 // Command esctl inspects and maintains the event stores of this module's SQL recorders: it migrates
 // schemas, prints the notification log (once, or following it live), lists an aggregate's events,
 // shows what a store holds, and copies a store into another (for example from a SQLite file to
-// PostgreSQL), keeping the notification IDs; copy copies no data keys.
+// PostgreSQL), keeping the notification IDs. copy copies the data keys first, still wrapped (it needs no
+// key ring), so that the copy decrypts with the same ring, and the tombstones of forgotten subjects,
+// dated when copied, so that they stay forgotten; it refuses a target holding another key for a
+// subject, and with -keys=false leaves the keys behind.
 //
 // A store is named by a DSN: postgres://… or postgresql://… for PostgreSQL (with -schema for the
 // application's schema), anything else is a SQLite file path or "file:" URI.
@@ -66,7 +69,7 @@ commands:
   info      show a store's schema version, events per topic, snapshots and tracking marks
   tail      print the notification log (-follow: keep printing new events)
   events    print the events of one aggregate
-  copy      copy a store's events, snapshots and tracking marks into another (resumable)
+  copy      copy a store's data keys, events, snapshots and tracking marks into another (resumable)
   keys      rotate the key ring's key over the data keys, or forget a subject (esctl keys -h)
   tracking  show consumers' marks and lag; rebuild a projection; adopt marks (esctl tracking help)
 
