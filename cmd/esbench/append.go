@@ -147,10 +147,7 @@ func runConcurrent(ctx context.Context, e *env, s *section) error {
 		raw[i] = o.sqliteWriter(db).Append
 	}
 	ceiling := o.sqliteWriter(o.sqliteDB(e.sqlitePath("concurrent-ceiling"), full)).Append
-	if o.err != nil {
-		return o.err
-	}
-	res, err := benchkit.Interleave(ctx, p,
+	res, err := o.interleave(p,
 		op("SQLite FULL, 1 writer", 1, benchkit.Inserts(r1)),
 		op("SQLite FULL, 16 writers", writers, benchkit.Inserts(r16)),
 		op("SQLite FULL, 16 raw connections", writers, raw...),
@@ -178,10 +175,7 @@ func runConcurrent(ctx context.Context, e *env, s *section) error {
 		ops = append(ops, op("PostgreSQL "+ord.String()+", 16 writers", writers, benchkit.Inserts(r)))
 	}
 	ops = append(ops, op("PostgreSQL raw, 16 writers", writers, benchkit.NewPostgresWriter(e.pg, o.pgSchema()).Append))
-	if o.err != nil {
-		return o.err
-	}
-	if res, err = benchkit.Interleave(ctx, p, ops...); err != nil {
+	if res, err = o.interleave(p, ops...); err != nil {
 		return err
 	}
 	xid, lock, rawPG := benchkit.Rates(res[0]), benchkit.Rates(res[1]), benchkit.Rates(res[2])

@@ -125,6 +125,14 @@ type opener struct {
 
 func (e *env) opener(ctx context.Context) *opener { return &opener{e: e, ctx: ctx} }
 
+// interleave measures ops (see benchkit.Interleave) once everything they need has opened.
+func (o *opener) interleave(p benchkit.Plan, ops ...benchkit.Op) ([][]benchkit.Sample, error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	return benchkit.Interleave(o.ctx, p, ops...)
+}
+
 // do runs f unless an earlier step failed, and keeps its error.
 func (o *opener) do(f func() error) {
 	if o.err == nil {

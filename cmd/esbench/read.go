@@ -34,11 +34,8 @@ func runLog(ctx context.Context, e *env, s *section) error {
 	r, db := o.sqlite("log", sqlite.SynchronousNormal)
 	o.do(func() error { return benchkit.FillLog(ctx, r, total, state) })
 	rd := o.sqliteReader(db)
-	if o.err != nil {
-		return o.err
-	}
 	e.logf("  log: SQLite: measuring")
-	res, err := benchkit.Interleave(ctx, p, walk("SQLite recorder", benchkit.RecorderPages(r)), walk("SQLite raw", rd.SelectPage))
+	res, err := o.interleave(p, walk("SQLite recorder", benchkit.RecorderPages(r)), walk("SQLite raw", rd.SelectPage))
 	if err != nil {
 		return err
 	}
@@ -57,14 +54,11 @@ func runLog(ctx context.Context, e *env, s *section) error {
 			_, err := e.pg.ExecContext(ctx, "ANALYZE "+name+".events")
 			return err
 		})
-		rd := o.pgReader(name)
-		if o.err != nil {
-			return o.err
-		}
+		rd := o.pgReader(name) // nil after an error, which o.interleave returns before any op runs
 		ops = append(ops, walk("PostgreSQL "+ord.String()+" recorder", benchkit.RecorderPages(r)), walk("PostgreSQL raw on the "+ord.String()+" schema", rd.SelectPage))
 	}
 	e.logf("  log: PostgreSQL: measuring")
-	if res, err = benchkit.Interleave(ctx, p, ops...); err != nil {
+	if res, err = o.interleave(p, ops...); err != nil {
 		return err
 	}
 	for i, o := range orderings {
