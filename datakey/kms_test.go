@@ -297,13 +297,21 @@ func TestKMSWrapReturnsNothing(t *testing.T) {
 	}
 }
 
+// keyOfS returns a fake key management service and a store that holds the data key of subject "s",
+// made through a client of the service whose current key is kekID.
+func keyOfS(t *testing.T, kekID string) (*fakeKMS, *datakey.MemoryStore) {
+	t.Helper()
+	kms, store := newFakeKMS(), datakey.NewMemoryStore()
+	if _, err := newKMSKeys(t, kms.client(t, kekID), store).GetOrCreate(context.Background(), "s"); err != nil {
+		t.Fatal(err)
+	}
+	return kms, store
+}
+
 // A failed unwrap is not cached: the next Get asks the service again, and the entry stays as it was.
 func TestKMSUnwrapFails(t *testing.T) {
 	ctx := context.Background()
-	kms, store := newFakeKMS(), datakey.NewMemoryStore()
-	if _, err := newKMSKeys(t, kms.client(t, "k1"), store).GetOrCreate(ctx, "s"); err != nil {
-		t.Fatal(err)
-	}
+	kms, store := keyOfS(t, "k1")
 	before, _ := store.Get(ctx, "s")
 	w := kms.client(t, "k1").(*kmsClient)
 	keys := newKMSKeys(t, w, store)
@@ -337,10 +345,7 @@ func TestKMSUnwrapFails(t *testing.T) {
 // naming the KEK.
 func TestKMSUnknownKey(t *testing.T) {
 	ctx := context.Background()
-	kms, store := newFakeKMS(), datakey.NewMemoryStore()
-	if _, err := newKMSKeys(t, kms.client(t, "old"), store).GetOrCreate(ctx, "s"); err != nil {
-		t.Fatal(err)
-	}
+	kms, store := keyOfS(t, "old")
 	_, err := newKMSKeys(t, kms.client(t, "new"), store).Get(ctx, "s")
 	if !errors.Is(err, cipher.ErrUnknownKey) || !strings.Contains(err.Error(), `key "old"`) || !strings.Contains(err.Error(), `"s"`) {
 		t.Fatalf("Get without the KEK: %v, want cipher.ErrUnknownKey naming it and the subject", err)

@@ -109,6 +109,18 @@ func (ks keyedStore) checkDecodes(t *testing.T, rec es.ApplicationRecorder, stor
 	}
 }
 
+// checkCopy checks a copy of the keyed store, which target opens: it holds the data key of ada as the
+// source does, and its events decode, but for those of bob, who is forgotten (see checkDecodes).
+func (ks keyedStore) checkCopy(t *testing.T, target func(fn func(es.ApplicationRecorder, datakey.Store))) {
+	t.Helper()
+	withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
+		target(func(rec es.ApplicationRecorder, to datakey.Store) {
+			sameKeys(t, from, to, ks.ada)
+			ks.checkDecodes(t, rec, to, ks.bob)
+		})
+	})
+}
+
 // sameKeys fails unless the data keys of the subjects are the same, wrapped alike, in both stores.
 func sameKeys(t *testing.T, a, b datakey.Store, subjects ...uuid.UUID) {
 	t.Helper()
@@ -198,12 +210,7 @@ func TestCopyKeepsTheTargetsTombstones(t *testing.T) {
 	if err != nil || !strings.Contains(out, ", 0 data keys, 0 tombstones (1 subject forgotten in the target stayed forgotten)\n") {
 		t.Fatalf("copy into a target that forgot a subject: %q %v", out, err)
 	}
-	withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
-		withKeys(t, dst, func(rec es.ApplicationRecorder, to datakey.Store) {
-			sameKeys(t, from, to, ks.ada)
-			ks.checkDecodes(t, rec, to, ks.bob)
-		})
-	})
+	ks.checkCopy(t, func(fn func(es.ApplicationRecorder, datakey.Store)) { withKeys(t, dst, fn) })
 }
 
 // A target with another data key for one of the source's subjects is not a copy of the source: copy
@@ -275,12 +282,7 @@ func TestPostgresCopyDataKeys(t *testing.T) {
 	if err != nil || !strings.Contains(out, "copied 5 events (notification IDs kept), 0 snapshots, 0 tracking marks, 1 data key, 1 tombstone\n") {
 		t.Fatalf("copy to PostgreSQL: %q %v", out, err)
 	}
-	withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
-		withPostgresKeys(t, db, name, func(rec es.ApplicationRecorder, to datakey.Store) {
-			sameKeys(t, from, to, ks.ada)
-			ks.checkDecodes(t, rec, to, ks.bob)
-		})
-	})
+	ks.checkCopy(t, func(fn func(es.ApplicationRecorder, datakey.Store)) { withPostgresKeys(t, db, name, fn) })
 	out, err = ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dsn, "-to-schema", name)
 	if err != nil || !strings.Contains(out, "copied 0 events (notification IDs kept), 0 snapshots, 0 tracking marks, 0 data keys, 0 tombstones\n") {
 		t.Fatalf("copy to PostgreSQL again: %q %v", out, err)
@@ -292,12 +294,7 @@ func TestPostgresCopyDataKeys(t *testing.T) {
 	if err != nil || !strings.Contains(out, "copied 5 events (notification IDs kept), 0 snapshots, 0 tracking marks, 1 data key, 1 tombstone\n") {
 		t.Fatalf("copy from PostgreSQL: %q %v", out, err)
 	}
-	withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
-		withKeys(t, back, func(rec es.ApplicationRecorder, to datakey.Store) {
-			sameKeys(t, from, to, ks.ada)
-			ks.checkDecodes(t, rec, to, ks.bob)
-		})
-	})
+	ks.checkCopy(t, func(fn func(es.ApplicationRecorder, datakey.Store)) { withKeys(t, back, fn) })
 
 	// Another PostgreSQL target, with its own key for ada.
 	dsn2, _, other, db2 := postgresSchema(t)
@@ -379,12 +376,7 @@ func TestCopyCopiesKeysBeforeEvents(t *testing.T) {
 			if err != nil || !strings.Contains(o, "tracking marks, ") {
 				t.Fatalf("resumed copy: %q %v", o, err)
 			}
-			withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
-				withKeys(t, dst, func(rec es.ApplicationRecorder, to datakey.Store) {
-					sameKeys(t, from, to, ks.ada)
-					ks.checkDecodes(t, rec, to, ks.bob)
-				})
-			})
+			ks.checkCopy(t, func(fn func(es.ApplicationRecorder, datakey.Store)) { withKeys(t, dst, fn) })
 		})
 	}
 }
