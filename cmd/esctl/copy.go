@@ -188,12 +188,12 @@ func copyDataKeys(ctx context.Context, src, dst *store, batch int, progress io.W
 	if err != nil {
 		return copiedKeys{}, fmt.Errorf("target: %w", err)
 	}
-	plan, err := mergeDataKeys(ctx, from, to, batch, nil)
+	plan, err := mergeDataKeys(ctx, from, to, batch, false, nil)
 	if err != nil {
 		return copiedKeys{}, err
 	}
 	bar := newBar(progress, plan.keys+plan.tombstones, "data keys")
-	done, err := mergeDataKeys(ctx, from, to, batch, bar)
+	done, err := mergeDataKeys(ctx, from, to, batch, true, bar)
 	if err != nil {
 		_ = bar.Exit()
 		return done, err
@@ -203,8 +203,8 @@ func copyDataKeys(ctx context.Context, src, dst *store, batch int, progress io.W
 }
 
 // mergeDataKeys goes through the entries of from, in pages of batch, beside those of to, and counts
-// what copying them changes in to; with a bar, it changes it, adding one step per entry written.
-func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, bar *progressbar.ProgressBar) (copiedKeys, error) {
+// what copying them changes in to; when write, it changes it, adding one step to bar per entry written.
+func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, write bool, bar *progressbar.ProgressBar) (copiedKeys, error) {
 	var n copiedKeys
 	target := &keyCursor{ks: to, batch: batch}
 	after := ""
@@ -224,7 +224,7 @@ func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, bar *
 				if ok && t.Forgotten() {
 					continue // copied before, or forgotten in the target too
 				}
-				if bar != nil {
+				if write {
 					if err := to.Forget(ctx, e.Subject); err != nil {
 						return n, fmt.Errorf("target: %w", err)
 					}
@@ -238,7 +238,7 @@ func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, bar *
 					return n, otherKeyError(e, t)
 				}
 			default:
-				if bar != nil {
+				if write {
 					got, err := to.Add(ctx, e)
 					if err != nil {
 						return n, fmt.Errorf("target: %w", err)
