@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/cipher"
 	"github.com/eventsourcing-go/eventsourcing/datakey"
 	"github.com/eventsourcing-go/eventsourcing/schema"
 )
@@ -49,7 +51,9 @@ var errTargetChanged = errors.New("the target is not a copy of the source")
 // data key is stored before its first event, so every event the copy brings finds its key in the
 // target, and a subject forgotten in the source is forgotten in the target before its events arrive, so
 // that no application of the target can give it a new key. A target that holds another key for a
-// subject is refused before anything is written.
+// subject is refused before anything is written, unless the key ring of ES_CIPHER_KEYS shows that it
+// is the same key wrapped by another key (a copy made before the source's keys were rotated), which
+// copy then rewraps as in the source.
 func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
 	from := addStoreFlags(fs, "", "source")
@@ -105,7 +109,11 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fmt.Fprintf(out, "copying %s to %s\n", src, dst)
 	var keyed copiedKeys
 	if *keys {
-		if keyed, err = copyDataKeys(ctx, src, dst, *batch, progress); err != nil {
+		ring, err := ringFromEnv()
+		if err != nil {
+			return err
+		}
+		if keyed, err = copyDataKeys(ctx, src, dst, ring, *batch, progress); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("copy interrupted while copying the data keys (run the same command again to resume): %w", err)
 			}
@@ -141,6 +149,9 @@ func cmdCopy(ctx context.Context, args []string, out, errOut io.Writer) error {
 		plural(copied, "event"), plural(snapshots, "snapshot"), plural(int64(len(marks)), "tracking mark"))
 	if keyed.source > 0 {
 		summary += fmt.Sprintf(", %s, %s", plural(keyed.keys, "data key"), plural(keyed.tombstones, "tombstone"))
+		if keyed.rewrapped > 0 {
+			summary += fmt.Sprintf(" (%s rewrapped as in the source)", plural(keyed.rewrapped, "data key"))
+		}
 		if keyed.keptForgotten > 0 {
 			summary += fmt.Sprintf(" (%s forgotten in the target stayed forgotten)", plural(keyed.keptForgotten, "subject"))
 		}
@@ -162,6 +173,7 @@ type copiedKeys struct {
 	keys          int64 // data keys added to the target
 	tombstones    int64 // subjects forgotten in the target because they are in the source
 	keptForgotten int64 // subjects with a key in the source and a tombstone in the target, left forgotten
+	rewrapped     int64 // data keys of the target replaced by the source's, the same keys wrapped anew
 }
 
 // copyDataKeys copies the entries of the source's key store into the target's through the datakey.Store
@@ -176,7 +188,7 @@ type copiedKeys struct {
 // the target has already is left alone and not counted, so a resumed copy writes only what is new; a
 // subject forgotten in the target stays forgotten, and one forgotten in the source since the last copy
 // is forgotten in the target too.
-func copyDataKeys(ctx context.Context, src, dst *store, batch int, progress io.Writer) (copiedKeys, error) {
+func copyDataKeys(ctx context.Context, src, dst *store, ring *cipher.KeyRing, batch int, progress io.Writer) (copiedKeys, error) {
 	from, err := src.keyStore(ctx)
 	if errors.Is(err, schema.ErrNotMigrated) {
 		return copiedKeys{}, nil // a store from before data keys
@@ -188,12 +200,13 @@ func copyDataKeys(ctx context.Context, src, dst *store, batch int, progress io.W
 	if err != nil {
 		return copiedKeys{}, fmt.Errorf("target: %w", err)
 	}
-	plan, err := mergeDataKeys(ctx, from, to, batch, false, nil)
+	m := keyMerge{from: from, to: to, ring: ring, batch: batch}
+	plan, err := m.run(ctx, false, nil)
 	if err != nil {
 		return copiedKeys{}, err
 	}
-	bar := newBar(progress, plan.keys+plan.tombstones, "data keys")
-	done, err := mergeDataKeys(ctx, from, to, batch, true, bar)
+	bar := newBar(progress, plan.keys+plan.tombstones+plan.rewrapped, "data keys")
+	done, err := m.run(ctx, true, bar)
 	if err != nil {
 		_ = bar.Exit()
 		return done, err
@@ -202,9 +215,19 @@ func copyDataKeys(ctx context.Context, src, dst *store, batch int, progress io.W
 	return done, nil
 }
 
-// mergeDataKeys goes through the entries of from, in pages of batch, beside those of to, and counts
-// what copying them changes in to; when write, it changes it, adding one step to bar per entry written.
-func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, write bool, bar *progressbar.ProgressBar) (copiedKeys, error) {
+// keyMerge copies the entries of one key store into another (see copyDataKeys). ring, when set (the
+// key ring of ES_CIPHER_KEYS), tells a data key that the source rewrapped since an earlier copy from
+// another store's key (see rewrapped).
+type keyMerge struct {
+	from, to datakey.Store
+	ring     *cipher.KeyRing
+	batch    int
+}
+
+// run goes through the entries of from, in pages of batch, beside those of to, and counts what copying
+// them changes in to; when write, it changes it, adding one step to bar per entry written.
+func (m keyMerge) run(ctx context.Context, write bool, bar *progressbar.ProgressBar) (copiedKeys, error) {
+	from, to, batch := m.from, m.to, m.batch
 	var n copiedKeys
 	target := &keyCursor{ks: to, batch: batch}
 	after := ""
@@ -233,10 +256,21 @@ func mergeDataKeys(ctx context.Context, from, to datakey.Store, batch int, write
 				n.tombstones++
 			case ok && t.Forgotten():
 				n.keptForgotten++
+			case ok && sameKey(e, t):
 			case ok:
-				if !sameKey(e, t) {
-					return n, otherKeyError(e, t)
+				if err := m.rewrapped(ctx, e, t); err != nil {
+					return n, err
 				}
+				if write {
+					// A compare-and-set on the key that wrapped the target's entry when it was read.
+					if done, err := to.Rewrap(ctx, []datakey.Rewrapped{{Entry: e, PreviousKeyID: t.KeyID}}); err != nil {
+						return n, fmt.Errorf("target: %w", err)
+					} else if done != 1 {
+						return n, fmt.Errorf("%w: the data key of subject %q changed in the target during the copy", errTargetChanged, e.Subject)
+					}
+					_ = bar.Add(1)
+				}
+				n.rewrapped++
 			default:
 				if write {
 					got, err := to.Add(ctx, e)
@@ -271,8 +305,49 @@ func sameKey(a, b datakey.Entry) bool {
 // otherKeyError is the error for a target whose data key of a subject is not the source's.
 func otherKeyError(src, dst datakey.Entry) error {
 	return fmt.Errorf("%w: the target has another data key for subject %q (wrapped by key %q; the source's by key %q), "+
-		"which copy never overwrites: copy into an empty store (a target copied before the source's keys were "+
-		"rotated holds them wrapped otherwise, and cannot be told from a stranger's)", errTargetChanged, src.Subject, dst.KeyID, src.KeyID)
+		"which copy never overwrites: copy into an empty store", errTargetChanged, src.Subject, dst.KeyID, src.KeyID)
+}
+
+// rewrapped returns nil when the target's entry t holds the data key of the source's entry e wrapped by
+// another key (the source's keys were rotated since an earlier copy), which only the key ring can
+// tell; it returns the reason to refuse the target otherwise. Neither key leaves this function.
+func (m keyMerge) rewrapped(ctx context.Context, e, t datakey.Entry) error {
+	if m.ring == nil {
+		return fmt.Errorf("%w (if the source's keys were rotated since an earlier copy, set %s to the key ring, "+
+			"with the keys that wrapped both, to let copy check that they are the same keys and rewrap them in the target)",
+			otherKeyError(e, t), keysEnv)
+	}
+	a, err := unwrapEntry(ctx, m.ring, e)
+	if err != nil {
+		return fmt.Errorf("source: %w (%s must hold the keys that wrapped the data keys of both stores)", err, keysEnv)
+	}
+	b, err := unwrapEntry(ctx, m.ring, t)
+	if err != nil {
+		return fmt.Errorf("target: %w (%s must hold the keys that wrapped the data keys of both stores)", err, keysEnv)
+	}
+	probe := make([]byte, 32)
+	rand.Read(probe)
+	sealed, err := a.Encrypt(probe, nil)
+	if err != nil {
+		return err
+	}
+	if opened, err := b.Decrypt(sealed, nil); err != nil || !bytes.Equal(opened, probe) {
+		return otherKeyError(e, t)
+	}
+	return nil
+}
+
+// unwrapEntry returns the data key of e, unwrapped with ring.
+func unwrapEntry(ctx context.Context, ring *cipher.KeyRing, e datakey.Entry) (*cipher.AESGCM, error) {
+	store := datakey.NewMemoryStore()
+	if _, err := store.Add(ctx, e); err != nil {
+		return nil, err
+	}
+	keys, err := datakey.New(ring, store, datakey.WithCacheSize(0))
+	if err != nil {
+		return nil, err
+	}
+	return keys.Get(ctx, e.Subject)
 }
 
 // keyCursor reads the entries of a key store in subject order, a page at a time, for finding the

@@ -240,6 +240,11 @@ func TestCopyRefusesAnotherDataKey(t *testing.T) {
 		!strings.Contains(err.Error(), "the target is not a copy of the source") {
 		t.Fatalf("copy into a target with another key: %q %v", out, err)
 	}
+	// The key ring tells a key wrapped anew from another key: it refuses the target all the same.
+	out, err = ks.run(t, "1:"+ks.k1, "copy", "-quiet", "-dsn", ks.path, "-to", dst)
+	if !errors.Is(err, errTargetChanged) || !strings.Contains(err.Error(), `another data key for subject "`+last+`"`) {
+		t.Fatalf("copy into a target with another key, with the key ring: %q %v", out, err)
+	}
 	withKeys(t, dst, func(rec es.ApplicationRecorder, to datakey.Store) {
 		if after := entries(t, to); len(after) != 1 || after[0].Subject != last || !bytes.Equal(after[0].Wrapped, before[0].Wrapped) {
 			t.Errorf("the refused copy changed the target's key store: %+v, was %+v", after, before)
@@ -248,6 +253,47 @@ func TestCopyRefusesAnotherDataKey(t *testing.T) {
 			t.Errorf("the refused copy wrote events: %d %v", max, err)
 		}
 	})
+}
+
+// A target copied before the source's keys were rotated holds the same data keys wrapped by the old
+// key: without the key ring, copy cannot tell them from another store's and refuses, saying how to let
+// it check; with the ring, it checks that they are the same keys and rewraps them in the target as in
+// the source. A key ring that lacks the old key refuses the target too.
+func TestCopyAfterRotation(t *testing.T) {
+	ks := newKeyedStore(t)
+	dst := filepath.Join(t.TempDir(), "dst.db")
+	if _, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst); err != nil {
+		t.Fatal(err)
+	}
+	both := "1:" + ks.k1 + ",2:" + ks.k2
+	if _, err := ks.run(t, both, "keys", "rotate", "-dsn", ks.path); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ks.run(t, "", "copy", "-quiet", "-dsn", ks.path, "-to", dst); !errors.Is(err, errTargetChanged) ||
+		!strings.Contains(err.Error(), "set "+keysEnv) {
+		t.Fatalf("copy after a rotation without the ring: %q %v; want a refusal that says to set %s", out, err, keysEnv)
+	}
+	if out, err := ks.run(t, "2:"+ks.k2, "copy", "-quiet", "-dsn", ks.path, "-to", dst); !errors.Is(err, cipher.ErrUnknownKey) ||
+		!strings.Contains(err.Error(), `key "1"`) {
+		t.Fatalf("copy after a rotation with a ring that lacks the old key: %q %v; want a refusal naming it", out, err)
+	}
+	out, err := ks.run(t, both, "copy", "-quiet", "-dsn", ks.path, "-to", dst)
+	if err != nil || !strings.Contains(out, "(2 data keys rewrapped as in the source)") {
+		t.Fatalf("copy after a rotation with the ring: %q %v", out, err)
+	}
+	withKeys(t, ks.path, func(_ es.ApplicationRecorder, from datakey.Store) {
+		withKeys(t, dst, func(rec es.ApplicationRecorder, to datakey.Store) {
+			sameKeys(t, from, to, ks.ada, ks.bob)
+			for _, e := range entries(t, to) {
+				if e.KeyID != "2" {
+					t.Errorf("the target's key of %s is wrapped by key %q, not 2", e.Subject, e.KeyID)
+				}
+			}
+		})
+	})
+	if out, err := ks.run(t, both, "copy", "-quiet", "-dsn", ks.path, "-to", dst); err != nil || strings.Contains(out, "rewrapped") {
+		t.Fatalf("copy again: %q %v; want nothing rewrapped", out, err)
+	}
 }
 
 // -keys=false leaves the data keys behind, and says so.

@@ -4,7 +4,8 @@
 // PostgreSQL), keeping the notification IDs. copy copies the data keys first, still wrapped (it needs no
 // key ring), so that the copy decrypts with the same ring, and the tombstones of forgotten subjects,
 // dated when copied, so that they stay forgotten; it refuses a target holding another key for a
-// subject, and with -keys=false leaves the keys behind.
+// subject (unless ES_CIPHER_KEYS shows it is the same key, wrapped before a rotation of the source's
+// keys: copy then rewraps it as in the source), and with -keys=false leaves the keys behind.
 //
 // A store is named by a DSN: postgres://… or postgresql://… for PostgreSQL (with -schema for the
 // application's schema), anything else is a SQLite file path or "file:" URI.
