@@ -395,9 +395,15 @@ func TestKMSContextCancelled(t *testing.T) {
 // makeSubjects gives n subjects data keys wrapped by w's current key.
 func makeSubjects(t *testing.T, w datakey.Wrapper, store datakey.Store, n int) {
 	t.Helper()
+	eachSubject(t, w, store, n, (*datakey.Keys).GetOrCreate)
+}
+
+// eachSubject calls get, a method of Keys without a cache over w and store, for each of n subjects.
+func eachSubject(t *testing.T, w datakey.Wrapper, store datakey.Store, n int, get func(*datakey.Keys, context.Context, string) (*cipher.AESGCM, error)) {
+	t.Helper()
 	keys := newKMSKeys(t, w, store, datakey.WithCacheSize(0))
 	for i := range n {
-		if _, err := keys.GetOrCreate(context.Background(), fmt.Sprintf("subject-%05d", i)); err != nil {
+		if _, err := get(keys, context.Background(), fmt.Sprintf("subject-%05d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -487,12 +493,8 @@ func TestKMSRewrapCancelled(t *testing.T) {
 	checkAllUnwrap(t, kms.client(t, "k1", "k2"), store, n)
 }
 
+// checkAllUnwrap fails unless w unwraps the data keys of the n subjects of makeSubjects.
 func checkAllUnwrap(t *testing.T, w datakey.Wrapper, store datakey.Store, n int) {
 	t.Helper()
-	keys := newKMSKeys(t, w, store, datakey.WithCacheSize(0))
-	for i := range n {
-		if _, err := keys.Get(context.Background(), fmt.Sprintf("subject-%05d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eachSubject(t, w, store, n, (*datakey.Keys).Get)
 }

@@ -227,12 +227,12 @@ type keyMerge struct {
 // run goes through the entries of from, in pages of batch, beside those of to, and counts what copying
 // them changes in to; when write, it changes it, adding one step to bar per entry written.
 func (m keyMerge) run(ctx context.Context, write bool, bar *progressbar.ProgressBar) (copiedKeys, error) {
-	from, to, batch := m.from, m.to, m.batch
+	to := m.to
 	var n copiedKeys
-	target := &keyCursor{ks: to, batch: batch}
+	target := &keyCursor{ks: to, batch: m.batch}
 	after := ""
 	for {
-		page, err := from.List(ctx, after, batch)
+		page, err := m.from.List(ctx, after, m.batch)
 		if err != nil {
 			return n, fmt.Errorf("source: %w", err)
 		}
@@ -257,7 +257,9 @@ func (m keyMerge) run(ctx context.Context, write bool, bar *progressbar.Progress
 			case ok && t.Forgotten():
 				n.keptForgotten++
 			case ok && sameKey(e, t):
+				// copied before
 			case ok:
+				// Checked in both passes: the write pass reads the target's entry anew.
 				if err := m.rewrapped(ctx, e, t); err != nil {
 					return n, err
 				}
@@ -290,7 +292,7 @@ func (m keyMerge) run(ctx context.Context, write bool, bar *progressbar.Progress
 				n.keys++
 			}
 		}
-		if len(page) < batch {
+		if len(page) < m.batch {
 			return n, nil
 		}
 		after = page[len(page)-1].Subject
