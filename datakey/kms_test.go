@@ -418,17 +418,25 @@ func byKey(t *testing.T, store datakey.Store) map[string]int {
 	return sum.ByKeyID
 }
 
-// Rewrap stops at the first failure of the service, keeps what it rewrapped before, and says so;
-// rewrapping again goes on where it stopped. No data key is lost.
-func TestKMSRewrapStops(t *testing.T) {
-	ctx := context.Background()
-	const n = 2*datakey.RewrapBatchSize + 500
+// rotatedSubjects returns a fake key management service, a store with the data keys of n subjects
+// wrapped by its key k1, and a client of it whose current key is now k2.
+func rotatedSubjects(t *testing.T, n int) (*fakeKMS, *datakey.MemoryStore, *kmsClient) {
+	t.Helper()
 	kms, store := newFakeKMS(), datakey.NewMemoryStore()
 	w := kms.client(t, "k1").(*kmsClient)
 	makeSubjects(t, w, store, n)
 	if err := w.AddKey("k2"); err != nil {
 		t.Fatal(err)
 	}
+	return kms, store, w
+}
+
+// Rewrap stops at the first failure of the service, keeps what it rewrapped before, and says so;
+// rewrapping again goes on where it stopped. No data key is lost.
+func TestKMSRewrapStops(t *testing.T) {
+	ctx := context.Background()
+	const n = 2*datakey.RewrapBatchSize + 500
+	kms, store, w := rotatedSubjects(t, n)
 	keys := newKMSKeys(t, w, store)
 
 	const done = datakey.RewrapBatchSize + 200 // into the second page, whose first part is stored
@@ -470,12 +478,7 @@ func TestKMSRewrapStops(t *testing.T) {
 // A context cancelled while Rewrap runs stops it; what it stored before stays, nothing is lost.
 func TestKMSRewrapCancelled(t *testing.T) {
 	const n = 2*datakey.RewrapBatchSize + 500
-	kms, store := newFakeKMS(), datakey.NewMemoryStore()
-	w := kms.client(t, "k1").(*kmsClient)
-	makeSubjects(t, w, store, n)
-	if err := w.AddKey("k2"); err != nil {
-		t.Fatal(err)
-	}
+	kms, store, w := rotatedSubjects(t, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.onUnwrap = func(n int64) {
